@@ -1,0 +1,320 @@
+"""Pipeline configuration: dataclasses, loaded from TOML once, validated at the boundary.
+
+Every option of ``edgesub run`` lives here; CLI flags override file values through
+:func:`apply_overrides` (dotted keys such as ``distill.epochs``). Stages receive the typed section
+they need, never raw dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgesub.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset and how it is split (fractions of the whole, stratified, seeded)."""
+
+    name: str = "digits"
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+
+    def validate(self) -> None:
+        _check(0 < self.val_fraction < 0.5, "data.val_fraction must be in (0, 0.5)")
+        _check(0 < self.test_fraction < 0.5, "data.test_fraction must be in (0, 0.5)")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The task-trained teacher; ``feature_dim`` is the penultimate width d."""
+
+    arch: str = "wide_cnn"
+    feature_dim: int = 512
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+    def validate(self) -> None:
+        _check(self.feature_dim >= 2, "teacher.feature_dim must be >= 2")
+        _positive(self, "epochs", "batch_size", "lr")
+
+
+@dataclass(frozen=True)
+class SubspaceConfig:
+    """Projection of teacher features to k dims; k = d // compression unless ``k`` is set."""
+
+    method: str = "gaussian"
+    compression: int = 16
+    k: int = 0
+    seed: int = 0
+
+    def validate(self) -> None:
+        _check(self.compression >= 1, "subspace.compression must be >= 1")
+        _check(self.k >= 0, "subspace.k must be >= 0 (0 means feature_dim // compression)")
+
+    def resolve_k(self, feature_dim: int) -> int:
+        k = self.k or feature_dim // self.compression
+        if not 1 <= k < feature_dim:
+            raise ConfigError(f"subspace k={k} must satisfy 1 <= k < d={feature_dim}")
+        return k
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Student architecture by registry name; ``width`` scales its channels."""
+
+    arch: str = "small_cnn"
+    width: int = 16
+
+    def validate(self) -> None:
+        _positive(self, "width")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Student training: losses by registry name with weights, AdamW + cosine schedule."""
+
+    losses: dict[str, float] = field(
+        default_factory=lambda: {"subspace_mse": 1.0, "head_kd": 1.0, "head_ce": 0.5}
+    )
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    temperature: float = 4.0
+    patience: int = 10
+    seed: int = 0
+
+    def validate(self) -> None:
+        _check(bool(self.losses), "distill.losses must name at least one loss")
+        _check(all(w >= 0 for w in self.losses.values()), "distill.losses weights must be >= 0")
+        _positive(self, "epochs", "batch_size", "lr", "temperature", "patience")
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """Which artifacts to export and the verification tolerances they must meet."""
+
+    formats: tuple[str, ...] = ("onnx", "tflite")
+    precisions: tuple[str, ...] = ("fp32", "int8")
+    opset: int = 17
+    fp32_tolerance: float = 1e-4
+    int8_max_accuracy_drop: float = 1.5
+    calibration_samples: int = 256
+    keep_failed: bool = False
+
+    def validate(self) -> None:
+        _check(bool(self.formats), "convert.formats must not be empty")
+        _check(bool(self.precisions), "convert.precisions must not be empty")
+        _check(self.opset >= 17, "convert.opset must be >= 17")
+        _positive(self, "fp32_tolerance", "int8_max_accuracy_drop", "calibration_samples")
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Devices to estimate on, and how to measure on this machine."""
+
+    devices: tuple[str, ...] = ("raspberry-pi-4b", "raspberry-pi-5", "pixel-4")
+    threads: int = 1
+    measure: bool = True
+    warmup: int = 10
+    runs: int = 50
+    profiles_dir: str = ""
+
+    def validate(self) -> None:
+        _check(bool(self.devices), "profile.devices must name at least one device")
+        _positive(self, "threads", "runs")
+        _check(self.warmup >= 0, "profile.warmup must be >= 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The whole pipeline; ``[section]`` tables in TOML map to the fields below."""
+
+    name: str = "default"
+    runs_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    subspace: SubspaceConfig = field(default_factory=SubspaceConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    convert: ConvertConfig = field(default_factory=ConvertConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+
+    def validate(self) -> RunConfig:
+        _check(bool(self.name) and "/" not in self.name, "name must be a plain folder name")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                value.validate()
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _positive(obj: Any, *names: str) -> None:
+    section = type(obj).__name__.removesuffix("Config").lower()
+    for name in names:
+        _check(getattr(obj, name) > 0, f"{section}.{name} must be > 0")
+
+
+def from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Build and validate a RunConfig from nested dicts (TOML); unknown keys are errors."""
+    return _build(RunConfig, raw, prefix="").validate()
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{prefix.rstrip('.')}] must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown option {prefix}{unknown[0]}; "
+            f"known in this section: {', '.join(sorted(known))}"
+        )
+    kwargs = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in raw.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Check a TOML value against a field's type hint, converting lists to tuples."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{key}.")
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if origin is dict:
+        if not isinstance(value, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+        ):
+            raise ConfigError(f"{key} must be a table of name = weight, got {value!r}")
+        return {str(k): float(v) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return _coerce_scalar(hint, value, key)
+
+
+def _coerce_scalar(hint: type, value: Any, key: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+            return value.lower() in {"true", "1", "yes"}
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif hint is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{key} must be {hint.__name__}, got {value!r}")
+
+
+def load(path: str | Path | None) -> RunConfig:
+    """Load a pipeline TOML file (or the defaults when ``path`` is None)."""
+    if path is None:
+        return RunConfig().validate()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+    return from_dict(raw)
+
+
+def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Return a copy with dotted-key overrides (``{"distill.epochs": 5}``) applied and validated."""
+    raw = to_dict(config)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"unknown option {dotted}")
+            node = node[part]
+        if leaf not in node:
+            raise ConfigError(f"unknown option {dotted}")
+        node[leaf] = value
+    return from_dict(raw)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (tuples as lists), the inverse of :func:`from_dict`."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            value = to_dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, dict):
+            value = dict(value)
+        out[f.name] = value
+    return out
+
+
+def to_toml(config: RunConfig) -> str:
+    """Serialise the resolved configuration (what actually ran) as TOML."""
+    raw = to_dict(config)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    for section, table in raw.items():
+        if not isinstance(table, dict):
+            continue
+        lines += ["", f"[{section}]"]
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+        for sub, subtable in table.items():
+            if isinstance(subtable, dict):
+                lines += ["", f"[{section}.{sub}]"]
+                lines += [f"{k} = {_toml_value(v)}" for k, v in subtable.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,24 @@
+"""Where users see output: logs and progress on stderr, data (tables, JSON) on stdout."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+from rich.console import Console
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def stage(name: str, timings: dict[str, float], quiet: bool = False) -> Iterator[None]:
+    """Time a pipeline stage into ``timings`` and print its wall time when it finishes."""
+    if not quiet:
+        err.print(f"[bold]▶ {name}[/bold]")
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 2)
+    if not quiet:
+        err.print(f"[green]✓ {name}[/green] {timings[name]:.1f} s")

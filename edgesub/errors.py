@@ -1,0 +1,40 @@
+"""Errors edgesub reports to users as one clear line (the CLI prints ``str(error)``)."""
+
+
+class EdgesubError(Exception):
+    """Base class: anything a user can cause and fix. The CLI shows it without a traceback."""
+
+
+class ConfigError(EdgesubError):
+    """A configuration file or option is missing, malformed or inconsistent."""
+
+
+class UnknownNameError(EdgesubError, KeyError):
+    """A registry lookup failed; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class MissingDependencyError(EdgesubError, ImportError):
+    """An optional heavy dependency is not installed; the message names the extra."""
+
+
+class RunDirError(EdgesubError):
+    """The run directory is missing a stage's output, or would be overwritten."""
+
+
+class DataError(EdgesubError):
+    """Input data is unusable (NaN/inf, wrong shape, single class, empty split)."""
+
+
+class ModelFileError(EdgesubError):
+    """A model file is corrupt, truncated, or uses something we cannot handle."""
+
+
+class ParityError(EdgesubError):
+    """A converted artifact disagrees with its source model beyond tolerance."""
+
+    def __init__(self, message: str, numbers: dict | None = None) -> None:
+        super().__init__(message)
+        self.numbers = numbers or {}

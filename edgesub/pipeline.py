@@ -1,0 +1,191 @@
+"""The whole pipeline and its stages, over one run directory.
+
+Each ``stage_*`` function is what the matching CLI command runs; ``run_pipeline`` chains them,
+times each stage and skips, on ``--resume``, the stages whose outputs already exist.
+"""
+
+from __future__ import annotations
+
+import enum
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgesub import config as config_mod
+from edgesub.atomic import atomic_write_json, atomic_write_text
+from edgesub.config import RunConfig
+from edgesub.console import stage
+from edgesub.errors import RunDirError
+from edgesub.rundir import RunDir
+
+if TYPE_CHECKING:
+    from edgesub.data import Dataset
+
+
+class Mode(enum.Enum):
+    """What to do with an existing run directory."""
+
+    NEW = "new"  # refuse a non-empty directory
+    OVERWRITE = "overwrite"  # delete a previous edgesub run there, start again
+    RESUME = "resume"  # keep finished stages and checkpoints, continue
+
+
+def prepare_run_dir(cfg: RunConfig, mode: Mode) -> RunDir:
+    """Create (or reopen) the run directory and record the resolved configuration."""
+    run = RunDir(cfg.run_dir)
+    exists = run.root.exists() and any(run.root.iterdir())
+    if exists and mode is Mode.NEW:
+        raise RunDirError(
+            f"{run.root} is not empty; pass --resume to continue it or --overwrite to start again"
+        )
+    if exists and mode is Mode.OVERWRITE:
+        if not run.config.exists():
+            raise RunDirError(
+                f"{run.root} is not empty and is not an edgesub run (no config.toml); "
+                "refusing to delete it — choose another --name or --runs-dir"
+            )
+        shutil.rmtree(run.root)
+    if exists and mode is Mode.RESUME and run.config.exists():
+        _check_same_config(run, cfg)
+    run.root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.config, config_mod.to_toml(cfg))
+    return run
+
+
+def _check_same_config(run: RunDir, cfg: RunConfig) -> None:
+    """Resuming under another configuration would mix two experiments; refuse it."""
+    saved = config_mod.to_dict(config_mod.load(run.config))
+    current = config_mod.to_dict(cfg)
+    diff = _first_difference(saved, current, prefix="")
+    if diff:
+        raise RunDirError(
+            f"cannot resume {run.root}: {diff} differs from its config.toml; "
+            "use the same options or --overwrite"
+        )
+
+
+def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str) -> str | None:
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict) and key != "losses":
+            found = _first_difference(va, vb, f"{prefix}{key}.")
+            if found:
+                return found
+        elif va != vb:
+            return f"{prefix}{key} ({va!r} → {vb!r})"
+    return None
+
+
+def load_run(run_dir: str | Path) -> tuple[RunDir, RunConfig]:
+    """Open an existing run directory with the configuration it was made with."""
+    run = RunDir(Path(run_dir))
+    if not run.root.is_dir():
+        raise RunDirError(f"run directory {run.root} does not exist")
+    cfg = config_mod.load(run.require(run.config, "run"))
+    return run, config_mod.apply_overrides(
+        cfg, {"runs_dir": str(run.root.parent), "name": run.root.name}
+    )
+
+
+def stage_data(cfg: RunConfig) -> Dataset:
+    from edgesub.data import load_dataset
+
+    return load_dataset(cfg.data)
+
+
+def stage_teacher(
+    run: RunDir, data: Dataset, cfg: RunConfig, *, resume: bool, progress: bool
+) -> dict:
+    from edgesub.teachers import train_teacher
+
+    return train_teacher(run, data, cfg.teacher, resume=resume, progress=progress)
+
+
+def stage_compress(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> dict:
+    from edgesub.subspace import compress
+
+    return compress(run, data, cfg.subspace, progress=progress)
+
+
+def stage_distill(
+    run: RunDir, data: Dataset, cfg: RunConfig, *, resume: bool, progress: bool
+) -> dict:
+    from edgesub.distill import distill
+
+    run.require(run.subspace, "compress")
+    return distill(run, data, cfg.student, cfg.distill, resume=resume, progress=progress)
+
+
+def stage_convert(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> list[dict]:
+    from edgesub.converters import convert
+    from edgesub.distill import load_deployable
+
+    run.require(run.student, "distill")
+    model = load_deployable(run)
+    return convert(model, data, run.artifacts, cfg.convert, name="student", progress=progress)
+
+
+def stage_profile(run: RunDir, cfg: RunConfig, *, progress: bool) -> list[dict]:
+    from edgesub.converters import load_manifest
+    from edgesub.profile import profile_artifacts, write_profile
+
+    manifest = load_manifest(run.require(run.manifest, "convert"))
+    paths = [run.artifacts / entry["file"] for entry in manifest["artifacts"]]
+    p = cfg.profile
+    records = profile_artifacts(
+        paths,
+        list(p.devices),
+        threads=p.threads,
+        measure=p.measure,
+        warmup=p.warmup,
+        runs=p.runs,
+        profiles_dir=p.profiles_dir or None,
+        manifest=manifest,
+        progress=progress,
+    )
+    write_profile(run.profile, records)
+    return records
+
+
+def stage_report(run: RunDir) -> Path:
+    from edgesub.report import write_report
+
+    return write_report(run)
+
+
+def run_pipeline(
+    cfg: RunConfig, *, mode: Mode = Mode.NEW, progress: bool = True, quiet: bool = False
+) -> dict[str, Any]:
+    """Run every stage on ``cfg``; return the stage summaries and wall times (seconds)."""
+    run = prepare_run_dir(cfg, mode)
+    resume = mode is Mode.RESUME
+    timings: dict[str, float] = {}
+    summary: dict[str, Any] = {"run_dir": str(run.root)}
+    with stage("data", timings, quiet):
+        data = stage_data(cfg)
+    with stage("teacher", timings, quiet):
+        summary["teacher"] = stage_teacher(run, data, cfg, resume=resume, progress=progress)
+    with stage("compress", timings, quiet):
+        summary["subspace"] = stage_compress(run, data, cfg, progress=progress)
+    with stage("distill", timings, quiet):
+        summary["student"] = stage_distill(run, data, cfg, resume=resume, progress=progress)
+    with stage("convert", timings, quiet):
+        summary["artifacts"] = stage_convert(run, data, cfg, progress=progress)
+    with stage("profile", timings, quiet):
+        summary["profile"] = stage_profile(run, cfg, progress=progress)
+    _write_timings(run, timings)
+    with stage("report", timings, quiet):
+        summary["report"] = str(stage_report(run))
+    summary["timings"] = _write_timings(run, timings)
+    return summary
+
+
+def _write_timings(run: RunDir, timings: dict[str, float]) -> dict[str, Any]:
+    record = {"stages": dict(timings), "total_seconds": round(sum(timings.values()), 2)}
+    atomic_write_json(run.timings, record)
+    return record
+
+
+def interrupted_hint(cfg: RunConfig) -> str:
+    """What to type to continue after Ctrl-C."""
+    return f"edgesub run --resume --name {cfg.name} --runs-dir {cfg.runs_dir}"

@@ -1,0 +1,46 @@
+import os
+
+import pytest
+
+from edgesub.atomic import atomic_path, atomic_write_json, atomic_write_text
+from edgesub.errors import EdgesubError
+
+
+def test_failure_leaves_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "report.html"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["report.html"]
+
+
+def test_interrupt_leaves_nothing(tmp_path):
+    target = tmp_path / "model.onnx"
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_handles_numpy(tmp_path):
+    np = pytest.importorskip("numpy")
+    path = atomic_write_json(tmp_path / "a.json", {"x": np.float32(1.5), "v": np.arange(2)})
+    assert path.read_text().replace(" ", "").replace("\n", "") == '{"x":1.5,"v":[0,1]}'
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_folder_is_one_clear_error(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(EdgesubError, match="cannot write"):
+        atomic_write_text(ro / "x.txt", "x")
+
+
+def test_unwritable_target_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(EdgesubError, match="cannot write"):
+        atomic_write_text(blocker / "x.txt", "x")

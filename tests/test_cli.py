@@ -1,0 +1,76 @@
+"""CLI error handling: one clear line, non-zero exit, no traceback, nothing half-written."""
+
+import pytest
+from click.testing import CliRunner
+
+from edgesub.cli import cli
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def assert_one_line_error(result, *fragments: str, code: int = 1):
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "Traceback" not in result.output
+    assert len(lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_lists_every_stage_command():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ["run", "compress", "distill", "convert", "profile", "report", "devices"]:
+        assert command in result.output
+
+
+def test_malformed_config(tmp_path):
+    bad = tmp_path / "pipeline.toml"
+    bad.write_text("[teacher\nepochs=1")
+    assert_one_line_error(invoke("run", "--config", str(bad)), "malformed TOML")
+
+
+def test_missing_config(tmp_path):
+    result = invoke("run", "--config", str(tmp_path / "absent.toml"))
+    assert_one_line_error(result, "config file not found")
+
+
+def test_unknown_set_key(tmp_path):
+    result = invoke("run", "--runs-dir", str(tmp_path), "--set", "teacher.depth=3")
+    assert_one_line_error(result, "unknown option teacher.depth")
+
+
+def test_non_empty_run_dir_is_refused(tmp_path):
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "notes.txt").write_text("mine")
+    result = invoke("run", "--runs-dir", str(tmp_path))
+    assert_one_line_error(result, "not empty", "--overwrite")
+    assert (tmp_path / "default" / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_refuses_to_delete_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "notes.txt").write_text("mine")
+    result = invoke("run", "--runs-dir", str(tmp_path), "--overwrite")
+    assert_one_line_error(result, "not an edgesub run")
+    assert (tmp_path / "default" / "notes.txt").exists()
+
+
+def test_overwrite_and_resume_exclude_each_other(tmp_path):
+    result = invoke("run", "--runs-dir", str(tmp_path), "--overwrite", "--resume")
+    assert result.exit_code == 2
+
+
+def test_stage_command_on_missing_run_dir(tmp_path):
+    result = invoke("distill", str(tmp_path / "nope"))
+    assert_one_line_error(result, "does not exist")
+
+
+@pytest.mark.parametrize("shape", ["1,a", "0,3", ""])
+def test_bad_input_shape(tmp_path, shape):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not a model")
+    result = invoke("profile", str(model), "--input-shape", shape, "--no-measure")
+    assert result.exit_code == 2

@@ -1,0 +1,69 @@
+import pytest
+
+from edgesub import config as config_mod
+from edgesub.config import RunConfig
+from edgesub.errors import ConfigError
+
+
+def test_defaults_are_the_documented_default_run():
+    cfg = config_mod.load(None)
+    assert cfg.data.name == "digits"
+    assert cfg.teacher.feature_dim == 512
+    assert cfg.subspace.resolve_k(cfg.teacher.feature_dim) == 32
+    assert {"onnx", "tflite"} <= set(cfg.convert.formats)
+    assert {"fp32", "int8"} <= set(cfg.convert.precisions)
+    assert len(cfg.profile.devices) >= 3
+
+
+def test_toml_round_trip(tmp_path):
+    cfg = config_mod.apply_overrides(
+        RunConfig(), {"distill.epochs": 7, "profile.devices": ["raspberry-pi-5"]}
+    )
+    path = tmp_path / "pipeline.toml"
+    path.write_text(config_mod.to_toml(cfg))
+    assert config_mod.load(path) == cfg
+
+
+def test_file_values_and_string_overrides(tmp_path):
+    path = tmp_path / "pipeline.toml"
+    path.write_text('name = "x"\n[distill]\nepochs = 3\n[distill.losses]\nsubspace_mse = 2\n')
+    cfg = config_mod.load(path)
+    assert cfg.name == "x" and cfg.distill.epochs == 3
+    assert cfg.distill.losses == {"subspace_mse": 2.0}
+    cfg = config_mod.apply_overrides(cfg, {"distill.epochs": "9", "profile.measure": "false"})
+    assert cfg.distill.epochs == 9 and cfg.profile.measure is False
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[distill]\nepochz = 3\n", "unknown option distill.epochz"),
+        ("[distill]\nepochs = 'many'\n", "distill.epochs must be int"),
+        ("[distill]\nepochs = 0\n", "distill.epochs must be > 0"),
+        ("[profile]\ndevices = []\n", "profile.devices"),
+        ("[convert]\nopset = 11\n", "opset"),
+        ("distill = 3\n", "[distill] must be a table"),
+        ("[subspace\n", "malformed TOML"),
+    ],
+)
+def test_bad_config_files_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        config_mod.load(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        config_mod.load(tmp_path / "nope.toml")
+
+
+def test_unknown_override_key():
+    with pytest.raises(ConfigError, match="unknown option teacher.depth"):
+        config_mod.apply_overrides(RunConfig(), {"teacher.depth": 3})
+
+
+def test_k_must_be_smaller_than_d():
+    cfg = config_mod.apply_overrides(RunConfig(), {"subspace.k": 600})
+    with pytest.raises(ConfigError, match="1 <= k < d"):
+        cfg.subspace.resolve_k(512)

@@ -1,0 +1,34 @@
+"""`import edgesub` and `edgesub --help` must not pull heavy frameworks (start-up time, Pi installs)."""
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ["torch", "tensorflow", "onnxruntime", "litert_torch", "onnx", "matplotlib", "sklearn"]
+
+PROBE = """
+import sys
+{body}
+heavy = {heavy!r}
+print(",".join(m for m in heavy if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "import edgesub, edgesub.data, edgesub.teachers, edgesub.subspace, edgesub.students, "
+        "edgesub.distill, edgesub.profile, edgesub.report, edgesub.converters, edgesub.pipeline",
+        "from edgesub.cli import cli\ntry:\n    cli(['--help'], standalone_mode=False)\n"
+        "except SystemExit:\n    pass",
+        "from edgesub.cli import cli\nfor c in ['run','compress','distill','convert','profile',"
+        "'report','devices']:\n    try:\n        cli([c, '--help'], standalone_mode=False)\n"
+        "    except SystemExit:\n        pass",
+    ],
+)
+def test_no_heavy_imports(body):
+    code = PROBE.format(body=body, heavy=HEAVY)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    assert loaded == "", f"heavy modules imported: {loaded}"
