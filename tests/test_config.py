@@ -59,7 +59,7 @@ def test_missing_config_file(tmp_path):
 
 
 def test_unknown_override_key():
-    with pytest.raises(ConfigError, match="unknown option teacher.depth"):
+    with pytest.raises(ConfigError, match=r"unknown option teacher\.depth"):
         config_mod.apply_overrides(RunConfig(), {"teacher.depth": 3})
 
 
