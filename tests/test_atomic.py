@@ -44,3 +44,12 @@ def test_unwritable_target_is_one_clear_error(tmp_path):
     blocker.write_text("a file where a folder should be")
     with pytest.raises(EdgesubError, match="cannot write"):
         atomic_write_text(blocker / "x.txt", "x")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "report.html", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
