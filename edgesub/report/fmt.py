@@ -1,0 +1,104 @@
+"""Number and label formatting shared by the terminal tables and the HTML page.
+
+One place decides how a figure and its measured/estimated label read, so the terminal and the
+HTML report never disagree about the same record.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+DASH = "—"
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def number(value: Any, sig: int = 3) -> str:
+    """``sig`` significant digits without exponent notation (latencies span 0.01–1000 ms)."""
+    if value is None:
+        return DASH
+    if not is_number(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    decimals = max(0, sig - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{min(decimals, 6)}f}"
+
+
+def percent(value: Any) -> str:
+    """Accuracy in percent with two decimals (test splits are a few hundred samples)."""
+    return f"{value:.2f}" if is_number(value) else number(value)
+
+
+def kib(size_bytes: Any) -> str:
+    return f"{size_bytes / 1024:,.1f}" if is_number(size_bytes) else number(size_bytes)
+
+
+def count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else number(value)
+
+
+def seconds(value: Any) -> str:
+    return f"{value:,.1f}" if is_number(value) else number(value)
+
+
+def latency_label(record: dict[str, Any]) -> str:
+    """``measured`` or ``estimated ±x %`` — the expected error travels with every estimate."""
+    kind = str(record.get("latency_kind") or "unknown")
+    error = record.get("latency_error_pct")
+    if kind == "estimated" and is_number(error):
+        return f"estimated ±{number(error, 2)} %"
+    return kind
+
+
+def latency_band(record: dict[str, Any]) -> tuple[float, float] | None:
+    """Expected range of an estimated latency, from its ± error; None when measured."""
+    latency, error = record.get("latency_ms"), record.get("latency_error_pct")
+    if record.get("latency_kind") != "estimated" or not (is_number(latency) and is_number(error)):
+        return None
+    return max(latency * (1 - error / 100), 0.0), latency * (1 + error / 100)
+
+
+def fits_label(record: dict[str, Any]) -> str:
+    fits = record.get("fits_in_memory")
+    if fits is None:
+        return "RAM fit unknown"
+    return "fits" if fits else "exceeds RAM"
+
+
+def energy_kind(record: dict[str, Any]) -> str:
+    if not is_number(record.get("energy_mj")):
+        return "unavailable"
+    return str(record.get("energy_kind") or "unknown")
+
+
+def sha_prefix(sha: Any) -> str:
+    return str(sha)[:12] if sha else DASH
+
+
+def parity_verdict(parity: Any) -> str:
+    """``passed``/``FAILED`` from the converter's check against the source model."""
+    if not isinstance(parity, dict):
+        return DASH
+    passed = parity.get("passed")
+    return "passed" if passed else ("FAILED" if passed is False else "unchecked")
+
+
+def parity_details(parity: Any) -> str:
+    """The two numbers behind the verdict: max |Δ| of logits and top-1 agreement."""
+    if not isinstance(parity, dict):
+        return ""
+    details = []
+    if is_number(parity.get("max_abs_diff")):
+        details.append(f"max |Δ| {parity['max_abs_diff']:.1e}")
+    if is_number(parity.get("top1_agreement")):
+        details.append(f"top-1 agree {_agreement_pct(parity['top1_agreement'])} %")
+    return ", ".join(details)
+
+
+def _agreement_pct(value: float) -> str:
+    """Top-1 agreement may be stored as a fraction (0–1) or a percent; show a percent."""
+    return f"{value * 100:.1f}" if value <= 1 else f"{value:.1f}"

@@ -1,0 +1,381 @@
+"""One self-contained HTML page per run: summary, timings, artifacts, profile, plots.
+
+The page has no external assets, scripts or fonts (PNGs are base64 data URIs, CSS is inline),
+so it can be mailed, archived or opened offline. Every string from the run directory is
+HTML-escaped: artifact and run names are user input.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import edgesub
+from edgesub.atomic import atomic_write_text
+from edgesub.report import fmt
+from edgesub.report.plots import CAPTIONS, plots_for
+from edgesub.report.rows import model_rows, timing_rows
+from edgesub.report.rundata import RunData, as_rundir, load_run
+from edgesub.rundir import RunDir
+
+_BADGE_CLASS = {
+    "measured": "measured",
+    "estimated": "estimated",
+    "unavailable": "muted",
+    "fits": "good",
+    "exceeds RAM": "bad",
+    "passed": "good",
+    "FAILED": "bad",
+}
+
+
+def write_report(run: RunDir | str | Path) -> Path:
+    """Write the run's plots and ``report.html`` (atomically) and return the page's path."""
+    data = load_run(as_rundir(run))
+    plots = plots_for(data)
+    return atomic_write_text(data.run.report, render_html(data, plots))
+
+
+def render_html(data: RunData, plots: list[Path]) -> str:
+    """The page for ``data`` with ``plots`` (PNG files) embedded."""
+    template = Template(
+        resources.files("edgesub.report").joinpath("template.html").read_text("utf-8")
+    )
+    body = "\n".join(
+        [
+            _missing_section(data),
+            _summary_section(data),
+            _timings_section(data),
+            _artifacts_section(data),
+            _profile_section(data),
+            _plots_section(plots),
+            _how_to_read_section(),
+        ]
+    )
+    return template.substitute(
+        title=_esc(f"edgesub report — {data.config_name}"),
+        name=_esc(data.config_name),
+        meta=_meta_line(data),
+        body=body,
+        footer=_footer(data),
+    )
+
+
+def _esc(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _badge(label: str, kind: str | None = None) -> str:
+    css = _BADGE_CLASS.get(kind or label, "muted")
+    return f'<span class="badge {css}">{_esc(label)}</span>'
+
+
+def _table(headers: list[tuple[str, str]], rows: list[str], css: str = "") -> str:
+    """A table whose header cells carry a class (``num`` right-aligns numeric columns)."""
+    head = "".join(f"<th{_class(cls)}>{_esc(text)}</th>" for text, cls in headers)
+    body = "\n".join(rows)
+    return (
+        f'<div class="table-wrap"><table{_class(css)}>\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody></table></div>"
+    )
+
+
+def _class(css: str) -> str:
+    return f' class="{css}"' if css else ""
+
+
+def _section(anchor: str, title: str, content: str, intro: str = "") -> str:
+    intro_html = f'<p class="intro">{intro}</p>' if intro else ""
+    return f'<section id="{anchor}">\n<h2>{_esc(title)}</h2>{intro_html}\n{content}\n</section>'
+
+
+def _meta_line(data: RunData) -> str:
+    parts = [f"dataset <strong>{_esc(data.dataset or fmt.DASH)}</strong>"]
+    parts.append(f"run folder <code>{_esc(data.run.root.name)}</code>")
+    parts.append(f'edgesub <span class="version">{_esc(edgesub.__version__)}</span>')
+    return " · ".join(parts)
+
+
+def _missing_section(data: RunData) -> str:
+    if not data.missing:
+        return ""
+    items = "\n".join(
+        f"<li><code>{_esc(m.name)}</code> — {_esc(m.reason)}; written by "
+        f"<code>{_esc(m.command)}</code></li>"
+        for m in data.missing
+    )
+    return (
+        '<section id="missing" class="notice"><h2>Not in this run yet</h2>'
+        f"<p>The report shows what exists; these inputs are missing:</p><ul>{items}</ul></section>"
+    )
+
+
+def _summary_section(data: RunData) -> str:
+    cards = "\n".join(_card(*card) for card in _cards(data))
+    rows = [
+        "<tr>"
+        f"<td><strong>{_esc(r.model)}</strong></td><td>{_esc(r.detail)}</td>"
+        f'<td class="num">{_esc(fmt.percent(r.accuracy))}</td>'
+        f'<td class="num">{_esc(fmt.count(r.params))}</td>'
+        f'<td class="num">{_esc(fmt.kib(r.size_bytes))}</td>'
+        "</tr>"
+        for r in model_rows(data)
+    ]
+    headers = [
+        ("Model", ""),
+        ("Details", ""),
+        ("Test accuracy (%)", "num"),
+        ("Parameters", "num"),
+        ("Size (KiB)", "num"),
+    ]
+    table = _table(headers, rows) if rows else '<p class="empty">No model summaries yet.</p>'
+    return _section("summary", "Run summary", f'<div class="cards">\n{cards}\n</div>\n{table}')
+
+
+def _cards(data: RunData) -> list[tuple[str, str, str]]:
+    """(label, value, note) for the headline figures of the run."""
+    teacher, sub, student = data.teacher or {}, data.subspace or {}, data.student or {}
+    full = sub.get("full_head_accuracy")
+    compressed = sub.get("compressed_head_accuracy")
+    return [
+        ("Dataset", data.dataset or fmt.DASH, f"run {data.config_name}"),
+        (
+            "Subspace",
+            f"{sub.get('d', teacher.get('feature_dim', fmt.DASH))} → {sub.get('k', fmt.DASH)}",
+            _join_note("d → k", sub.get("method"), _compression(sub.get("compression"))),
+        ),
+        ("Teacher", _pct(teacher.get("test_accuracy")), _params_note(teacher.get("params"))),
+        ("Full head", _pct(full), "on teacher features"),
+        ("Compressed head", _pct(compressed), _delta_note(compressed, full, "full head")),
+        (
+            "Student + head",
+            _pct(student.get("test_accuracy")),
+            _params_note(student.get("deployed_params", student.get("student_params"))),
+        ),
+    ]
+
+
+def _card(label: str, value: str, note: str) -> str:
+    return (
+        f'<div class="card"><div class="card-label">{_esc(label)}</div>'
+        f'<div class="card-value">{_esc(value)}</div>'
+        f'<div class="card-note">{_esc(note)}</div></div>'
+    )
+
+
+def _pct(value: Any) -> str:
+    return f"{fmt.percent(value)} %" if fmt.is_number(value) else fmt.DASH
+
+
+def _compression(value: Any) -> str | None:
+    return f"{value:g}× compression" if fmt.is_number(value) else None
+
+
+def _params_note(params: Any) -> str:
+    return f"{fmt.count(params)} parameters" if params is not None else "test accuracy"
+
+
+def _delta_note(value: Any, reference: Any, name: str) -> str:
+    if not (fmt.is_number(value) and fmt.is_number(reference)):
+        return "test accuracy"
+    return f"{value - reference:+.2f} points vs {name}"
+
+
+def _join_note(*parts: Any) -> str:
+    return " · ".join(str(p) for p in parts if p) or fmt.DASH
+
+
+def _timings_section(data: RunData) -> str:
+    rows, total = timing_rows(data.timings)
+    if not rows:
+        return _section("timings", "Stage timings", '<p class="empty">No timings.json yet.</p>')
+    body = [
+        "<tr>"
+        f"<td>{_esc(stage)}</td>"
+        f'<td class="num">{_esc(fmt.seconds(secs))}</td>'
+        f'<td class="num">{_esc(fmt.DASH if share is None else f"{share:.1f}")}</td>'
+        f'<td class="bar-cell"><div class="bar" style="width:{min(share or 0.0, 100.0):.1f}%">'
+        "</div></td></tr>"
+        for stage, secs, share in rows
+    ]
+    body.append(
+        f'<tr class="total"><td>total</td><td class="num">{_esc(fmt.seconds(total))}</td>'
+        '<td class="num">100.0</td><td></td></tr>'
+    )
+    headers = [("Stage", ""), ("Time (s)", "num"), ("Share (%)", "num"), ("", "bar-cell")]
+    return _section("timings", "Stage timings", _table(headers, body, "timings"))
+
+
+def _artifacts_section(data: RunData) -> str:
+    if not data.artifacts:
+        return _section("artifacts", "Artifacts", '<p class="empty">No artifacts yet.</p>')
+    rows = [_artifact_row(a) for a in data.artifacts]
+    headers = [
+        ("File", ""),
+        ("Format", ""),
+        ("Precision", ""),
+        ("Size (KiB)", "num"),
+        ("SHA-256 (prefix)", ""),
+        ("Parity vs source model", ""),
+        ("Test accuracy (%)", "num"),
+        ("Convert time (s)", "num"),
+    ]
+    intro = (
+        "Files in <code>artifacts/</code>, each verified against the model it was converted from."
+    )
+    return _section("artifacts", "Artifacts", _table(headers, rows), intro)
+
+
+def _artifact_row(art: dict[str, Any]) -> str:
+    parity = _badge(fmt.parity_verdict(art.get("parity")))
+    details = fmt.parity_details(art.get("parity"))
+    if details:
+        parity += f' <span class="small">{_esc(details)}</span>'
+    return (
+        "<tr>"
+        f"<td><code>{_esc(art.get('file', '?'))}</code></td>"
+        f"<td>{_esc(art.get('format', fmt.DASH))}</td>"
+        f"<td>{_esc(art.get('precision', fmt.DASH))}</td>"
+        f'<td class="num">{_esc(fmt.kib(art.get("size_bytes")))}</td>'
+        f"<td><code>{_esc(fmt.sha_prefix(art.get('sha256')))}</code></td>"
+        f"<td>{parity}</td>"
+        f'<td class="num">{_esc(fmt.percent(art.get("accuracy")))}</td>'
+        f'<td class="num">{_esc(fmt.seconds(art.get("convert_seconds")))}</td>'
+        "</tr>"
+    )
+
+
+def _profile_section(data: RunData) -> str:
+    records = data.records
+    if not records:
+        return _section("profile", "Profile", '<p class="empty">No profile.json yet.</p>')
+    rows = []
+    for group in _artifact_groups(records):
+        rows += [_profile_row(rec, len(group) if n == 0 else 0) for n, rec in enumerate(group)]
+    headers = [
+        ("Artifact", ""),
+        ("Device", ""),
+        ("Threads", "num"),
+        ("Latency (ms)", "num"),
+        ("Peak memory (MB)", "num"),
+        ("Energy (mJ)", "num"),
+        ("Dynamic energy (mJ)", "num"),
+        ("Test accuracy (%)", "num"),
+    ]
+    intro = "One row per artifact and device. Labels say which figures were measured on this "
+    intro += "machine and which are estimates, with their expected error and range."
+    return _section("profile", "Profile", _table(headers, rows, "profile"), intro)
+
+
+def _artifact_groups(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive records of one artifact, so its name and accuracy span its device rows."""
+    groups: list[list[dict[str, Any]]] = []
+    for rec in records:
+        if groups and groups[-1][0].get("artifact") == rec.get("artifact"):
+            groups[-1].append(rec)
+        else:
+            groups.append([rec])
+    return groups
+
+
+def _profile_row(rec: dict[str, Any], span: int) -> str:
+    """A device row; the first row of an artifact (``span`` > 0) also carries its name."""
+    cells = []
+    if span:
+        cells.append(
+            f'<td rowspan="{span}" class="artifact"><code>{_esc(rec.get("artifact", "?"))}</code>'
+            f'<div class="small">{_esc(rec.get("format", ""))} · '
+            f"{_esc(rec.get('precision', ''))}</div></td>"
+        )
+    device_name = rec.get("device_name") or rec.get("device", fmt.DASH)
+    cells += [
+        f'<td>{_esc(device_name)}<div class="small">{_esc(rec.get("device", ""))}</div></td>',
+        f'<td class="num">{_esc(fmt.count(rec.get("threads")))}</td>',
+        _figure_cell(
+            fmt.number(rec.get("latency_ms")),
+            _badge(fmt.latency_label(rec), str(rec.get("latency_kind"))),
+            _latency_detail(rec),
+        ),
+        _figure_cell(
+            fmt.number(rec.get("peak_memory_mb")),
+            _badge(str(rec.get("memory_kind") or "unknown")) + " " + _badge(fmt.fits_label(rec)),
+        ),
+        _figure_cell(fmt.number(rec.get("energy_mj")), _badge(fmt.energy_kind(rec))),
+        f'<td class="num">{_esc(fmt.number(rec.get("energy_dynamic_mj")))}</td>',
+    ]
+    if span:
+        cells.append(
+            f'<td rowspan="{span}" class="num group-acc">'
+            f"{_esc(fmt.percent(rec.get('accuracy')))}</td>"
+        )
+    return f"<tr{_class('group-start' if span else '')}>{''.join(cells)}</tr>"
+
+
+def _figure_cell(value: str, badges: str, detail: str = "") -> str:
+    """A number with its measured/estimated badge and detail below it, so numbers align."""
+    detail_html = f'<div class="small">{_esc(detail)}</div>' if detail else ""
+    return (
+        f'<td class="num"><div class="fig">{_esc(value)}</div><div>{badges}</div>{detail_html}</td>'
+    )
+
+
+def _latency_detail(rec: dict[str, Any]) -> str:
+    band = fmt.latency_band(rec)
+    if band is not None:
+        return f"range {fmt.number(band[0])}–{fmt.number(band[1])}"
+    p90 = rec.get("latency_p90_ms")
+    return f"p90 {fmt.number(p90)}" if fmt.is_number(p90) else ""
+
+
+def _plots_section(plots: list[Path]) -> str:
+    if not plots:
+        return _section("plots", "Plots", '<p class="empty">No data to plot yet.</p>')
+    figures = []
+    for path in plots:
+        payload = base64.b64encode(path.read_bytes()).decode("ascii")
+        caption = CAPTIONS.get(path.name, path.name)
+        figures.append(
+            f'<figure><img src="data:image/png;base64,{payload}" alt="{_esc(caption)}">'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>"
+        )
+    return _section("plots", "Plots", "\n".join(figures))
+
+
+def _how_to_read_section() -> str:
+    items = [
+        "<strong>Measured</strong> figures were timed or sampled on the machine that ran "
+        "<code>edgesub profile</code> (see the footer). <strong>Estimated</strong> figures are "
+        "computed for a device from its profile and the artifact's own graph; nothing ran there.",
+        "Latency estimates come from a per-operator roofline (FLOPs and bytes against the "
+        "device's compute and memory throughput, plus per-operator overhead), calibrated on "
+        "published measurements. The ± figure is the expected error of that calibration and the "
+        "expected range shows it as a band; treat it as a guide, not a guarantee.",
+        "Peak memory is weights + peak live activations + runtime overhead (estimated), or the "
+        "peak resident memory of a child process (measured). <em>exceeds RAM</em> means the "
+        "artifact will not fit the device.",
+        "Energy per inference is the device's power at the used thread count × latency; the "
+        "dynamic part is the energy above idle, the share the model itself adds. "
+        "<em>unavailable</em> means the machine has no power sensor edgesub can read.",
+        "Accuracies are percentages on the held-out test split; an artifact's accuracy comes "
+        "from running that artifact file, not the model it was converted from.",
+    ]
+    content = "<ul>\n" + "\n".join(f"<li>{item}</li>" for item in items) + "\n</ul>"
+    return _section("how-to-read", "How to read this", content)
+
+
+def _footer(data: RunData) -> str:
+    host = (data.profile or {}).get("host")
+    if not isinstance(host, dict):
+        return "No measurements from a host in this run."
+    parts = [host.get("machine"), host.get("cpu"), _cores(host.get("cores"))]
+    if host.get("python"):
+        parts.append(f"Python {host['python']}")
+    return "Measured on: " + _esc(" · ".join(str(p) for p in parts if p))
+
+
+def _cores(cores: Any) -> str | None:
+    return f"{cores} cores" if cores is not None else None

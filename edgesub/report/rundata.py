@@ -1,0 +1,122 @@
+"""Read a run directory's JSON for reporting, tolerating stages that have not run yet.
+
+A report is most useful when something went wrong or is unfinished, so a missing or unreadable
+file is recorded (with the stage that writes it) instead of aborting the whole report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgesub import config as edgesub_config
+from edgesub.errors import ConfigError
+from edgesub.rundir import RunDir
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A run file the report could not use, and how to produce it."""
+
+    name: str
+    reason: str
+    command: str  # the edgesub command whose stage writes the file
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything the report shows; each part is None when its file is absent or unreadable."""
+
+    run: RunDir
+    config_name: str
+    dataset: str | None
+    teacher: dict[str, Any] | None
+    subspace: dict[str, Any] | None
+    student: dict[str, Any] | None
+    manifest: dict[str, Any] | None
+    profile: dict[str, Any] | None
+    timings: dict[str, Any] | None
+    missing: list[Missing] = field(default_factory=list)
+
+    @property
+    def artifacts(self) -> list[dict[str, Any]]:
+        items = (self.manifest or {}).get("artifacts")
+        return [a for a in items if isinstance(a, dict)] if isinstance(items, list) else []
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        items = (self.profile or {}).get("records")
+        return [r for r in items if isinstance(r, dict)] if isinstance(items, list) else []
+
+    @property
+    def sweep(self) -> list[dict[str, Any]]:
+        items = (self.subspace or {}).get("sweep")
+        return [s for s in items if isinstance(s, dict)] if isinstance(items, list) else []
+
+
+# (RunDir attribute, label shown to users, the command whose stage writes it)
+_JSON_FILES = (
+    ("teacher_json", "teacher.json", "edgesub run"),
+    ("subspace_json", "subspace.json", "edgesub compress"),
+    ("student_json", "student.json", "edgesub distill"),
+    ("manifest", "artifacts/manifest.json", "edgesub convert"),
+    ("profile", "profile.json", "edgesub profile"),
+    ("timings", "timings.json", "edgesub run"),
+)
+
+
+def as_rundir(run: RunDir | str | Path) -> RunDir:
+    return run if isinstance(run, RunDir) else RunDir(Path(run))
+
+
+def load_run(run: RunDir | str | Path) -> RunData:
+    """Load every report input of ``run``; absent or malformed files are listed in ``missing``."""
+    run = as_rundir(run)
+    missing: list[Missing] = []
+    parts: dict[str, dict[str, Any] | None] = {}
+    for attr, label, command in _JSON_FILES:
+        parts[attr], problem = _read_json(getattr(run, attr))
+        if problem:
+            missing.append(Missing(label, problem, command))
+    name, dataset = _config_identity(run, missing)
+    return RunData(
+        run=run,
+        config_name=name,
+        dataset=dataset,
+        teacher=parts["teacher_json"],
+        subspace=parts["subspace_json"],
+        student=parts["student_json"],
+        manifest=parts["manifest"],
+        profile=parts["profile"],
+        timings=parts["timings"],
+        missing=missing,
+    )
+
+
+def _read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    if not path.is_file():
+        return None, "not found"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"unreadable ({exc})"
+    except json.JSONDecodeError as exc:
+        return None, f"malformed JSON (line {exc.lineno}: {exc.msg})"
+    if not isinstance(data, dict):
+        return None, "malformed (expected a JSON object)"
+    return data, None
+
+
+def _config_identity(run: RunDir, missing: list[Missing]) -> tuple[str, str | None]:
+    """Run name and dataset from config.toml; the folder name stands in when it is absent."""
+    if not run.config.is_file():
+        missing.append(Missing("config.toml", "not found", "edgesub run"))
+        return run.root.name, None
+    try:
+        cfg = edgesub_config.load(run.config)
+    except ConfigError as exc:
+        missing.append(Missing("config.toml", f"unusable ({exc})", "edgesub run"))
+        return run.root.name, None
+    return cfg.name, cfg.data.name

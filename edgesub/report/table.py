@@ -1,0 +1,130 @@
+"""Rich tables for the terminal: profile records, run summary, stage timings.
+
+Every column header names its unit and every figure row says whether it was measured or
+estimated, so a screenshot of the terminal cannot be misread. Cells are built as ``Text``
+objects, never markup strings, so user file names containing ``[`` cannot inject styles.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from edgesub.report import fmt
+from edgesub.report.rows import model_rows, timing_rows
+from edgesub.report.rundata import load_run
+from edgesub.rundir import RunDir
+
+_KIND_STYLE = {"measured": "green", "estimated": "yellow", "unavailable": "dim"}
+
+
+def profile_table(records: list[dict[str, Any]]) -> Table:
+    """One row per (artifact, device) profile record, with units and measured/estimated labels."""
+    table = Table(title="Profile per artifact and device", box=box.SIMPLE_HEAD)
+    for header in ("Artifact", "Format", "Precision", "Device", "Threads"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("Latency (ms)", no_wrap=True)
+    table.add_column("Peak memory (MB)", no_wrap=True)
+    table.add_column("Energy mJ (dynamic mJ)", no_wrap=True)
+    table.add_column("Accuracy (%)", justify="right", no_wrap=True)
+    for rec in records:
+        table.add_row(
+            Text(str(rec.get("artifact", "?"))),
+            Text(str(rec.get("format", fmt.DASH))),
+            Text(str(rec.get("precision", fmt.DASH))),
+            Text(str(rec.get("device", fmt.DASH))),
+            Text(fmt.count(rec.get("threads"))),
+            _figure(
+                fmt.number(rec.get("latency_ms")), fmt.latency_label(rec), rec.get("latency_kind")
+            ),
+            _memory_cell(rec),
+            _energy_cell(rec),
+            Text(fmt.percent(rec.get("accuracy"))),
+        )
+    return table
+
+
+def summary_table(run_dir: RunDir | str | Path) -> Table:
+    """Accuracy and size of teacher, heads, student and each artifact; lists missing files."""
+    data = load_run(run_dir)
+    table = Table(title=f"Run {data.config_name}", box=box.SIMPLE_HEAD)
+    table.add_column("Model", no_wrap=True)
+    table.add_column("Details", no_wrap=True)
+    table.add_column("Test accuracy (%)", justify="right", no_wrap=True)
+    table.add_column("Parameters", justify="right", no_wrap=True)
+    table.add_column("Size (KiB)", justify="right", no_wrap=True)
+    for row in model_rows(data):
+        table.add_row(
+            Text(row.model),
+            Text(row.detail),
+            Text(fmt.percent(row.accuracy)),
+            Text(fmt.count(row.params)),
+            Text(fmt.kib(row.size_bytes)),
+        )
+    if data.missing:
+        lines = [f"missing {m.name}: {m.reason}, written by `{m.command}`" for m in data.missing]
+        table.caption = Text("\n".join(lines), justify="left")
+    return table
+
+
+def stage_timings_table(timings: dict[str, Any] | None) -> Table:
+    """Wall-clock seconds per pipeline stage (timings.json) and each stage's share of the total."""
+    table = Table(title="Stage timings", box=box.SIMPLE_HEAD, show_footer=True)
+    rows, total = timing_rows(timings)
+    table.add_column("Stage", footer="total", no_wrap=True)
+    table.add_column("Time (s)", footer=fmt.seconds(total), justify="right", no_wrap=True)
+    table.add_column("Share (%)", footer="100.0" if total else fmt.DASH, justify="right")
+    for stage, secs, share in rows:
+        table.add_row(Text(stage), Text(fmt.seconds(secs)), Text(_share(share)))
+    return table
+
+
+def render_text(table: Table, width: int = 200) -> str:
+    """Plain text of ``table`` at a fixed width without colour, for logs and golden tests."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        no_color=True,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
+    console.print(table)
+    return buffer.getvalue()
+
+
+def _figure(value: str, label: str, kind: Any) -> Text:
+    return Text.assemble(value, " ", (label, _KIND_STYLE.get(str(kind), "")))
+
+
+def _memory_cell(rec: dict[str, Any]) -> Text:
+    kind = str(rec.get("memory_kind") or "unknown")
+    fits = fmt.fits_label(rec)
+    return Text.assemble(
+        fmt.number(rec.get("peak_memory_mb")),
+        " ",
+        (kind, _KIND_STYLE.get(kind, "")),
+        ", ",
+        (fits, "red bold" if fits == "exceeds RAM" else ""),
+    )
+
+
+def _energy_cell(rec: dict[str, Any]) -> Text:
+    kind = fmt.energy_kind(rec)
+    if kind == "unavailable":
+        return Text.assemble(fmt.DASH, " ", (kind, _KIND_STYLE[kind]))
+    figures = f"{fmt.number(rec.get('energy_mj'))} ({fmt.number(rec.get('energy_dynamic_mj'))})"
+    return Text.assemble(figures, " ", (kind, _KIND_STYLE.get(kind, "")))
+
+
+def _share(share: float | None) -> str:
+    return fmt.DASH if share is None else f"{share:.1f}"
