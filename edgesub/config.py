@@ -57,6 +57,7 @@ class SubspaceConfig:
     compression: int = 16
     k: int = 0
     seed: int = 0
+    sweep: bool = True  # also report compressed-head accuracy at compressions 2..64
 
     def validate(self) -> None:
         _check(self.compression >= 1, "subspace.compression must be >= 1")
@@ -94,6 +95,7 @@ class DistillConfig:
     temperature: float = 4.0
     patience: int = 10
     seed: int = 0
+    train_head: bool = False  # True trains the head too (baselines such as CE or logit KD)
 
     def validate(self) -> None:
         _check(bool(self.losses), "distill.losses must name at least one loss")

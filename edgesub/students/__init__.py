@@ -1,0 +1,5 @@
+"""Small student networks that output a point in the teacher's k-dim subspace."""
+
+from edgesub.students.registry import STUDENTS, build_student
+
+__all__ = ["STUDENTS", "build_student"]

@@ -1,0 +1,43 @@
+"""Student architectures by name; builders import torch only when called."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from edgesub.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# builder(width, out_dim, input_shape) -> module mapping N×C×H×W to N×out_dim
+StudentBuilder = Callable[[int, int, tuple[int, ...]], "nn.Module"]
+STUDENTS: Registry[StudentBuilder] = Registry("student architecture")
+
+
+@STUDENTS.register("small_cnn")
+def small_cnn(width: int, out_dim: int, input_shape: tuple[int, ...]) -> nn.Module:
+    """Two-block CNN; width 16 with k=32 on 8×8 inputs is about 9k parameters."""
+    from edgesub.students.small_cnn import SmallCNN
+
+    return SmallCNN(width, out_dim, input_shape)
+
+
+def build_student(arch: str, width: int, k: int, input_shape: tuple[int, ...]) -> nn.Module:
+    """Build a registered student and check it really outputs k dims on this input shape."""
+    import torch
+
+    from edgesub.errors import ConfigError
+
+    student = STUDENTS.get(arch)(width, k, input_shape)
+    was_training = student.training
+    student.eval()
+    with torch.no_grad():
+        out = student(torch.zeros(2, *input_shape))
+    student.train(was_training)
+    if out.shape != (2, k):
+        raise ConfigError(
+            f"student '{arch}' outputs shape {tuple(out.shape[1:])} per sample, expected ({k},) "
+            "to match the subspace dimension k"
+        )
+    return student

@@ -1,0 +1,118 @@
+"""Teacher features on disk: streamed in batches into memory-mapped .npy files, per split.
+
+The cache is keyed by the teacher file's hash and the data fingerprint, so a retrained teacher
+or different data never reuses stale features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgesub._deps import require
+from edgesub.atomic import atomic_path, atomic_write_json
+from edgesub.errors import DataError
+
+if TYPE_CHECKING:
+    from edgesub.data import Dataset
+    from edgesub.rundir import RunDir
+
+
+@dataclass(frozen=True)
+class Features:
+    """Teacher penultimate features ``h`` (N×d, possibly memory-mapped) and labels ``y``."""
+
+    h: np.ndarray
+    y: np.ndarray
+
+
+def teacher_features(
+    run: RunDir, data: Dataset, *, batch_size: int = 256, progress: bool = True
+) -> dict[str, Features]:
+    """Return train/val/test features, extracting them only when the cache is missing or stale."""
+    from edgesub.teachers import load_teacher
+
+    teacher = load_teacher(run)
+    key = {"teacher_sha256": file_sha256(run.teacher), "data": data.fingerprint()}
+    meta_path = run.features / "meta.json"
+    if not _cache_valid(meta_path, key, data):
+        for name, split in data.splits().items():
+            _extract(teacher, split.x, split.y, run.features, name, batch_size, progress)
+        atomic_write_json(meta_path, key)
+    out = {}
+    for name in data.splits():
+        h = np.load(run.features / f"{name}.npy", mmap_mode="r")
+        check_finite(h, name)
+        out[name] = Features(h, np.load(run.features / f"{name}_labels.npy"))
+    return out
+
+
+def check_finite(h: np.ndarray, split: str, offset: int = 0) -> None:
+    """Raise DataError naming the first sample whose features are NaN or inf."""
+    bad = np.flatnonzero(~np.isfinite(h).all(axis=1))
+    if bad.size:
+        raise DataError(
+            f"teacher features of {split} sample {offset + int(bad[0])} are NaN or inf; "
+            "the teacher or the input data is broken"
+        )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _cache_valid(meta_path: Path, key: dict, data: Dataset) -> bool:
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    files = [meta_path.parent / f"{n}{s}.npy" for n in data.splits() for s in ("", "_labels")]
+    return meta == key and all(f.exists() for f in files)
+
+
+def _extract(
+    teacher: object,
+    x: np.ndarray,
+    y: np.ndarray,
+    folder: Path,
+    split: str,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Stream ``teacher.features`` over ``x`` into ``folder/<split>.npy`` (atomically)."""
+    torch = require("torch")
+    from edgesub.distill.loop import TRAIN_THREADS, torch_threads
+
+    starts = range(0, len(x), batch_size)
+    with atomic_path(folder / f"{split}.npy") as tmp, torch.no_grad(), torch_threads(TRAIN_THREADS):
+        out = None
+        for start in _maybe_bar(starts, f"features {split}", progress):
+            h = teacher.features(torch.from_numpy(x[start : start + batch_size])).numpy()
+            check_finite(h, split, start)
+            if out is None:
+                out = np.lib.format.open_memmap(
+                    tmp, mode="w+", dtype=np.float32, shape=(len(x), h.shape[1])
+                )
+            out[start : start + len(h)] = h
+        assert out is not None
+        out.flush()
+        del out
+    with atomic_path(folder / f"{split}_labels.npy") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(y, dtype=np.int64))
+
+
+def _maybe_bar(items: range, label: str, enabled: bool) -> object:
+    if not enabled:
+        return items
+    from rich.progress import track
+
+    return track(items, description=label, transient=True)
