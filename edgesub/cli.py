@@ -6,6 +6,7 @@ can cause print one line and exit non-zero; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -389,7 +390,7 @@ def devices_list(ctx: click.Context) -> None:
     registry = load_devices(opts["profiles_dir"])
     profiles = [registry.get(name) for name in registry.names()]
     if opts["as_json"]:
-        _print_json([p.to_dict() for p in profiles])
+        _print_json([dataclasses.asdict(p) for p in profiles])
         return
     from edgesub.report.table import devices_table
 
@@ -405,9 +406,10 @@ def devices_show(ctx: click.Context, device_id: str) -> None:
 
     device = get_device(device_id, ctx.obj["profiles_dir"])
     if ctx.obj["as_json"]:
-        _print_json(device.to_dict())
+        _print_json(dataclasses.asdict(device))
     else:
-        out.print(device.describe())
+        # The profile file itself is the complete description: every number with its source.
+        click.echo(Path(device.source_file).read_text(encoding="utf-8"))
 
 
 def main() -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator
 
 from rich.console import Console
 
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 @contextlib.contextmanager

@@ -38,3 +38,11 @@ class ParityError(EdgesubError):
     def __init__(self, message: str, numbers: dict | None = None) -> None:
         super().__init__(message)
         self.numbers = numbers or {}
+
+
+class EstimateError(EdgesubError):
+    """A model cannot be estimated on a device (e.g. custom ops with no cost model)."""
+
+
+class ConversionError(EdgesubError):
+    """Exporting or quantising a model failed (unsupported op, bad calibration, tool failure)."""

@@ -128,3 +128,24 @@ def _energy_cell(rec: dict[str, Any]) -> Text:
 
 def _share(share: float | None) -> str:
     return fmt.DASH if share is None else f"{share:.1f}"
+
+
+def devices_table(profiles: list[Any]) -> Table:
+    """One row per device profile: what the estimates are built from."""
+    table = Table(title="Device profiles", box=box.SIMPLE_HEAD)
+    table.add_column("Id", no_wrap=True, min_width=max((len(p.id) for p in profiles), default=2))
+    table.add_column("CPU", max_width=24)
+    for header in ("Cores", "GHz", "RAM (MB)", "BW (GB/s)", "Idle (W)", "Load (W)"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for p in profiles:
+        table.add_row(
+            Text(p.id),
+            Text(p.microarchitecture),
+            str(p.cores),
+            f"{p.clock_ghz:.2f}",
+            str(p.ram_mb),
+            f"{p.bandwidth_gbps:.1f}",
+            f"{p.idle_w:.2f}",
+            f"{p.full_load_w:.2f}",
+        )
+    return table

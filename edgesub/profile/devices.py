@@ -1,0 +1,281 @@
+"""Device profiles: TOML data files (one per device) validated into :class:`DeviceProfile`.
+
+Built-in profiles ship as package data in ``edgesub.device_profiles``; users add or override
+profiles with a folder of ``*.toml`` files (``profiles_dir`` or ``$EDGESUB_PROFILES``). Every
+number in a profile must name a source URL, so estimates can be traced back to published data.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgesub.errors import ConfigError
+from edgesub.registry import Registry
+
+PROFILES_ENV = "EDGESUB_PROFILES"
+
+# Peak throughput must equal clock × documented work per cycle within this tolerance.
+_PEAK_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A group of identical cores; threads fill the clusters in file order (fastest first)."""
+
+    name: str
+    cores: int
+    microarchitecture: str
+    clock_ghz: float
+    fp32_flops_per_cycle: float
+    fp16_flops_per_cycle: float
+    int8_ops_per_cycle: float
+    peak_fp32_gflops_per_core: float
+    peak_fp16_gflops_per_core: float
+    peak_int8_gops_per_core: float
+    active_w_per_core: float
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One device: CPU clusters, memory and power, as published."""
+
+    id: str
+    display_name: str
+    soc: str
+    cores: int
+    microarchitecture: str
+    simd: str
+    clusters: tuple[Cluster, ...]
+    ram_mb: int
+    bandwidth_gbps: float
+    idle_w: float
+    full_load_w: float
+    runtimes: tuple[str, ...]
+    source_file: str
+
+    @property
+    def clock_ghz(self) -> float:
+        return max(c.clock_ghz for c in self.clusters)
+
+    def thread_cores(self, threads: int) -> list[Cluster]:
+        """The cluster of each busy core when ``threads`` threads run (capped at the core count)."""
+        placed = [c for c in self.clusters for _ in range(c.cores)]
+        return placed[: max(1, min(threads, self.cores))]
+
+    def peak_gops(self, precision: str, threads: int) -> list[float]:
+        """Per-thread peak rate in GFLOPS (fp32/fp16 arithmetic) or GOPS (int8)."""
+        attr = {
+            "int8": "peak_int8_gops_per_core",
+            "fp16": "peak_fp16_gflops_per_core",
+        }.get(precision, "peak_fp32_gflops_per_core")
+        return [getattr(c, attr) for c in self.thread_cores(threads)]
+
+    def power_w(self, threads: int) -> float:
+        """Board power with ``threads`` busy cores: idle plus each busy core's increment."""
+        busy = sum(c.active_w_per_core for c in self.thread_cores(threads))
+        return min(self.idle_w + busy, self.full_load_w)
+
+
+_REQUIRED_TOP = {"id": str, "display_name": str, "soc": str, "runtimes": list}
+_REQUIRED_CPU = {"cores": int, "microarchitecture": str, "simd": str, "clusters": list}
+_REQUIRED_CLUSTER = {
+    "name": str,
+    "cores": int,
+    "microarchitecture": str,
+    "clock_ghz": float,
+    "fp32_flops_per_cycle": float,
+    "fp16_flops_per_cycle": float,
+    "int8_ops_per_cycle": float,
+    "peak_fp32_gflops_per_core": float,
+    "peak_fp16_gflops_per_core": float,
+    "peak_int8_gops_per_core": float,
+    "active_w_per_core": float,
+}
+_REQUIRED_MEMORY = {"ram_mb": int, "bandwidth_gbps": float}
+_REQUIRED_POWER = {"idle_w": float, "full_load_w": float}
+
+
+def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
+    """Validate one profile's TOML table; errors name ``source`` and the field."""
+    _fields(raw, _REQUIRED_TOP, "", source)
+    cpu = _table(raw, "cpu", source)
+    memory = _table(raw, "memory", source)
+    power = _table(raw, "power", source)
+    _fields(cpu, _REQUIRED_CPU, "cpu.", source)
+    _fields(memory, _REQUIRED_MEMORY, "memory.", source)
+    _fields(power, _REQUIRED_POWER, "power.", source)
+    clusters = tuple(_cluster(c, i, source) for i, c in enumerate(cpu["clusters"]))
+    _check(bool(clusters), source, "cpu.clusters", "must list at least one cluster")
+    _check(
+        sum(c.cores for c in clusters) == cpu["cores"],
+        source,
+        "cpu.cores",
+        f"is {cpu['cores']} but the clusters add up to {sum(c.cores for c in clusters)}",
+    )
+    _check(
+        power["full_load_w"] > power["idle_w"], source, "power.full_load_w", "must exceed idle_w"
+    )
+    _check(all(isinstance(r, str) for r in raw["runtimes"]), source, "runtimes", "must be strings")
+    _check_sources(raw, source)
+    return DeviceProfile(
+        id=raw["id"],
+        display_name=raw["display_name"],
+        soc=raw["soc"],
+        cores=cpu["cores"],
+        microarchitecture=cpu["microarchitecture"],
+        simd=cpu["simd"],
+        clusters=clusters,
+        ram_mb=memory["ram_mb"],
+        bandwidth_gbps=float(memory["bandwidth_gbps"]),
+        idle_w=float(power["idle_w"]),
+        full_load_w=float(power["full_load_w"]),
+        runtimes=tuple(raw["runtimes"]),
+        source_file=source,
+    )
+
+
+def _check(ok: bool, source: str, field: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"device profile {source}: field '{field}' {message}")
+
+
+def _table(raw: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    _check(isinstance(raw.get(key), dict), source, key, "is missing (expected a [table])")
+    return raw[key]
+
+
+def _fields(table: dict[str, Any], spec: dict[str, type], prefix: str, source: str) -> None:
+    """Require each field with its type; numbers must be positive."""
+    for name, kind in spec.items():
+        field = prefix + name
+        _check(name in table, source, field, "is missing")
+        value = table[name]
+        if kind is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+        _check(ok, source, field, f"must be {kind.__name__}, got {value!r}")
+        if kind in (int, float):
+            _check(value > 0, source, field, f"must be > 0, got {value!r}")
+        if kind in (str, list):
+            _check(bool(value), source, field, "must not be empty")
+
+
+def _cluster(raw: Any, index: int, source: str) -> Cluster:
+    prefix = f"cpu.clusters[{index}]."
+    _check(isinstance(raw, dict), source, prefix.rstrip("."), "must be a table")
+    _fields(raw, _REQUIRED_CLUSTER, prefix, source)
+    for peak, per_cycle in (
+        ("peak_fp32_gflops_per_core", "fp32_flops_per_cycle"),
+        ("peak_fp16_gflops_per_core", "fp16_flops_per_cycle"),
+        ("peak_int8_gops_per_core", "int8_ops_per_cycle"),
+    ):
+        expected = raw["clock_ghz"] * raw[per_cycle]
+        _check(
+            abs(raw[peak] - expected) <= _PEAK_TOLERANCE * expected,
+            source,
+            prefix + peak,
+            f"is {raw[peak]} but clock_ghz × {per_cycle} = {expected:.2f}",
+        )
+    return Cluster(**{k: raw[k] for k in _REQUIRED_CLUSTER})
+
+
+def _numeric_fields(table: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of every number in a profile (cluster indices dropped)."""
+    found: list[str] = []
+    for key, value in table.items():
+        path = prefix + key
+        if key == "sources":
+            continue
+        if isinstance(value, dict):
+            found += _numeric_fields(value, path + ".")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for item in value:
+                found += _numeric_fields(item, path + ".")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            found.append(path)
+    return sorted(set(found))
+
+
+def _check_sources(raw: dict[str, Any], source: str) -> None:
+    """Every number must be covered by a ``[[sources]]`` entry (exact field or a parent)."""
+    sources = raw.get("sources")
+    _check(
+        isinstance(sources, list) and bool(sources), source, "sources", "is missing ([[sources]])"
+    )
+    covered: set[str] = set()
+    for i, entry in enumerate(sources):
+        field = f"sources[{i}]"
+        _check(isinstance(entry, dict), source, field, "must be a table")
+        _check(isinstance(entry.get("field"), str), source, field + ".field", "is missing")
+        url = entry.get("url")
+        _check(
+            isinstance(url, str) and url.startswith(("https://", "http://")),
+            source,
+            field + ".url",
+            f"must be an http(s) URL, got {url!r}",
+        )
+        covered.add(entry["field"])
+    for path in _numeric_fields(raw):
+        parts = path.split(".")
+        prefixes = {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
+        _check(bool(prefixes & covered), source, path, "has no [[sources]] entry with a URL")
+
+
+def read_profile(path: Path | Any, source: str | None = None) -> DeviceProfile:
+    """Read and validate one TOML file (a Path or an importlib Traversable)."""
+    source = source or str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"device profile {source}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"device profile {source}: malformed TOML ({exc})") from None
+    return parse_profile(raw, source)
+
+
+@functools.cache
+def _builtin_profiles() -> tuple[DeviceProfile, ...]:
+    folder = resources.files("edgesub.device_profiles")
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
+    return tuple(read_profile(f, f"edgesub.device_profiles/{f.name}") for f in files)
+
+
+def _user_profiles(folder: Path) -> list[DeviceProfile]:
+    if not folder.is_dir():
+        raise ConfigError(f"device profiles folder not found: {folder}")
+    return [read_profile(f) for f in sorted(folder.glob("*.toml"))]
+
+
+def load_devices(profiles_dir: str | Path | None = None) -> Registry[DeviceProfile]:
+    """Built-in profiles plus the user's folder (argument, else ``$EDGESUB_PROFILES``).
+
+    A user profile with the id of a built-in one replaces it; two user files with one id clash.
+    """
+    folder = profiles_dir or os.environ.get(PROFILES_ENV) or None
+    profiles = {p.id: p for p in _builtin_profiles()}
+    if folder:
+        seen: dict[str, str] = {}
+        for profile in _user_profiles(Path(folder)):
+            if profile.id in seen:
+                raise ConfigError(
+                    f"device id '{profile.id}' is defined twice: {seen[profile.id]} "
+                    f"and {profile.source_file}"
+                )
+            seen[profile.id] = profile.source_file
+            profiles[profile.id] = profile
+    registry: Registry[DeviceProfile] = Registry("device")
+    for device_id in sorted(profiles):
+        registry.add(device_id, profiles[device_id])
+    return registry
+
+
+def get_device(device_id: str, profiles_dir: str | Path | None = None) -> DeviceProfile:
+    """One profile by id; an unknown id raises an error listing the known ids."""
+    return load_devices(profiles_dir).get(device_id)

@@ -1,0 +1,187 @@
+"""A format-neutral view of a model graph: per-op cost, weights, activation liveness.
+
+ONNX and TFLite parsers (``graph_onnx``, ``graph_tflite``) both produce a :class:`Graph`, so the
+estimator never needs to know which format a file was. Only numpy-free stdlib code lives here so
+that the dataclasses can be imported cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesub.errors import ModelFileError
+from edgesub.registry import Registry
+
+# Op classes the estimator has one efficiency for each: spatial convolutions (im2col or Winograd
+# overhead), 1×1 convolutions (a plain GEMM), depthwise (low arithmetic intensity), matrix
+# products, and everything else (element-wise, pooling, reshapes: bandwidth-bound).
+OP_KINDS = ("conv", "pointwise", "depthwise", "matmul", "other")
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph input or output as a user would need to feed or read it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Work and traffic of one operator, in the order the runtime executes it.
+
+    ``precision`` is the arithmetic the kernel runs in: int8 for quantised kernels (including
+    dynamic-range ones), fp16 when weights are stored as fp16 (CPU kernels still compute in fp32),
+    else fp32.
+    """
+
+    name: str
+    op_type: str
+    kind: str
+    macs: int
+    weight_bytes: int
+    input_bytes: int
+    output_bytes: int
+    precision: str
+
+    @property
+    def bytes_moved(self) -> int:
+        return self.weight_bytes + self.input_bytes + self.output_bytes
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Everything the estimator needs from a model file."""
+
+    path: Path
+    format: str
+    ops: list[OpCost]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    weight_bytes: int
+    peak_activation_bytes: int
+    custom_ops: list[str] = field(default_factory=list)
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.ops)
+
+    @property
+    def precision(self) -> str:
+        """The precision doing most of the MACs (int8 graphs keep a few fp32 ops)."""
+        by_precision: dict[str, int] = {}
+        for op in self.ops:
+            by_precision[op.precision] = by_precision.get(op.precision, 0) + op.macs
+        if not by_precision:
+            return "fp32"
+        return max(by_precision, key=lambda p: (by_precision[p], p == "fp32"))
+
+
+def peak_live_bytes(
+    steps: Sequence[tuple[Sequence[str], Sequence[str]]],
+    sizes: dict[str, int],
+    graph_inputs: Sequence[str],
+    graph_outputs: Sequence[str],
+) -> int:
+    """Peak bytes of activations alive at once when ``steps`` run in order.
+
+    A tensor is allocated when its producer runs (graph inputs before the first step) and freed
+    after its last consumer; graph outputs stay alive to the end. During a step its inputs and
+    outputs are alive together, which is what an arena allocator must hold. Names missing from
+    ``sizes`` (constants) are ignored.
+    """
+    end = len(steps)
+    born: dict[str, int] = {name: 0 for name in graph_inputs if name in sizes}
+    last: dict[str, int] = {}
+    for index, (inputs, outputs) in enumerate(steps):
+        for name in outputs:
+            if name in sizes:
+                born.setdefault(name, index)
+        for name in inputs:
+            if name in sizes:
+                last[name] = index
+    for name in graph_outputs:
+        last[name] = end
+    delta = [0] * (end + 2)
+    for name, start in born.items():
+        stop = max(last.get(name, start), start)
+        delta[start] += sizes[name]
+        delta[stop + 1] -= sizes[name]
+    peak = live = 0
+    for change in delta:
+        live += change
+        peak = max(peak, live)
+    return peak
+
+
+def num_elements(shape: Sequence[int]) -> int:
+    return math.prod(shape) if shape else 1
+
+
+def check_input_shape(
+    name: str, shape: Sequence[int | None], override: Sequence[int] | None, path: Path
+) -> tuple[int, ...]:
+    """Resolve an input's shape, or explain that ``--input-shape`` is needed."""
+    if override is not None:
+        override = tuple(int(d) for d in override)
+        if len(override) != len(shape) or any(d <= 0 for d in override):
+            raise ModelFileError(
+                f"{path.name}: --input-shape {list(override)} does not fit input '{name}' "
+                f"of rank {len(shape)} (model shape {_show(shape)})"
+            )
+        for have, want in zip(shape, override, strict=True):
+            if have is not None and have > 0 and have != want:
+                raise ModelFileError(
+                    f"{path.name}: input '{name}' has fixed shape {_show(shape)}; "
+                    f"--input-shape {list(override)} contradicts it"
+                )
+        return override
+    if any(d is None or d <= 0 for d in shape):
+        raise ModelFileError(
+            f"{path.name}: input '{name}' has unknown dimensions {_show(shape)}; "
+            "pass --input-shape (e.g. --input-shape 1,3,224,224)"
+        )
+    return tuple(int(d) for d in shape)
+
+
+def _show(shape: Sequence[int | None]) -> str:
+    return "[" + ", ".join("?" if d is None or d <= 0 else str(d) for d in shape) + "]"
+
+
+GraphLoader = Callable[[Path, "Sequence[int] | None"], Graph]
+LOADERS: Registry[GraphLoader] = Registry("model format")
+
+
+def model_format(path: Path) -> str:
+    """The format of a model file by extension (``onnx`` or ``tflite``)."""
+    return path.suffix.lower().lstrip(".")
+
+
+def load_graph(path: str | Path, input_shape: Sequence[int] | None = None) -> Graph:
+    """Parse an .onnx or .tflite file into a :class:`Graph` (input_shape fills unknown dims)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    fmt = model_format(path)
+    if fmt not in LOADERS:
+        _register_loaders()
+    if fmt not in LOADERS:
+        raise ModelFileError(
+            f"{path.name}: unsupported model format '.{fmt}'; known: {', '.join(LOADERS.names())}"
+        )
+    return LOADERS.get(fmt)(path, input_shape)
+
+
+def _register_loaders() -> None:
+    """Register parsers on first use: importing this module pulls in neither onnx nor litert."""
+    from edgesub.profile import graph_onnx, graph_tflite
+
+    for name, loader in (("onnx", graph_onnx.load_onnx), ("tflite", graph_tflite.load_tflite)):
+        if name not in LOADERS:
+            LOADERS.add(name, loader)

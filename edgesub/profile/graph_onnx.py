@@ -1,0 +1,240 @@
+"""ONNX graph analysis with the ``onnx`` package: shapes by inference, MACs and bytes per node.
+
+Quantised graphs come in two shapes and both are recognised: QOperator (QLinearConv,
+MatMulInteger...) and QDQ (DequantizeLinear of an int8 initializer feeding a float Conv, which
+ONNX Runtime fuses into an int8 kernel). A DequantizeLinear of a constant is folded into the
+weights of its consumer, because runtimes evaluate it once at load time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgesub._deps import require
+from edgesub.errors import ModelFileError
+from edgesub.profile.graph import Graph, OpCost, TensorSpec, check_input_shape, peak_live_bytes
+
+if TYPE_CHECKING:
+    import onnx
+
+# Standard domains; anything else is a custom op no runtime knows without a plugin.
+_STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft"}
+_INT8_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm"}
+_INT8_TYPES = {"INT8", "UINT8", "INT4", "UINT4"}
+
+
+def load_onnx(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
+    """Parse ``path`` into a Graph; ``input_shape`` fills dynamic dims of the single input."""
+    onnx = require("onnx")
+    model = _read(onnx, path)
+    graph = model.graph
+    constants = {init.name: init for init in graph.initializer}
+    real_inputs = [i for i in graph.input if i.name not in constants]
+    if input_shape is not None and len(real_inputs) != 1:
+        raise ModelFileError(
+            f"{path.name}: --input-shape needs a model with one input, this one has "
+            f"{len(real_inputs)}"
+        )
+    inputs = [_fix_input(onnx, vi, input_shape, path) for vi in real_inputs]
+    model = _infer(onnx, model, path)
+    shapes, dtypes = _value_table(onnx, model)
+    return _build(onnx, model, path, constants, inputs, shapes, dtypes)
+
+
+def _read(onnx: Any, path: Path) -> onnx.ModelProto:
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf raises DecodeError/RuntimeWarning-like types
+        raise ModelFileError(f"{path.name}: not a readable ONNX model ({exc})") from None
+    if not model.graph.node:
+        raise ModelFileError(f"{path.name}: ONNX model has no nodes (truncated or empty file?)")
+    return model
+
+
+def _fix_input(onnx: Any, value: Any, override: Sequence[int] | None, path: Path) -> TensorSpec:
+    """Resolve the input shape and write it into the model so inference can propagate it."""
+    tensor_type = value.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+    shape = check_input_shape(value.name, dims, override, path)
+    for dim, size in zip(tensor_type.shape.dim, shape, strict=True):
+        dim.Clear()
+        dim.dim_value = size
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
+    return TensorSpec(value.name, shape, dtype)
+
+
+def _infer(onnx: Any, model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        raise ModelFileError(f"{path.name}: ONNX shape inference failed ({exc})") from None
+
+
+def _value_table(onnx: Any, model: onnx.ModelProto) -> tuple[dict, dict]:
+    """Static shapes and element sizes of every tensor shape inference could resolve."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    itemsize: dict[str, int] = {}
+    graph = model.graph
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        tensor_type = value.type.tensor_type
+        if not tensor_type.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else 0 for d in tensor_type.shape.dim]
+        if all(d > 0 for d in dims):
+            shapes[value.name] = tuple(dims)
+            itemsize[value.name] = _itemsize(onnx, tensor_type.elem_type)
+    for init in graph.initializer:
+        shapes[init.name] = tuple(init.dims)
+        itemsize[init.name] = _itemsize(onnx, init.data_type)
+    return shapes, itemsize
+
+
+def _itemsize(onnx: Any, elem_type: int) -> int:
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        return 4
+
+
+def _type_name(onnx: Any, elem_type: int) -> str:
+    return onnx.TensorProto.DataType.Name(elem_type)
+
+
+def _build(
+    onnx: Any,
+    model: onnx.ModelProto,
+    path: Path,
+    constants: dict,
+    inputs: list[TensorSpec],
+    shapes: dict,
+    itemsize: dict,
+) -> Graph:
+    graph = model.graph
+    const_bytes = {name: _nbytes(shapes[name], itemsize[name]) for name in constants}
+    int8_consts = {n for n, t in constants.items() if _type_name(onnx, t.data_type) in _INT8_TYPES}
+    folded = _fold_constant_dequantize(graph, const_bytes, int8_consts)
+    ops: list[OpCost] = []
+    steps: list[tuple[list[str], list[str]]] = []
+    custom: list[str] = []
+    for index, node in enumerate(graph.node):
+        if node.op_type in ("Constant", "DequantizeLinear") and node.output[0] in const_bytes:
+            continue
+        if node.domain not in _STANDARD_DOMAINS:
+            custom.append(f"{node.domain}.{node.op_type}")
+        name = node.name or f"{node.op_type}_{index}"
+        ops.append(_op_cost(node, name, shapes, itemsize, const_bytes, int8_consts))
+        steps.append(([i for i in node.input if i], [o for o in node.output if o]))
+    activation_sizes = {
+        n: _nbytes(s, itemsize[n]) for n, s in shapes.items() if n not in const_bytes
+    }
+    outputs = [TensorSpec(o.name, shapes.get(o.name, ()), _dtype(onnx, o)) for o in graph.output]
+    return Graph(
+        path=path,
+        format="onnx",
+        ops=ops,
+        inputs=inputs,
+        outputs=outputs,
+        weight_bytes=sum(b for n, b in const_bytes.items() if n not in folded),
+        peak_activation_bytes=peak_live_bytes(
+            steps, activation_sizes, [i.name for i in inputs], [o.name for o in outputs]
+        ),
+        custom_ops=sorted(set(custom)),
+    )
+
+
+def _fold_constant_dequantize(graph: Any, const_bytes: dict, int8_consts: set) -> set[str]:
+    """Treat DequantizeLinear/Constant outputs of constants as constants of the stored size.
+
+    Returns the names whose bytes are already counted elsewhere (the dequantized copies).
+    """
+    folded: set[str] = set()
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            const_bytes.setdefault(node.output[0], _constant_node_bytes(node))
+        elif node.op_type == "DequantizeLinear" and node.input[0] in const_bytes:
+            out = node.output[0]
+            const_bytes[out] = const_bytes[node.input[0]]
+            folded.add(out)
+            if node.input[0] in int8_consts:
+                int8_consts.add(out)
+    return folded
+
+
+def _constant_node_bytes(node: Any) -> int:
+    for attr in node.attribute:
+        if attr.HasField("t"):
+            return len(attr.t.raw_data) or 4 * math.prod(attr.t.dims)
+    return 0
+
+
+def _dtype(onnx: Any, value: Any) -> str:
+    return onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name
+
+
+def _nbytes(shape: Sequence[int], itemsize: int) -> int:
+    return math.prod(shape) * itemsize if shape else itemsize
+
+
+def _op_cost(
+    node: Any, name: str, shapes: dict, itemsize: dict, const_bytes: dict, int8_consts: set
+) -> OpCost:
+    inputs = [i for i in node.input if i]
+    weights = [i for i in inputs if i in const_bytes]
+    acts = [i for i in inputs if i not in const_bytes and i in shapes]
+    outs = [o for o in node.output if o and o in shapes]
+    kind, macs = _macs(node, shapes)
+    int8 = node.op_type in _INT8_OPS or any(w in int8_consts for w in weights[:2])
+    fp16 = any(itemsize.get(w) == 2 for w in weights) and not int8
+    return OpCost(
+        name=name,
+        op_type=node.op_type,
+        kind=kind,
+        macs=macs,
+        weight_bytes=sum(const_bytes[w] for w in weights),
+        input_bytes=sum(_nbytes(shapes[a], itemsize[a]) for a in acts),
+        output_bytes=sum(_nbytes(shapes[o], itemsize[o]) for o in outs),
+        precision="int8" if int8 else ("fp16" if fp16 else "fp32"),
+    )
+
+
+def _macs(node: Any, shapes: dict) -> tuple[str, int]:
+    """Multiply-accumulates of the compute-heavy ops; element-wise ops count as 0."""
+    op = node.op_type
+    out = shapes.get(node.output[0]) if node.output else None
+    if out is None:
+        return ("other", 0)
+    inputs = list(node.input)
+    if op in ("Conv", "ConvInteger", "QLinearConv"):
+        weight = shapes.get(inputs[3] if op == "QLinearConv" else inputs[1])
+        if weight is None:
+            return ("conv", 0)
+        group = _int_attr(node, "group", 1)
+        kind = "pointwise" if math.prod(weight[2:]) == 1 and group == 1 else "conv"
+        if group > 1 and weight[1] == 1:
+            kind = "depthwise"
+        return (kind, math.prod(out) * math.prod(weight[1:]))
+    if op == "ConvTranspose":
+        data, weight = shapes.get(inputs[0]), shapes.get(inputs[1])
+        if data is None or weight is None:
+            return ("conv", 0)
+        return ("conv", math.prod(data) * math.prod(weight[1:]))
+    if op in ("Gemm", "QGemm"):
+        a = shapes.get(inputs[0])
+        if a is None:
+            return ("matmul", 0)
+        k = a[0] if _int_attr(node, "transA", 0) else a[-1]
+        return ("matmul", math.prod(out) * k)
+    if op in ("MatMul", "MatMulInteger", "QLinearMatMul"):
+        a = shapes.get(inputs[0])
+        return ("matmul", math.prod(out) * a[-1] if a else 0)
+    return ("other", 0)
+
+
+def _int_attr(node: Any, name: str, default: int) -> int:
+    for attr in node.attribute:
+        if attr.name == name:
+            return int(attr.i)
+    return default

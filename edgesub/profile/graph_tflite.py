@@ -1,0 +1,222 @@
+"""TFLite graph analysis from the flatbuffer schema shipped in ai-edge-litert (no TensorFlow).
+
+Reads the main subgraph in operator order (the order the interpreter executes). DEQUANTIZE of a
+constant (fp16 or int8 weights) is folded into its consumer, as the interpreter evaluates it once
+at prepare time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgesub._deps import require
+from edgesub.errors import ModelFileError
+from edgesub.profile.graph import Graph, OpCost, TensorSpec, check_input_shape, peak_live_bytes
+
+_KIND = {
+    "CONV_2D": "conv",
+    "CONV_3D": "conv",
+    "TRANSPOSE_CONV": "conv",
+    "DEPTHWISE_CONV_2D": "depthwise",
+    "FULLY_CONNECTED": "matmul",
+    "BATCH_MATMUL": "matmul",
+}
+_ITEMSIZE = {
+    "FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "BOOL": 1, "INT16": 2,
+    "INT8": 1, "FLOAT64": 8, "UINT64": 8, "UINT32": 4, "UINT16": 2, "BFLOAT16": 2,
+    "COMPLEX64": 8, "COMPLEX128": 16,
+}  # fmt: skip
+_NUMPY_NAME = {"FLOAT32": "float32", "FLOAT16": "float16", "INT8": "int8", "UINT8": "uint8"}
+
+
+def load_tflite(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
+    """Parse ``path`` into a Graph; ``input_shape`` may only fill dims the model left dynamic."""
+    schema = require("ai_edge_litert.schema_py_generated")
+    data = path.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelFileError(f"{path.name}: not a TFLite flatbuffer (missing TFL3 identifier)")
+    try:
+        return _parse(schema, path, data, input_shape)
+    except (IndexError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise ModelFileError(f"{path.name}: corrupt or truncated TFLite file ({exc})") from None
+    except Exception as exc:  # flatbuffers raises struct.error and friends on truncation
+        if type(exc).__module__ in ("struct", "flatbuffers.number_types", "flatbuffers.table"):
+            raise ModelFileError(f"{path.name}: corrupt or truncated TFLite file ({exc})") from None
+        raise
+
+
+def _names(enum: type) -> dict[int, str]:
+    return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | None) -> Graph:
+    model = schema.Model.GetRootAs(data, 0)
+    if model.SubgraphsLength() < 1:
+        raise ModelFileError(f"{path.name}: TFLite model has no subgraph")
+    sub = model.Subgraphs(0)
+    type_names = _names(schema.TensorType)
+    op_names = _names(schema.BuiltinOperator)
+    tensors = [_tensor(sub.Tensors(i), model, type_names) for i in range(sub.TensorsLength())]
+    input_ids = [int(i) for i in sub.InputsAsNumpy()] if sub.InputsLength() else []
+    output_ids = [int(i) for i in sub.OutputsAsNumpy()] if sub.OutputsLength() else []
+    scale = _batch_scale(tensors, input_ids, input_shape, path)
+    const = {i for i, t in enumerate(tensors) if t["const"]}
+    int8_const = {i for i in const if tensors[i]["type"] in ("INT8", "UINT8")}
+    ops: list[OpCost] = []
+    steps: list[tuple[list[str], list[str]]] = []
+    custom: list[str] = []
+    for index in range(sub.OperatorsLength()):
+        op = sub.Operators(index)
+        op_type = _op_type(model.OperatorCodes(op.OpcodeIndex()), op_names)
+        ins = [int(i) for i in op.InputsAsNumpy() if i >= 0] if op.InputsLength() else []
+        outs = [int(i) for i in op.OutputsAsNumpy() if i >= 0] if op.OutputsLength() else []
+        if op_type == "DEQUANTIZE" and ins and ins[0] in const:
+            const.update(outs)
+            if ins[0] in int8_const:
+                int8_const.update(outs)
+            for o in outs:
+                tensors[o]["bytes"] = tensors[ins[0]]["bytes"]
+            continue
+        if op_type.startswith("CUSTOM:"):
+            custom.append(op_type.removeprefix("CUSTOM:"))
+        ops.append(_op_cost(op, op_type, index, ins, outs, tensors, const, int8_const, scale))
+        steps.append(([str(i) for i in ins], [str(o) for o in outs]))
+    sizes = {str(i): int(t["bytes"] * scale) for i, t in enumerate(tensors) if i not in const}
+    return Graph(
+        path=path,
+        format="tflite",
+        ops=ops,
+        inputs=[_spec(tensors[i], input_shape) for i in input_ids],
+        outputs=[_spec(tensors[i], None) for i in output_ids],
+        weight_bytes=sum(t["bytes"] for t in tensors if t["const"]),
+        peak_activation_bytes=peak_live_bytes(
+            steps, sizes, [str(i) for i in input_ids], [str(i) for i in output_ids]
+        ),
+        custom_ops=sorted(set(custom)),
+    )
+
+
+def _tensor(tensor: Any, model: Any, type_names: dict[int, str]) -> dict[str, Any]:
+    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+    signature = (
+        tuple(int(d) for d in tensor.ShapeSignatureAsNumpy())
+        if tensor.ShapeSignatureLength()
+        else shape
+    )
+    type_name = type_names.get(tensor.Type(), "FLOAT32")
+    buffer = model.Buffers(tensor.Buffer()) if tensor.Buffer() > 0 else None
+    stored = (buffer.DataLength() or int(buffer.Size())) if buffer is not None else 0
+    itemsize = _ITEMSIZE.get(type_name, 4)
+    nbytes = stored or math.prod(max(d, 1) for d in shape) * itemsize
+    if type_name in ("INT4", "UINT4"):
+        nbytes = stored or math.prod(max(d, 1) for d in shape) // 2
+    return {
+        "name": (tensor.Name() or b"").decode("utf-8", "replace"),
+        "shape": shape,
+        "signature": signature,
+        "type": type_name,
+        "itemsize": itemsize,
+        "const": stored > 0,
+        "bytes": nbytes,
+    }
+
+
+def _op_type(code: Any, op_names: dict[int, str]) -> str:
+    builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+    name = op_names.get(builtin, f"BUILTIN_{builtin}")
+    if name == "CUSTOM":
+        return "CUSTOM:" + (code.CustomCode() or b"?").decode("utf-8", "replace")
+    return name
+
+
+def _batch_scale(
+    tensors: list[dict], input_ids: list[int], override: Sequence[int] | None, path: Path
+) -> float:
+    """Factor by which activations grow when ``override`` fills dynamic (-1) input dims.
+
+    TFLite stores resolved shapes (dynamic dims as 1) beside a signature with -1; bytes and MACs
+    of a batch scale linearly, which is all an override may change.
+    """
+    if len(input_ids) != 1:
+        if override is not None:
+            raise ModelFileError(
+                f"{path.name}: --input-shape needs a model with one input, "
+                f"this one has {len(input_ids)}"
+            )
+        return 1.0
+    tensor = tensors[input_ids[0]]
+    dims = [
+        None if s < 0 else d for d, s in zip(tensor["shape"], tensor["signature"], strict=False)
+    ]
+    if override is None and all(d is not None and d > 0 for d in dims):
+        return 1.0
+    resolved = check_input_shape(tensor["name"], dims, override, path)
+    return math.prod(resolved) / max(math.prod(max(d, 1) for d in tensor["shape"]), 1)
+
+
+def _op_cost(
+    op: Any,
+    op_type: str,
+    index: int,
+    ins: list[int],
+    outs: list[int],
+    tensors: list[dict],
+    const: set[int],
+    int8_const: set[int],
+    scale: float,
+) -> OpCost:
+    kind = _KIND.get(op_type, "other")
+    weights = [i for i in ins if i in const]
+    acts = [i for i in ins if i not in const]
+    macs = _macs(op_type, ins, outs, tensors) if kind != "other" else 0
+    if op_type == "CONV_2D" and len(ins) > 1 and math.prod(tensors[ins[1]]["shape"][1:3]) == 1:
+        kind = "pointwise"
+    int8 = any(w in int8_const for w in weights[:1]) or any(
+        tensors[a]["type"] in ("INT8", "UINT8") for a in acts[:1]
+    )
+    fp16 = not int8 and any(tensors[w]["type"] == "FLOAT16" for w in weights)
+    name = tensors[outs[0]]["name"] if outs else f"{op_type}_{index}"
+    return OpCost(
+        name=name or f"{op_type}_{index}",
+        op_type=op_type.removeprefix("CUSTOM:"),
+        kind=kind,
+        macs=int(macs * scale),
+        weight_bytes=sum(tensors[w]["bytes"] for w in weights),
+        input_bytes=int(sum(tensors[a]["bytes"] for a in acts) * scale),
+        output_bytes=int(sum(tensors[o]["bytes"] for o in outs) * scale),
+        precision="int8" if int8 else ("fp16" if fp16 else "fp32"),
+    )
+
+
+def _macs(op_type: str, ins: list[int], outs: list[int], tensors: list[dict]) -> int:
+    """MACs from tensor shapes: output elements × reduction length."""
+    if not outs:
+        return 0
+    out = math.prod(max(d, 1) for d in tensors[outs[0]]["shape"])
+    if op_type == "TRANSPOSE_CONV":  # inputs: output_shape, weights [O, H, W, I], data
+        data = tensors[ins[2]]["shape"] if len(ins) > 2 else ()
+        weight = tensors[ins[1]]["shape"]
+        return math.prod(data) * math.prod(weight[:3])
+    weight = tensors[ins[1]]["shape"] if len(ins) > 1 else ()
+    if op_type in ("CONV_2D", "CONV_3D"):  # weights [O, H, W, I] / [D, H, W, I, O]
+        reduce = weight[1:] if op_type == "CONV_2D" else weight[:4]
+        return out * math.prod(reduce)
+    if op_type == "DEPTHWISE_CONV_2D":  # weights [1, H, W, O]
+        return out * weight[1] * weight[2]
+    if op_type == "FULLY_CONNECTED":  # weights [units, in]
+        return out * weight[-1]
+    lhs = tensors[ins[0]]["shape"]  # BATCH_MATMUL [.., M, K] x [.., K, N]
+    rhs = weight
+    if len(lhs) >= 2 and len(rhs) >= 2 and lhs[-1] != rhs[-2] and lhs[-2] == rhs[-2]:
+        return out * lhs[-2]  # adj_x: lhs stored transposed
+    return out * (lhs[-1] if lhs else 1)
+
+
+def _spec(tensor: dict, override: Sequence[int] | None) -> TensorSpec:
+    shape = tuple(override) if override is not None else tensor["shape"]
+    return TensorSpec(
+        tensor["name"], shape, _NUMPY_NAME.get(tensor["type"], tensor["type"].lower())
+    )

@@ -1,0 +1,91 @@
+"""Estimator behaviour: monotone in work and device speed, sublinear in threads, int8 faster."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_graph_onnx import tiny_cnn
+
+from edgesub.profile.devices import get_device
+from edgesub.profile.estimate import (
+    RUNTIMES,
+    estimate,
+    estimate_latency_ms,
+    estimate_memory_mb,
+    load_params,
+    usable_ram_mb,
+)
+from edgesub.profile.graph import Graph, OpCost, load_graph
+
+
+def _conv_graph(macs: int, precision: str = "fp32", bytes_each: int = 1000) -> Graph:
+    op = OpCost("c", "Conv", "conv", macs, bytes_each, bytes_each, bytes_each, precision)
+    return Graph(Path("g.onnx"), "onnx", [op], [], [], bytes_each, 2 * bytes_each)
+
+
+def test_shipped_calibration_has_an_error_band():
+    params = load_params()
+    assert 0 < params.latency_error_pct < 100
+    assert all(0 < e <= 1 for e in params.efficiency.values())
+    assert 0 < params.parallel_fraction < 1
+
+
+def test_more_macs_take_longer(tmp_path):
+    device = get_device("raspberry-pi-4b")
+    small = load_graph(tiny_cnn(tmp_path / "s.onnx", width=4))
+    big = load_graph(tiny_cnn(tmp_path / "b.onnx", width=32))
+    assert big.macs > small.macs
+    assert estimate_latency_ms(big, device) > estimate_latency_ms(small, device)
+    t1, t2 = (estimate_latency_ms(_conv_graph(m), device) for m in (10**8, 2 * 10**8))
+    assert 1.9 < t2 / t1 < 2.01  # compute-bound: time follows MACs
+
+
+def test_faster_device_is_faster():
+    graph = _conv_graph(10**9)
+    slow_to_fast = (
+        "raspberry-pi-zero-2w",
+        "raspberry-pi-3b-plus",
+        "raspberry-pi-4b",
+        "raspberry-pi-5",
+    )
+    times = [estimate_latency_ms(graph, get_device(d), threads=4) for d in slow_to_fast]
+    assert times == sorted(times, reverse=True)
+
+
+def test_threads_help_sublinearly():
+    device = get_device("raspberry-pi-4b")
+    graph = _conv_graph(10**9)
+    one, four = (estimate_latency_ms(graph, device, threads=t) for t in (1, 4))
+    assert one / 4 < four < one
+    assert estimate_latency_ms(graph, device, threads=64) == pytest.approx(four)
+
+
+def test_int8_is_faster_than_fp32():
+    device = get_device("pixel-4")
+    fp32 = estimate_latency_ms(_conv_graph(10**9, "fp32"), device, threads=4)
+    int8 = estimate_latency_ms(_conv_graph(10**9, "int8"), device, threads=4)
+    assert int8 < fp32
+
+
+def test_memory_bound_op_follows_bandwidth():
+    params = load_params()
+    device = get_device("raspberry-pi-4b")
+    graph = Graph(Path("g.onnx"), "onnx", [OpCost("a", "Add", "other", 0, 0, 10**8, 10**8, "fp32")],
+                  [], [], 0, 2 * 10**8)  # fmt: skip
+    expected = 2e8 / (device.bandwidth_gbps * 1e9 * params.memory_efficiency) * 1e3
+    assert estimate_latency_ms(graph, device) == pytest.approx(expected, rel=0.01)
+
+
+def test_memory_estimate_and_fit():
+    graph = _conv_graph(10**6, bytes_each=8 * 2**20)
+    assert estimate_memory_mb(graph) == pytest.approx(
+        8 + 16 + RUNTIMES.get("onnxruntime").overhead_mb
+    )
+    tflite = replace(graph, format="tflite")
+    assert estimate_memory_mb(tflite) == pytest.approx(24 + RUNTIMES.get("tflite").overhead_mb)
+    zero = get_device("raspberry-pi-zero-2w")
+    assert estimate(graph, zero).fits_in_memory
+    huge = _conv_graph(10**6, bytes_each=400 * 2**20)
+    result = estimate(huge, zero)
+    assert result.peak_memory_mb > usable_ram_mb(zero) and not result.fits_in_memory
+    assert estimate(huge, get_device("raspberry-pi-5")).fits_in_memory

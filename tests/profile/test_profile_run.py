@@ -1,0 +1,86 @@
+"""profile_artifacts: schema-exact records, manifest accuracy, clear errors, profile.json."""
+
+import json
+
+import pytest
+from test_graph_onnx import tiny_cnn
+
+from edgesub.errors import EstimateError, ModelFileError, UnknownNameError
+from edgesub.profile.run import profile_artifacts, write_profile
+
+RECORD_KEYS = {
+    "artifact", "path", "format", "precision", "device", "device_name", "threads", "latency_ms",
+    "latency_kind", "latency_error_pct", "latency_p90_ms", "peak_memory_mb", "memory_kind",
+    "fits_in_memory", "energy_mj", "energy_dynamic_mj", "energy_kind", "size_bytes", "macs",
+    "accuracy",
+}  # fmt: skip
+
+
+@pytest.fixture
+def model(tmp_path):
+    return tiny_cnn(tmp_path / "student_fp32.onnx")
+
+
+def test_estimated_records_follow_the_schema(model):
+    manifest = {"artifacts": [{"file": "student_fp32.onnx", "precision": "fp32", "accuracy": 97.5}]}
+    records = profile_artifacts(
+        [model], ["raspberry-pi-4b", "pixel-4"], measure=False, manifest=manifest, threads=2,
+        progress=False,
+    )  # fmt: skip
+    assert [r["device"] for r in records] == ["raspberry-pi-4b", "pixel-4"]
+    for r in records:
+        assert set(r) == RECORD_KEYS
+        assert r["latency_kind"] == r["memory_kind"] == r["energy_kind"] == "estimated"
+        assert r["latency_ms"] > 0 and r["latency_error_pct"] > 0 and r["latency_p90_ms"] is None
+        assert r["energy_mj"] > r["energy_dynamic_mj"] > 0
+        assert r["accuracy"] == 97.5 and r["macs"] == 64 * 4 * (9 + 9 + 4 + 10)
+        assert r["size_bytes"] == model.stat().st_size and r["threads"] == 2
+        assert r["fits_in_memory"] is True and r["format"] == "onnx"
+
+
+def test_file_not_in_manifest_has_no_accuracy(model):
+    (record,) = profile_artifacts([model], ["pixel-4"], measure=False, progress=False)
+    assert record["accuracy"] is None and record["precision"] == "fp32"
+
+
+def test_bad_inputs_raise_one_clear_error(model, tmp_path):
+    with pytest.raises(UnknownNameError, match=r"known: .*raspberry-pi-4b"):
+        profile_artifacts([model], ["toaster"], measure=False, progress=False)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(model.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match=r"broken\.onnx"):
+        profile_artifacts([broken], ["pixel-4"], measure=False, progress=False)
+    dynamic = tiny_cnn(tmp_path / "dyn.onnx", batch="N")
+    with pytest.raises(ModelFileError, match="--input-shape"):
+        profile_artifacts([dynamic], ["pixel-4"], measure=False, progress=False)
+    (ok,) = profile_artifacts(
+        [dynamic], ["pixel-4"], measure=False, progress=False, input_shape=(2, 1, 8, 8)
+    )
+    assert ok["macs"] == 2 * 64 * 4 * 32
+    custom = tiny_cnn(tmp_path / "custom.onnx", custom=True)
+    with pytest.raises(EstimateError, match="FancyOp"):
+        profile_artifacts([custom], ["pixel-4"], measure=False, progress=False)
+
+
+def test_write_profile_is_complete_json(model, tmp_path):
+    records = profile_artifacts([model], ["raspberry-pi-5"], measure=False, progress=False)
+    out = write_profile(tmp_path / "run" / "profile.json", records)
+    data = json.loads(out.read_text())
+    assert data["schema_version"] == 1 and data["records"] == records
+    assert set(data["host"]) == {"machine", "cpu", "cores", "python"}
+    assert not list(out.parent.glob("*.tmp"))
+
+
+def test_measured_host_record(model):
+    pytest.importorskip("onnxruntime")
+    records = profile_artifacts(
+        [model], ["raspberry-pi-4b"], measure=True, warmup=1, runs=5, progress=False
+    )
+    host, estimated = records
+    assert host["device"] == "host" and estimated["device"] == "raspberry-pi-4b"
+    assert set(host) == RECORD_KEYS
+    assert host["latency_kind"] == host["memory_kind"] == "measured"
+    assert host["latency_ms"] > 0 and host["latency_p90_ms"] >= host["latency_ms"]
+    assert host["latency_error_pct"] is None and host["peak_memory_mb"] >= 0
+    assert host["energy_kind"] in ("measured", "unavailable")
+    assert (host["energy_mj"] is None) == (host["energy_kind"] == "unavailable")
