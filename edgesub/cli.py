@@ -402,14 +402,13 @@ def devices_list(ctx: click.Context) -> None:
 @click.pass_context
 def devices_show(ctx: click.Context, device_id: str) -> None:
     """Every field of one device profile, with its sources."""
-    from edgesub.profile.devices import get_device
+    from edgesub.profile.devices import get_device, profile_text
 
     device = get_device(device_id, ctx.obj["profiles_dir"])
     if ctx.obj["as_json"]:
         _print_json(dataclasses.asdict(device))
     else:
-        # The profile file itself is the complete description: every number with its source.
-        click.echo(Path(device.source_file).read_text(encoding="utf-8"))
+        click.echo(profile_text(device))
 
 
 def main() -> None:

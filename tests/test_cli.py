@@ -74,3 +74,21 @@ def test_bad_input_shape(tmp_path, shape):
     model.write_bytes(b"not a model")
     result = invoke("profile", str(model), "--input-shape", shape, "--no-measure")
     assert result.exit_code == 2
+
+
+def test_devices_show_prints_the_profile_with_its_sources():
+    result = invoke("devices", "show", "raspberry-pi-5")
+    assert result.exit_code == 0, result.output
+    assert 'id = "raspberry-pi-5"' in result.output and "[[sources]]" in result.output
+
+
+def test_devices_list_json_has_every_builtin():
+    import json
+
+    result = invoke("devices", "--json", "list")
+    ids = {d["id"] for d in json.loads(result.output)}
+    assert {"raspberry-pi-4b", "raspberry-pi-zero-2w", "jetson-nano", "snapdragon-8-gen-2"} <= ids
+
+
+def test_devices_show_unknown_lists_known():
+    assert_one_line_error(invoke("devices", "show", "toaster"), "toaster", "raspberry-pi-4b")

@@ -279,3 +279,11 @@ def load_devices(profiles_dir: str | Path | None = None) -> Registry[DeviceProfi
 def get_device(device_id: str, profiles_dir: str | Path | None = None) -> DeviceProfile:
     """One profile by id; an unknown id raises an error listing the known ids."""
     return load_devices(profiles_dir).get(device_id)
+
+
+def profile_text(device: DeviceProfile) -> str:
+    """The TOML a profile came from: every number with its source, as the user would read it."""
+    package, _, name = device.source_file.partition("/")
+    if package == "edgesub.device_profiles" and name:
+        return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    return Path(device.source_file).read_text(encoding="utf-8")
