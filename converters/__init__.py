@@ -1,0 +1,49 @@
+"""Export and quantisation backends (ONNX, TFLite), verification and the artifact manifest.
+
+Importing this package is cheap: each backend imports torch, onnx, onnxruntime or litert_torch
+only inside the function that needs it, and ``run_artifact`` needs only a runtime (onnxruntime or
+a TFLite interpreter), so it works on a device without torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgesub.converters import onnx_export, tflite_export
+from edgesub.converters.formats import CONVERTERS, ArtifactFormat, format_for_file
+from edgesub.converters.manifest import load_manifest
+from edgesub.converters.pipeline import convert
+from edgesub.errors import ModelFileError
+
+__all__ = [
+    "CONVERTERS",
+    "ArtifactFormat",
+    "convert",
+    "describe_artifact",
+    "load_manifest",
+    "onnx_export",
+    "run_artifact",
+    "tflite_export",
+]
+
+
+def run_artifact(path: Path, x: np.ndarray, *, threads: int = 1) -> np.ndarray:
+    """Float logits of any single-input .onnx/.tflite file on float ``x`` (N × input shape).
+
+    Integer I/O is (de)quantised with the file's own parameters; fixed-batch files are fed in
+    chunks of their batch size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    return format_for_file(path).run(path, np.asarray(x, dtype=np.float32), threads)
+
+
+def describe_artifact(path: Path) -> dict[str, list[dict]]:
+    """Inputs and outputs of a model file as manifest records (name, shape, dtype, quantization)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    return format_for_file(path).describe(path)

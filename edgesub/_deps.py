@@ -19,7 +19,6 @@ EXTRA_FOR_MODULE = {
     "onnxscript": "train",
     "litert_torch": "train",
     "ai_edge_quantizer": "train",
-    "tqdm": "train",
     "onnx": "runtime",
     "onnxruntime": "runtime",
     "ai_edge_litert": "runtime",

@@ -45,7 +45,6 @@ def test_run_writes_the_run_directory_contract(fast_run):
 
 def test_artifacts_are_verified_and_match_pytorch(fast_run):
     from edgesub.converters import load_manifest, run_artifact
-
     from edgesub.data import load_dataset
     from edgesub.distill import load_deployable
     from edgesub.pipeline import load_run

@@ -1,0 +1,69 @@
+"""What a converter backend is, and the registry the pipeline and the runtime look formats up in.
+
+A format bundles its exporters (one per precision), a runner that executes its files without
+torch, and a reader of its I/O signature. The pipeline never branches on a format's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgesub.errors import ModelFileError
+from edgesub.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgesub.config import ConvertConfig
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """Everything an exporter needs besides the model: a sample input, calibration data, options."""
+
+    sample: np.ndarray  # float32, shape (1, *input_shape)
+    calibration: np.ndarray  # float32, shape (n, *input_shape), finite
+    cfg: ConvertConfig
+
+
+Exporter = Callable[["torch.nn.Module", ExportJob, Path], None]
+Runner = Callable[[Path, np.ndarray, int], np.ndarray]
+Describer = Callable[[Path], dict[str, list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class ArtifactFormat:
+    """One deployable file format: how to write it at each precision and how to run it."""
+
+    name: str
+    extension: str  # with the dot, e.g. ".onnx"
+    input_layout: str  # the layout the exported file takes; both backends keep torch's NCHW
+    exporters: Mapping[str, Exporter]
+    run: Runner
+    describe: Describer
+    tools: tuple[str, ...]  # distributions whose versions the manifest records
+
+
+CONVERTERS: Registry[ArtifactFormat] = Registry("converter")
+
+
+def format_for_file(path: Path) -> ArtifactFormat:
+    """The format whose extension ``path`` has; any .onnx/.tflite file runs, not only ours."""
+    suffix = Path(path).suffix.lower()
+    for name in CONVERTERS:
+        fmt = CONVERTERS.get(name)
+        if fmt.extension == suffix:
+            return fmt
+    known = ", ".join(CONVERTERS.get(n).extension for n in CONVERTERS)
+    raise ModelFileError(f"{path}: unknown model file type '{suffix}'; expected one of {known}")
+
+
+def first_line(exc: BaseException) -> str:
+    """The headline of a tool's exception, for a one-line user-facing error."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

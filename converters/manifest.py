@@ -1,0 +1,87 @@
+"""``artifacts/manifest.json``: what each artifact is, how to feed it, and how well it verified.
+
+It travels with the files to a device, so everything a runtime needs (preprocessing, labels, I/O
+quantisation) is in it, and sha256 sums catch a truncated or swapped file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgesub.atomic import atomic_write_json
+from edgesub.errors import ModelFileError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+_ENTRY_KEYS = ("file", "format", "precision", "size_bytes", "sha256", "inputs", "outputs", "parity")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tool_versions(distributions: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of the tools that made an artifact (absent ones are left out)."""
+    versions = {}
+    for name in distributions:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def model_section(name: str, data: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "num_classes": int(data.num_classes),
+        "labels": [str(label) for label in data.labels],
+        "input_shape": [int(d) for d in data.input_shape],
+        "preprocessing": dict(data.preprocessing),
+    }
+
+
+def write_manifest(out_dir: Path, model: dict[str, Any], artifacts: list[dict[str, Any]]) -> Path:
+    manifest = {"schema_version": SCHEMA_VERSION, "model": model, "artifacts": artifacts}
+    return atomic_write_json(Path(out_dir) / MANIFEST_NAME, manifest)
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """Read and check a manifest; every listed file must exist with its recorded sha256."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"manifest not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"cannot read manifest {path}: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
+        raise ModelFileError(f"{path}: not an edgesub manifest (schema_version {SCHEMA_VERSION})")
+    artifacts = manifest.get("artifacts")
+    if not isinstance(artifacts, list) or not isinstance(manifest.get("model"), dict):
+        raise ModelFileError(f"{path}: manifest needs a 'model' table and an 'artifacts' list")
+    for entry in artifacts:
+        _check_entry(path, entry)
+    return manifest
+
+
+def _check_entry(manifest_path: Path, entry: Any) -> None:
+    if not isinstance(entry, dict) or any(key not in entry for key in _ENTRY_KEYS):
+        raise ModelFileError(
+            f"{manifest_path}: artifact entry lacks one of {', '.join(_ENTRY_KEYS)}"
+        )
+    file = manifest_path.parent / entry["file"]
+    if not file.is_file():
+        raise ModelFileError(f"{manifest_path}: listed artifact {entry['file']} is missing")
+    if sha256(file) != entry["sha256"]:
+        raise ModelFileError(
+            f"{file}: sha256 differs from the manifest (file changed or truncated)"
+        )

@@ -1,0 +1,97 @@
+"""Parity of an artifact with its source model on the test split.
+
+fp32 files must reproduce the torch logits (max |Δ| within ``fp32_tolerance``); reduced-precision
+files cannot, so they are judged on what users care about: test accuracy may drop at most
+``int8_max_accuracy_drop`` points below the torch model. Top-1 agreement is reported for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgesub._deps import require
+from edgesub.errors import ParityError
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgesub.config import ConvertConfig
+
+EXACT_PRECISIONS = frozenset({"fp32"})
+REFERENCE_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Test inputs, labels and the source model's logits every artifact is compared against."""
+
+    x: np.ndarray
+    y: np.ndarray
+    logits: np.ndarray
+
+
+def torch_reference(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> Reference:
+    """The source model's float32 outputs on ``x`` (call with the model in eval mode)."""
+    torch = require("torch")
+    with torch.no_grad():
+        parts = [
+            model(torch.from_numpy(x[i : i + REFERENCE_BATCH])).float().numpy()
+            for i in range(0, len(x), REFERENCE_BATCH)
+        ]
+    return Reference(x=x, y=np.asarray(y), logits=np.concatenate(parts))
+
+
+def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy in percent."""
+    return float((logits.argmax(axis=1) == y).mean() * 100.0)
+
+
+def parity(
+    ref: Reference, candidate: np.ndarray, precision: str, cfg: ConvertConfig
+) -> dict[str, Any]:
+    """Compare artifact outputs with the reference; ``passed`` applies the precision's criterion."""
+    reference, y = ref.logits, ref.y
+    if candidate.shape != reference.shape:
+        raise ParityError(
+            f"artifact outputs have shape {candidate.shape}, the model gives {reference.shape}"
+        )
+    finite = bool(np.isfinite(candidate).all())
+    max_abs_diff = float(np.abs(candidate - reference).max()) if finite else float("inf")
+    reference_accuracy = accuracy(reference, y)
+    candidate_accuracy = accuracy(candidate, y)
+    drop = reference_accuracy - candidate_accuracy
+    if precision in EXACT_PRECISIONS:
+        criterion, tolerance = "max_abs_diff", cfg.fp32_tolerance
+        passed = max_abs_diff <= cfg.fp32_tolerance
+    else:
+        criterion, tolerance = "accuracy_drop", cfg.int8_max_accuracy_drop
+        passed = finite and drop <= cfg.int8_max_accuracy_drop
+    return {
+        "max_abs_diff": max_abs_diff,
+        "top1_agreement": float((candidate.argmax(1) == reference.argmax(1)).mean() * 100.0),
+        "reference_accuracy": reference_accuracy,
+        "accuracy": candidate_accuracy,
+        "accuracy_drop": drop,
+        "criterion": criterion,
+        "tolerance": tolerance,
+        "passed": passed,
+    }
+
+
+def failure_message(artifact: str, result: dict[str, Any]) -> str:
+    """One line naming the artifact and the numbers that missed the tolerance."""
+    if result["criterion"] == "max_abs_diff":
+        detail = f"max |Δlogits| {result['max_abs_diff']:.3g} > tolerance {result['tolerance']:.3g}"
+    else:
+        detail = (
+            f"accuracy {result['accuracy']:.2f}% is {result['accuracy_drop']:.2f} points below "
+            f"the torch model's {result['reference_accuracy']:.2f}% "
+            f"(allowed {result['tolerance']:.2f})"
+        )
+    return (
+        f"{artifact} failed verification: {detail}; top-1 agreement "
+        f"{result['top1_agreement']:.1f}% (set convert.keep_failed to keep it anyway)"
+    )
