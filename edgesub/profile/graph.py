@@ -142,12 +142,26 @@ def check_input_shape(
                     f"--input-shape {list(override)} contradicts it"
                 )
         return override
+    batched = batch_of_one(shape)
+    if batched is not None:
+        return batched
     if any(d is None or d <= 0 for d in shape):
         raise ModelFileError(
             f"{path.name}: input '{name}' has unknown dimensions {_show(shape)}; "
             "pass --input-shape (e.g. --input-shape 1,3,224,224)"
         )
     return tuple(int(d) for d in shape)
+
+
+def batch_of_one(shape: Sequence[int | None]) -> tuple[int, ...] | None:
+    """Shape with an unknown leading batch axis set to 1, when that is its only unknown dim.
+
+    Exporters mark the batch axis dynamic by default; profiling is per inference, i.e. batch 1.
+    """
+    known = [d is not None and d > 0 for d in shape]
+    if len(shape) >= 2 and not known[0] and all(known[1:]):
+        return (1, *(int(d) for d in shape[1:]))  # type: ignore[arg-type]
+    return None
 
 
 def _show(shape: Sequence[int | None]) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
 from edgesub.errors import EdgesubError, MissingDependencyError, ModelFileError
+from edgesub.profile.graph import batch_of_one
 from edgesub.registry import Registry
 
 if TYPE_CHECKING:
@@ -321,6 +322,9 @@ def resolve_shape(spec: InputSpec, input_shape: tuple[int, ...] | None) -> tuple
         return tuple(input_shape)
     if all(dim is not None for dim in spec.shape):
         return tuple(int(dim) for dim in spec.shape)  # type: ignore[arg-type]
+    batched = batch_of_one(spec.shape)
+    if batched is not None and input_shape is None:
+        return batched
     shown = "x".join("?" if dim is None else str(dim) for dim in spec.shape)
     example = ",".join("1" if dim is None else str(dim) for dim in spec.shape)
     given = (

@@ -17,7 +17,9 @@ def _init(name: str, shape: tuple[int, ...], dtype=np.float32) -> onnx.TensorPro
     return numpy_helper.from_array(np.ones(shape, dtype=dtype), name)
 
 
-def tiny_cnn(path: Path, batch: int | str = 1, width: int = 4, custom: bool = False) -> Path:
+def tiny_cnn(
+    path: Path, batch: int | str = 1, width: int = 4, custom: bool = False, side: int | str = 8
+) -> Path:
     """x[b,1,8,8] → Conv3×3(1→w) → Relu → depthwise 3×3 → Conv1×1(w→w) → Flatten → Gemm(→10).
 
     MACs per sample: 64·w·9 (conv) + 64·w·9 (depthwise) + 64·w·w (1×1) + 64·w·10 (gemm).
@@ -40,7 +42,7 @@ def tiny_cnn(path: Path, batch: int | str = 1, width: int = 4, custom: bool = Fa
     graph = helper.make_graph(
         nodes,
         "tiny",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 1, 8, 8])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 1, side, side])],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
         inits,
     )
@@ -85,10 +87,11 @@ def test_peak_live_bytes_frees_after_last_use():
     assert peak_live_bytes(steps, sizes, ["x"], ["y", "a"]) == 161  # a kept alive as an output
 
 
-def test_dynamic_batch_needs_input_shape(tmp_path):
+def test_dynamic_batch_defaults_to_one_and_other_dynamic_dims_need_input_shape(tmp_path):
     path = tiny_cnn(tmp_path / "dyn.onnx", batch="N")
+    assert load_graph(path).macs == expected_macs(4)
     with pytest.raises(ModelFileError, match="--input-shape"):
-        load_graph(path)
+        load_graph(tiny_cnn(tmp_path / "dyn_side.onnx", side="H"))
     graph = load_graph(path, input_shape=(3, 1, 8, 8))
     assert graph.macs == 3 * expected_macs(4)
     with pytest.raises(ModelFileError, match="contradicts"):

@@ -50,9 +50,10 @@ def test_bad_inputs_raise_one_clear_error(model, tmp_path):
     broken.write_bytes(model.read_bytes()[:100])
     with pytest.raises(ModelFileError, match=r"broken\.onnx"):
         profile_artifacts([broken], ["pixel-4"], measure=False, progress=False)
-    dynamic = tiny_cnn(tmp_path / "dyn.onnx", batch="N")
+    dynamic_side = tiny_cnn(tmp_path / "dyn_side.onnx", side="H")
     with pytest.raises(ModelFileError, match="--input-shape"):
-        profile_artifacts([dynamic], ["pixel-4"], measure=False, progress=False)
+        profile_artifacts([dynamic_side], ["pixel-4"], measure=False, progress=False)
+    dynamic = tiny_cnn(tmp_path / "dyn.onnx", batch="N")
     (ok,) = profile_artifacts(
         [dynamic], ["pixel-4"], measure=False, progress=False, input_shape=(2, 1, 8, 8)
     )
