@@ -11,7 +11,7 @@ from rich.console import Console
 
 err = Console(stderr=True, highlight=False)
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 @contextlib.contextmanager
@@ -24,3 +24,9 @@ def stage(name: str, timings: dict[str, float], quiet: bool = False) -> Iterator
     timings[name] = round(time.perf_counter() - start, 2)
     if not quiet:
         err.print(f"[green]✓ {name}[/green] {timings[name]:.1f} s")
+
+
+def note(message: str, quiet: bool = False) -> None:
+    """A one-line result of a stage, shown under its name."""
+    if not quiet:
+        err.print(f"  {message}", markup=False, soft_wrap=True)

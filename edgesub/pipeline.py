@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from edgesub import config as config_mod
 from edgesub.atomic import atomic_write_json, atomic_write_text
 from edgesub.config import RunConfig
-from edgesub.console import stage
+from edgesub.console import note, stage
 from edgesub.errors import RunDirError
 from edgesub.rundir import RunDir
 
@@ -164,13 +164,33 @@ def run_pipeline(
     with stage("data", timings, quiet):
         data = stage_data(cfg)
     with stage("teacher", timings, quiet):
-        summary["teacher"] = stage_teacher(run, data, cfg, resume=resume, progress=progress)
+        teacher = summary["teacher"] = stage_teacher(
+            run, data, cfg, resume=resume, progress=progress
+        )
+        note(f"teacher {teacher['arch']}: {teacher['test_accuracy']:.2f} % test accuracy", quiet)
     with stage("compress", timings, quiet):
-        summary["subspace"] = stage_compress(run, data, cfg, progress=progress)
+        sub = summary["subspace"] = stage_compress(run, data, cfg, progress=progress)
+        note(
+            f"{sub['method']} d={sub['d']} → k={sub['k']}: full head "
+            f"{sub['full_head_accuracy']:.2f} %, compressed head "
+            f"{sub['compressed_head_accuracy']:.2f} % test accuracy",
+            quiet,
+        )
     with stage("distill", timings, quiet):
-        summary["student"] = stage_distill(run, data, cfg, resume=resume, progress=progress)
+        student = summary["student"] = stage_distill(
+            run, data, cfg, resume=resume, progress=progress
+        )
+        note(
+            f"student {student['arch']}: {student['test_accuracy']:.2f} % test accuracy, "
+            f"{student['deployed_params']} deployed parameters",
+            quiet,
+        )
     with stage("convert", timings, quiet):
         summary["artifacts"] = stage_convert(run, data, cfg, progress=progress)
+        for a in summary["artifacts"]:
+            note(
+                f"{a['file']}: {a['size_bytes']} bytes, {a['accuracy']:.2f} % test accuracy", quiet
+            )
     with stage("profile", timings, quiet):
         summary["profile"] = stage_profile(run, cfg, progress=progress)
     _write_timings(run, timings)
