@@ -175,7 +175,7 @@ def compress(
     no_progress: bool,
 ) -> None:
     """Build the subspace and compressed head of a run (trains the teacher if needed)."""
-    from edgesub.pipeline import stage_compress, stage_data, stage_teacher
+    from edgesub.pipeline import describe_subspace, stage_compress, stage_data, stage_teacher
 
     run, cfg = _open_run(run_dir, sets)
     cfg = config_mod.apply_overrides(
@@ -187,11 +187,7 @@ def compress(
     if as_json:
         _print_json(result)
     else:
-        out.print(
-            f"{result['method']} d={result['d']} → k={result['k']} ({result['compression']}×): "
-            f"full head {result['full_head_accuracy']:.2f} %, "
-            f"compressed head {result['compressed_head_accuracy']:.2f} % (test accuracy)"
-        )
+        out.print(describe_subspace(result))
 
 
 @cli.command()
@@ -210,7 +206,7 @@ def distill(
     no_progress: bool,
 ) -> None:
     """Train the subspace-native student of a run."""
-    from edgesub.pipeline import stage_data, stage_distill
+    from edgesub.pipeline import describe_student, stage_data, stage_distill
 
     run, cfg = _open_run(run_dir, sets)
     cfg = config_mod.apply_overrides(cfg, {"distill.epochs": epochs})
@@ -218,30 +214,108 @@ def distill(
     if as_json:
         _print_json(result)
     else:
-        out.print(
-            f"student {result['arch']}: {result['test_accuracy']:.2f} % test accuracy, "
-            f"{result['deployed_params']} deployed parameters"
-        )
+        out.print(describe_student(result))
 
 
 @cli.command()
-@run_dir_argument
+@click.argument("source", type=click.Path())
 @click.option("--format", "formats", multiple=True, help="onnx, tflite (repeatable).")
-@click.option("--precision", "precisions", multiple=True, help="fp32, fp16, int8 (repeatable).")
+@click.option(
+    "--precision", "precisions", multiple=True, help="fp32, fp16, int8, int8_dynamic (repeatable)."
+)
 @click.option("--keep-failed", is_flag=True, help="Keep artifacts that fail verification.")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder for a file SOURCE."
+)
+@click.option(
+    "--calibration",
+    type=click.Path(dir_okay=False),
+    help=".npy float32 inputs (N × input shape) to calibrate int8 and verify on.",
+)
+@click.option(
+    "--arch-config",
+    type=click.Path(dir_okay=False),
+    help="student.json-style architecture of a .safetensors SOURCE (default: beside it).",
+)
+@click.option("--dataset", default="digits", show_default=True, help="Dataset for weights.")
+@click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one per line.")
+@click.option("--name", help="Artifact file stem for a file SOURCE (default: its stem).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest entries.")
 @set_option
 @no_progress_option
 def convert(
-    run_dir: str,
+    source: str,
     formats: tuple[str, ...],
     precisions: tuple[str, ...],
     keep_failed: bool,
+    out_dir: str | None,
+    calibration: str | None,
+    arch_config: str | None,
+    dataset: str,
+    labels: str | None,
+    name: str | None,
     as_json: bool,
     sets: tuple[str, ...],
     no_progress: bool,
 ) -> None:
-    """Export and verify ONNX / TFLite artifacts of a run's deployable student."""
+    """Export and verify ONNX / TFLite artifacts.
+
+    SOURCE is a run directory, any .onnx file (quantised with ONNX Runtime and verified
+    against itself), or .safetensors weights with a student.json-style --arch-config.
+    """
+    path = Path(source)
+    if path.is_dir() or not path.suffix:
+        entries = _convert_run(source, formats, precisions, keep_failed, sets, no_progress)
+    else:
+        from edgesub.converters.sources import SourceRequest, convert_source
+
+        cfg = config_mod.apply_overrides(
+            config_mod.RunConfig(), {**_parse_sets(sets), "convert.keep_failed": keep_failed}
+        )
+        request = SourceRequest(
+            cfg=cfg.convert,
+            out=Path(out_dir) if out_dir else None,
+            formats=formats or None,
+            precisions=precisions or None,
+            calibration=Path(calibration) if calibration else None,
+            labels=Path(labels) if labels else None,
+            arch_config=Path(arch_config) if arch_config else None,
+            dataset=dataset,
+            name=name,
+            progress=not no_progress,
+        )
+        written, entries = convert_source(path, request)
+        if not as_json:
+            out.print(f"artifacts and manifest.json in {written}")
+    if as_json:
+        _print_json(entries)
+        return
+    for e in entries:
+        status = "ok" if e["parity"]["passed"] else "FAILED verification"
+        accuracy = (
+            f"accuracy {e['accuracy']:.2f} %"
+            if e["accuracy"] is not None
+            else f"top-1 agreement {e['parity']['top1_agreement']:.1f} %"
+        )
+        latency = (
+            f", host {e['host_latency_ms']:.3f} ms" + (" (recommended)" if e["recommended"] else "")
+            if "host_latency_ms" in e
+            else ""
+        )
+        out.print(
+            f"{e['file']}: {e['size_bytes']} bytes, {accuracy}, "
+            f"max |Δ| {e['parity']['max_abs_diff']:.2e}{latency}, {status}"
+        )
+
+
+def _convert_run(
+    run_dir: str,
+    formats: tuple[str, ...],
+    precisions: tuple[str, ...],
+    keep_failed: bool,
+    sets: tuple[str, ...],
+    no_progress: bool,
+) -> list[dict]:
     from edgesub.pipeline import stage_convert, stage_data
 
     run, cfg = _open_run(run_dir, sets)
@@ -253,16 +327,43 @@ def convert(
             "convert.keep_failed": keep_failed or None,
         },
     )
-    entries = stage_convert(run, stage_data(cfg), cfg, progress=not no_progress)
+    return stage_convert(run, stage_data(cfg), cfg, progress=not no_progress)
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.argument("input_", metavar="INPUT")
+@click.option(
+    "--manifest", type=click.Path(dir_okay=False), help="Manifest (default: beside ARTIFACT)."
+)
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--invert", is_flag=True, help="Invert image brightness (dark ink on white).")
+@click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
+def predict(
+    artifact: str, input_: str, manifest: str | None, top: int, invert: bool, as_json: bool
+) -> None:
+    """Run ARTIFACT on INPUT (an image, a .npy array or text) and print the top-k labels.
+
+    Needs only numpy and a runtime (no torch); images are preprocessed as the manifest says.
+    """
+    from edgesub.converters.predict import predict as run_predict
+
+    result = run_predict(
+        Path(artifact),
+        input_,
+        manifest=Path(manifest) if manifest else None,
+        top=top,
+        invert=invert,
+    )
     if as_json:
-        _print_json(entries)
+        _print_json(result)
         return
-    for e in entries:
-        status = "ok" if e["parity"]["passed"] else "FAILED verification"
-        out.print(
-            f"{e['file']}: {e['size_bytes']} bytes, accuracy {e['accuracy']:.2f} %, "
-            f"max |Δ| {e['parity']['max_abs_diff']:.2e}, {status}"
-        )
+    many = len(result["predictions"]) > 1
+    for n, ranked in enumerate(result["predictions"]):
+        if many:
+            click.echo(f"sample {n}:")
+        for rank, item in enumerate(ranked, 1):
+            click.echo(f"{rank}. {item['label']}  {item['score']:.4f}")
 
 
 @cli.command()

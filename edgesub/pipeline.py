@@ -167,24 +167,15 @@ def run_pipeline(
         teacher = summary["teacher"] = stage_teacher(
             run, data, cfg, resume=resume, progress=progress
         )
-        note(f"teacher {teacher['arch']}: {teacher['test_accuracy']:.2f} % test accuracy", quiet)
+        note(describe_teacher(teacher), quiet)
     with stage("compress", timings, quiet):
         sub = summary["subspace"] = stage_compress(run, data, cfg, progress=progress)
-        note(
-            f"{sub['method']} d={sub['d']} → k={sub['k']}: full head "
-            f"{sub['full_head_accuracy']:.2f} %, compressed head "
-            f"{sub['compressed_head_accuracy']:.2f} % test accuracy",
-            quiet,
-        )
+        note(describe_subspace(sub), quiet)
     with stage("distill", timings, quiet):
         student = summary["student"] = stage_distill(
             run, data, cfg, resume=resume, progress=progress
         )
-        note(
-            f"student {student['arch']}: {student['test_accuracy']:.2f} % test accuracy, "
-            f"{student['deployed_params']} deployed parameters",
-            quiet,
-        )
+        note(describe_student(student), quiet)
     with stage("convert", timings, quiet):
         summary["artifacts"] = stage_convert(run, data, cfg, progress=progress)
         for a in summary["artifacts"]:
@@ -198,6 +189,34 @@ def run_pipeline(
         summary["report"] = str(stage_report(run))
     summary["timings"] = _write_timings(run, timings)
     return summary
+
+
+def describe_teacher(summary: dict[str, Any]) -> str:
+    return f"teacher {summary['arch']}: {summary['test_accuracy']:.2f} % test accuracy"
+
+
+def describe_subspace(summary: dict[str, Any]) -> str:
+    return (
+        f"{summary['method']} d={summary['d']} → k={summary['k']} "
+        f"({summary['compression']:g}× smaller head): full head "
+        f"{summary['full_head_accuracy']:.2f} %, compressed head "
+        f"{summary['compressed_head_accuracy']:.2f} % test accuracy"
+    )
+
+
+def describe_student(summary: dict[str, Any]) -> str:
+    return (
+        f"student {summary['arch']}: {summary['test_accuracy']:.2f} % test accuracy, "
+        f"{summary['deployed_params']:,} deployed parameters"
+    )
+
+
+def describe_artifact(entry: dict[str, Any]) -> str:
+    status = "verified" if entry["parity"]["passed"] else "FAILED verification"
+    return (
+        f"{entry['file']}: {entry['size_bytes']:,} bytes, {entry['accuracy']:.2f} % test "
+        f"accuracy, max |Δ| {entry['parity']['max_abs_diff']:.1e}, {status}"
+    )
 
 
 def _write_timings(run: RunDir, timings: dict[str, float]) -> dict[str, Any]:

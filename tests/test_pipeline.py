@@ -152,3 +152,25 @@ def test_unknown_device_lists_known_ones(fast_run):
     assert result.exit_code == 1
     assert "toaster" in result.output and "raspberry-pi-4b" in result.output
     assert "Traceback" not in result.output
+
+
+# The stage commands below rerun stages of the finished run with its own configuration, so the
+# run directory keeps its content; they stay last in this module all the same.
+
+
+def test_stage_commands_rerun_on_a_run_directory(fast_run):
+    run, _ = fast_run
+    before = json.loads(run.subspace_json.read_text())
+    result = CliRunner().invoke(cli, ["compress", str(run.root), "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.output)
+    assert again["compressed_head_accuracy"] == before["compressed_head_accuracy"]
+    assert again["k"] == before["k"] == 32
+
+    result = CliRunner().invoke(cli, ["distill", str(run.root), "--resume", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "deployed parameters" in result.output
+
+    (run.root / "report.html").unlink()
+    result = CliRunner().invoke(cli, ["report", str(run.root)])
+    assert result.exit_code == 0 and run.report.is_file()
