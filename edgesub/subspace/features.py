@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,22 +93,46 @@ def _extract(
     torch = require("torch")
     from edgesub.distill.loop import TRAIN_THREADS, torch_threads
 
+    with torch.no_grad(), torch_threads(TRAIN_THREADS):
+        stream_features(
+            lambda batch: teacher.features(torch.from_numpy(batch)).numpy(),
+            x,
+            folder / f"{split}.npy",
+            split,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    with atomic_path(folder / f"{split}_labels.npy") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(y, dtype=np.int64))
+
+
+def stream_features(
+    fn: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    path: Path,
+    label: str,
+    *,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> np.ndarray:
+    """Write ``fn`` of each batch of ``x`` (images, texts, ...) into an N×d float32 .npy file,
+    atomically, checking every batch for NaN/inf; return the file memory-mapped."""
     starts = range(0, len(x), batch_size)
-    with atomic_path(folder / f"{split}.npy") as tmp, torch.no_grad(), torch_threads(TRAIN_THREADS):
+    with atomic_path(path) as tmp:
         out = None
-        for start in _maybe_bar(starts, f"features {split}", progress):
-            h = teacher.features(torch.from_numpy(x[start : start + batch_size])).numpy()
-            check_finite(h, split, start)
+        for start in _maybe_bar(starts, f"features {label}", progress):
+            h = np.asarray(fn(x[start : start + batch_size]), dtype=np.float32)
+            check_finite(h, label, start)
             if out is None:
                 out = np.lib.format.open_memmap(
                     tmp, mode="w+", dtype=np.float32, shape=(len(x), h.shape[1])
                 )
             out[start : start + len(h)] = h
-        assert out is not None
+        if out is None:
+            raise DataError(f"no {label} samples to extract features from")
         out.flush()
         del out
-    with atomic_path(folder / f"{split}_labels.npy") as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.asarray(y, dtype=np.int64))
+    return np.load(path, mmap_mode="r")
 
 
 def _maybe_bar(items: range, label: str, enabled: bool) -> object:
