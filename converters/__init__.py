@@ -15,15 +15,21 @@ from edgesub.converters import onnx_export, tflite_export
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, format_for_file
 from edgesub.converters.manifest import load_manifest
 from edgesub.converters.pipeline import convert
+from edgesub.converters.predict import predict
+from edgesub.converters.sources import SOURCES, SourceRequest, convert_source
 from edgesub.errors import ModelFileError
 
 __all__ = [
     "CONVERTERS",
+    "SOURCES",
     "ArtifactFormat",
+    "SourceRequest",
     "convert",
+    "convert_source",
     "describe_artifact",
     "load_manifest",
     "onnx_export",
+    "predict",
     "run_artifact",
     "tflite_export",
 ]

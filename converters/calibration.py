@@ -6,10 +6,13 @@ rejected before any export starts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgesub.converters.formats import first_line
 from edgesub.errors import DataError
 
 CALIBRATION_SEED = 0
@@ -40,3 +43,71 @@ def calibration_set(train_x: np.ndarray, input_shape: tuple[int, ...], samples: 
     rng = np.random.default_rng(CALIBRATION_SEED)
     index = np.sort(rng.choice(len(x), size=samples, replace=False))
     return np.ascontiguousarray(x[index])
+
+
+def load_array(path: Path, what: str) -> np.ndarray:
+    """A .npy file as an array, never unpickling; unreadable files are a DataError."""
+    try:
+        return np.load(Path(path), allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{what} file not found: {path}") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read {what} {path} as a .npy array: {first_line(exc)}") from None
+
+
+def checked_batch(name: str, x: Any, dims: tuple[int | None, ...]) -> np.ndarray:
+    """Like :func:`checked_inputs` for a model whose non-batch ``dims`` may be dynamic (None)."""
+    if isinstance(x, np.ndarray) and x.ndim == len(dims) + 1:
+        concrete = tuple(d if d is not None else s for d, s in zip(dims, x.shape[1:], strict=True))
+        return checked_inputs(name, x, concrete)
+    shown = "N×" + "×".join("?" if d is None else str(d) for d in dims)
+    got = tuple(x.shape) if isinstance(x, np.ndarray) else type(x).__name__
+    raise DataError(f"{name} inputs have shape {got}, the model takes {shown}")
+
+
+@dataclass(frozen=True)
+class ArraySplit:
+    x: np.ndarray
+    y: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ArrayData:
+    """User-supplied inputs in the shape :func:`edgesub.converters.convert` takes a dataset.
+
+    ``train`` calibrates, ``test`` verifies; without labels verification compares top-1
+    agreement with the source model instead of accuracy.
+    """
+
+    train: ArraySplit
+    test: ArraySplit
+    input_shape: tuple[int, ...]
+    num_classes: int
+    labels: list[str] | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+
+
+def held_out(x: np.ndarray, fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (calibration, verification) split, so int8 is verified on inputs it never saw.
+
+    With a single sample both are that sample (nothing can be held out).
+    """
+    if len(x) < 2:
+        return x, x
+    order = np.random.default_rng(CALIBRATION_SEED).permutation(len(x))
+    n_verify = max(1, round(len(x) * fraction))
+    return np.ascontiguousarray(x[order[n_verify:]]), np.ascontiguousarray(x[order[:n_verify]])
+
+
+def read_labels(path: Path | None) -> list[str] | None:
+    """Class names from a text file, one per line (blank lines ignored)."""
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read labels file {path}: {exc}") from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise DataError(f"labels file {path} has no labels")
+    return labels

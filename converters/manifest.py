@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.atomic import atomic_write_json
+from edgesub.converters.preprocessing import preprocessing_record
 from edgesub.errors import ModelFileError
 
 SCHEMA_VERSION = 1
@@ -40,23 +41,52 @@ def tool_versions(distributions: tuple[str, ...]) -> dict[str, str]:
 
 
 def model_section(name: str, data: Any) -> dict[str, Any]:
+    """What the model takes and means: enough to feed it and name its outputs without edgesub."""
     return {
         "name": name,
         "num_classes": int(data.num_classes),
-        "labels": [str(label) for label in data.labels],
+        "labels": [str(label) for label in data.labels] if data.labels else None,
         "input_shape": [int(d) for d in data.input_shape],
-        "preprocessing": dict(data.preprocessing),
+        "preprocessing": preprocessing_record(data),
     }
 
 
-def write_manifest(out_dir: Path, model: dict[str, Any], artifacts: list[dict[str, Any]]) -> Path:
+def write_manifest(
+    out_dir: Path,
+    model: dict[str, Any],
+    artifacts: list[dict[str, Any]],
+    recommended: dict[str, Any] | None = None,
+) -> Path:
     manifest = {"schema_version": SCHEMA_VERSION, "model": model, "artifacts": artifacts}
+    if recommended is not None:
+        manifest["recommended"] = recommended
     return atomic_write_json(Path(out_dir) / MANIFEST_NAME, manifest)
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
     """Read and check a manifest; every listed file must exist with its recorded sha256."""
     path = Path(path)
+    manifest = _read(path)
+    for entry in manifest["artifacts"]:
+        _check_entry(path, entry)
+    return manifest
+
+
+def manifest_entry(path: Path, artifact: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model section and ``artifact``'s entry; only that file is checked.
+
+    A device usually receives one artifact and the manifest, not every file the manifest lists.
+    """
+    path = Path(path)
+    manifest = _read(path)
+    for entry in manifest["artifacts"]:
+        if isinstance(entry, dict) and entry.get("file") == Path(artifact).name:
+            _check_entry(path, entry, Path(artifact))
+            return manifest["model"], entry
+    raise ModelFileError(f"{path} has no entry for {Path(artifact).name}")
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -68,17 +98,15 @@ def load_manifest(path: Path) -> dict[str, Any]:
     artifacts = manifest.get("artifacts")
     if not isinstance(artifacts, list) or not isinstance(manifest.get("model"), dict):
         raise ModelFileError(f"{path}: manifest needs a 'model' table and an 'artifacts' list")
-    for entry in artifacts:
-        _check_entry(path, entry)
     return manifest
 
 
-def _check_entry(manifest_path: Path, entry: Any) -> None:
+def _check_entry(manifest_path: Path, entry: Any, file: Path | None = None) -> None:
     if not isinstance(entry, dict) or any(key not in entry for key in _ENTRY_KEYS):
         raise ModelFileError(
             f"{manifest_path}: artifact entry lacks one of {', '.join(_ENTRY_KEYS)}"
         )
-    file = manifest_path.parent / entry["file"]
+    file = file or manifest_path.parent / entry["file"]
     if not file.is_file():
         raise ModelFileError(f"{manifest_path}: listed artifact {entry['file']} is missing")
     if sha256(file) != entry["sha256"]:

@@ -156,7 +156,18 @@ def _convert_fp16(src: Path, dst: Path, calibration: np.ndarray | None) -> None:
     onnx.save(model, str(dst))
 
 
-_QUANTIZERS = {"int8": _quantize_static, "int8_dynamic": _quantize_dynamic, "fp16": _convert_fp16}
+def _keep_fp32(src: Path, dst: Path, calibration: np.ndarray | None) -> None:
+    """The pre-processed float graph itself: the baseline a quantised third-party file is
+    compared with (size, latency) and a cleaned-up file in its own right."""
+    dst.write_bytes(src.read_bytes())
+
+
+_QUANTIZERS = {
+    "fp32": _keep_fp32,
+    "int8": _quantize_static,
+    "int8_dynamic": _quantize_dynamic,
+    "fp16": _convert_fp16,
+}
 
 
 def _calibration_reader(model_path: Path, calibration: np.ndarray) -> Any:

@@ -6,9 +6,10 @@ Each file is written to a temp name, verified there, and renamed into place only
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from edgesub.converters.manifest import (
     tool_versions,
     write_manifest,
 )
+from edgesub.converters.recommend import recommend
 from edgesub.converters.verify import Reference, failure_message, parity, torch_reference
 from edgesub.errors import ConfigError, EdgesubError, ParityError
 
@@ -41,24 +43,21 @@ def convert(
     *,
     name: str = "student",
     progress: bool = True,
+    measure_latency: bool = True,
 ) -> list[dict[str, Any]]:
     """Export, verify and publish every ``cfg.formats`` × ``cfg.precisions``; return the entries.
 
-    ``data`` is any object with ``train``/``test`` splits (``x``, ``y``), ``num_classes``,
-    ``input_shape``, ``labels`` and ``preprocessing`` (an ``edgesub.data.Dataset``).
+    ``data`` is any object with ``train``/``test`` splits (``x``, ``y``; ``test.y`` may be None),
+    ``num_classes``, ``input_shape``, ``labels`` and ``preprocessing`` (an
+    ``edgesub.data.Dataset``). ``measure_latency`` times each file on this host to mark the
+    recommended one per format.
     """
     cfg.validate()
-    if not name or "/" in name or name.startswith("."):
-        raise ConfigError(f"artifact name must be a plain file stem, got {name!r}")
     plan = _plan(cfg)
-    out_dir = Path(out_dir)
-    _check_writable(out_dir)
-    # A manifest must only ever describe the files beside it; an old one goes stale as soon as
-    # the first artifact is replaced, and a new one is written when all have passed.
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
     input_shape = tuple(int(d) for d in data.input_shape)
     calibration = calibration_set(data.train.x, input_shape, cfg.calibration_samples)
     test_x = checked_inputs("test split", data.test.x, input_shape)
+    out_dir = prepare_output(out_dir, name)
     job = ExportJob(sample=test_x[:1].copy(), calibration=calibration, cfg=cfg)
 
     was_training = model.training
@@ -68,11 +67,31 @@ def convert(
         entries = []
         for fmt, precision, exporter in _tracked(plan, progress):
             target = out_dir / f"{name}_{precision}{fmt.extension}"
-            entries.append(_artifact(fmt, precision, exporter, model, job, reference, target))
+            make = functools.partial(exporter, model, job)
+            entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
     finally:
         model.train(was_training)
-    write_manifest(out_dir, model_section(name, data), entries)
+    finish(out_dir, model_section(name, data), entries, measure_latency=measure_latency)
     return entries
+
+
+def prepare_output(out_dir: Path, name: str) -> Path:
+    """Check the artifact name and that ``out_dir`` is writable; drop a manifest that would go
+    stale as soon as the first artifact is replaced (a new one is written when all passed)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"artifact name must be a plain file stem, got {name!r}")
+    out_dir = Path(out_dir)
+    _check_writable(out_dir)
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    return out_dir
+
+
+def finish(
+    out_dir: Path, model: dict[str, Any], entries: list[dict[str, Any]], *, measure_latency: bool
+) -> Path:
+    """Mark the recommended artifacts (when measuring) and write the manifest."""
+    recommended = recommend(out_dir, entries) if measure_latency and entries else None
+    return write_manifest(out_dir, model, entries, recommended)
 
 
 def _plan(cfg: ConvertConfig) -> list[tuple[ArtifactFormat, str, Exporter]]:
@@ -99,25 +118,24 @@ def _check_writable(out_dir: Path) -> None:
         raise EdgesubError(f"cannot write artifacts to {out_dir}: {exc.strerror or exc}") from None
 
 
-def _artifact(
+def publish_artifact(
     fmt: ArtifactFormat,
     precision: str,
-    exporter: Exporter,
-    model: torch.nn.Module,
-    job: ExportJob,
+    make: Callable[[Path], None],
     reference: Reference,
     target: Path,
+    cfg: ConvertConfig,
 ) -> dict[str, Any]:
-    """Export to a temp file, verify it, and rename it into place unless it fails parity."""
+    """Write the file with ``make(tmp)``, verify it, and rename it into place unless it fails."""
     with atomic_path(target) as tmp:
         start = time.perf_counter()
-        exporter(model, job, tmp)
+        make(tmp)
         convert_seconds = time.perf_counter() - start
         start = time.perf_counter()
         outputs = fmt.run(tmp, reference.x, VERIFY_THREADS)
-        result = parity(reference, outputs, precision, job.cfg)
+        result = parity(reference, outputs, precision, cfg)
         verify_seconds = time.perf_counter() - start
-        if not result["passed"] and not job.cfg.keep_failed:
+        if not result["passed"] and not cfg.keep_failed:
             raise ParityError(failure_message(target.name, result), numbers=result)
         io = fmt.describe(tmp)
         return {

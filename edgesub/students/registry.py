@@ -41,3 +41,11 @@ def build_student(arch: str, width: int, k: int, input_shape: tuple[int, ...]) -
             "to match the subspace dimension k"
         )
     return student
+
+
+@STUDENTS.register("mobilenetv2")
+def mobilenetv2(width: int, out_dim: int, input_shape: tuple[int, ...]) -> nn.Module:
+    """MobileNetV2-style inverted residuals; width is the stem's channels (32 = ×1.0)."""
+    from edgesub.students.mobilenetv2 import MobileNetV2Student
+
+    return MobileNetV2Student(width, out_dim, input_shape)

@@ -1,0 +1,139 @@
+"""``edgesub predict``: run one artifact on an image, a .npy array or text, using its manifest.
+
+A sanity check on the device itself, so it needs only numpy and a runtime (onnxruntime or a
+TFLite interpreter); Pillow only to read image files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesub.converters.calibration import load_array
+from edgesub.converters.formats import format_for_file
+from edgesub.converters.manifest import MANIFEST_NAME, manifest_entry
+from edgesub.converters.preprocessing import image_input
+from edgesub.errors import DataError, ModelFileError
+from edgesub.registry import Registry
+
+# Input file readers by extension: (path, model section or None, invert) → float32 batch.
+INPUT_READERS: Registry[Any] = Registry("input file type")
+
+
+@INPUT_READERS.register(".npy")
+def _read_npy(path: Path, model: dict[str, Any] | None, invert: bool) -> np.ndarray:
+    """A preprocessed model input, one sample or a batch (N × input shape)."""
+    x = load_array(path, "input")
+    if x.dtype.kind not in "fiu":
+        raise DataError(f"{path} holds {x.dtype} values; the model takes numbers")
+    return x.astype(np.float32)
+
+
+def _read_image(path: Path, model: dict[str, Any] | None, invert: bool) -> np.ndarray:
+    if model is None:
+        raise ModelFileError(
+            "an image input needs the artifact's manifest.json (for its preprocessing); "
+            "pass --manifest or give a preprocessed .npy array"
+        )
+    return image_input(path, model.get("preprocessing") or {}, invert=invert)
+
+
+for _suffix in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
+    INPUT_READERS.add(_suffix, _read_image)
+
+
+def predict(
+    artifact: Path,
+    source: str,
+    *,
+    manifest: Path | None = None,
+    top: int = 5,
+    invert: bool = False,
+) -> dict[str, Any]:
+    """Top-``top`` labels with softmax scores for each input sample."""
+    artifact = Path(artifact)
+    if not artifact.is_file():
+        raise ModelFileError(f"model file not found: {artifact}")
+    fmt = format_for_file(artifact)
+    model, entry = _manifest(artifact, manifest)
+    x = _read_input(source, model, invert)
+    x = _batched(x, _input_shape(model, entry, fmt, artifact), source)
+    if not np.isfinite(x).all():
+        raise DataError(f"input {source} contains NaN or inf values")
+    logits = fmt.run(artifact, x, 1).reshape(len(x), -1)
+    labels = (model or {}).get("labels") or None
+    return {
+        "artifact": str(artifact),
+        "input": source,
+        "format": fmt.name,
+        "precision": entry["precision"] if entry else None,
+        "manifest": model is not None,
+        "predictions": [_ranked(row, labels, top) for row in logits],
+    }
+
+
+def _manifest(
+    artifact: Path, manifest: Path | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The manifest given, else the one beside the artifact, else none (raw arrays only)."""
+    path = Path(manifest) if manifest else artifact.parent / MANIFEST_NAME
+    if manifest is None and not path.is_file():
+        return None, None
+    return manifest_entry(path, artifact)
+
+
+def _read_input(source: str, model: dict[str, Any] | None, invert: bool) -> np.ndarray:
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix in INPUT_READERS:
+        if not path.is_file():
+            raise DataError(f"input file not found: {source}")
+        return INPUT_READERS.get(suffix)(path, model, invert)
+    if path.is_file():
+        known = ", ".join(INPUT_READERS.names())
+        raise DataError(f"cannot read {source}: unsupported input file type (known: {known})")
+    kind = ((model or {}).get("preprocessing") or {}).get("input", "array")
+    raise DataError(
+        f"{source!r} is not an input file; text input needs a text model whose manifest names "
+        f"a tokenizer, and edgesub has no text model yet (this artifact takes {kind} input) — "
+        "give an image or a .npy file"
+    )
+
+
+def _input_shape(
+    model: dict[str, Any] | None, entry: dict[str, Any] | None, fmt: Any, artifact: Path
+) -> tuple[int, ...]:
+    if model is not None:
+        return tuple(int(d) for d in model["input_shape"])
+    inputs = (entry or fmt.describe(artifact))["inputs"]
+    return tuple(int(d) for d in inputs[0]["shape"][1:])
+
+
+def _batched(x: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
+    """Add the batch axis to one sample; check the per-sample shape (-1 dims match anything)."""
+    if x.ndim == len(shape):
+        x = x[None]
+    fits = x.ndim == len(shape) + 1 and all(
+        d < 0 or d == s for d, s in zip(shape, x.shape[1:], strict=True)
+    )
+    if not fits or len(x) == 0:
+        wanted = "×".join("?" if d < 0 else str(d) for d in shape)
+        raise DataError(f"input {source} has shape {tuple(x.shape)}; the model takes {wanted}")
+    return np.ascontiguousarray(x)
+
+
+def _ranked(logits: np.ndarray, labels: list[str] | None, top: int) -> list[dict[str, Any]]:
+    """The ``top`` classes by softmax probability (scores of logits; probabilities sum to 1)."""
+    shifted = logits.astype(np.float64) - logits.max()
+    scores = np.exp(shifted) / np.exp(shifted).sum()
+    order = np.argsort(-scores, kind="stable")[: max(1, top)]
+    return [
+        {
+            "index": int(i),
+            "label": labels[i] if labels and i < len(labels) else str(int(i)),
+            "score": round(float(scores[i]), 6),
+        }
+        for i in order
+    ]

@@ -1,0 +1,90 @@
+"""Which artifact to use: measured host latency per file, and the recommended one per format.
+
+int8 is not always faster: on an x86 host without VNNI, ONNX Runtime's int8 kernels run a tiny
+CNN slower than fp32 while LiteRT's XNNPACK int8 is faster. Rather than drop a slower file, the
+manifest records each file's measured latency and marks, per format, the one to use here.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Timed runs are split into rounds that visit every file in turn, so a burst of load on this
+# shared machine hits all files alike and the int8/fp32 ratio stays fair.
+ROUNDS = 3
+# Each round times a file for at least this long: 60 runs of a 12 µs model are under a
+# millisecond, where one scheduler hiccup would move the median.
+MIN_ROUND_S = 0.1
+# Latencies within this fraction of the fastest count as a tie (run-to-run noise at 1 thread);
+# the tie goes to the more accurate, then the smaller file.
+TIE_FRACTION = 0.05
+
+
+def measure_host_latency(
+    paths: list[Path], *, threads: int = 1, runs: int = 60, warmup: int = 5
+) -> dict[Path, dict[str, Any]]:
+    """Median / p90 latency (ms) of each file at batch 1, measured in this process, interleaved.
+
+    At least ``runs`` timed runs per file (more for fast files, see MIN_ROUND_S).
+    """
+    from edgesub.profile._child import latency_stats, time_runs
+    from edgesub.profile.runtimes import runtime_for, synthesise_inputs
+
+    sessions = {}
+    for path in paths:
+        session = runtime_for(path).load(path, threads)
+        session.prepare(synthesise_inputs(session.inputs))
+        sessions[path] = session
+    per_round = math.ceil(runs / ROUNDS)
+    durations: dict[Path, list[np.ndarray]] = {path: [] for path in paths}
+    for _ in range(ROUNDS):
+        for path, session in sessions.items():
+            durations[path].append(time_runs(session.run, warmup, per_round, MIN_ROUND_S))
+    return {path: latency_stats(np.concatenate(parts)) for path, parts in durations.items()}
+
+
+def recommend(out_dir: Path, entries: list[dict[str, Any]], *, threads: int = 1) -> dict[str, Any]:
+    """Add measured host latency and ``recommended`` to each entry; return the manifest summary."""
+    paths = [Path(out_dir) / entry["file"] for entry in entries]
+    stats = measure_host_latency(paths, threads=threads)
+    for entry, path in zip(entries, paths, strict=True):
+        entry["host_latency_ms"] = stats[path]["latency_ms"]
+        entry["host_latency_p90_ms"] = stats[path]["latency_p90_ms"]
+        entry["host_latency_kind"] = "measured"
+        entry["host_threads"] = threads
+        entry["recommended"] = False
+    chosen = {}
+    for fmt in dict.fromkeys(entry["format"] for entry in entries):
+        best = choose([e for e in entries if e["format"] == fmt])
+        if best is not None:
+            best["recommended"] = True
+            chosen[fmt] = best["file"]
+    return {
+        "by_format": chosen,
+        "basis": (
+            f"lowest measured host latency at {threads} thread(s) among artifacts that passed "
+            f"verification; within {TIE_FRACTION:.0%} the more accurate, then the smaller file"
+        ),
+        "host": {"machine": platform.machine(), "cpu": platform.processor() or None},
+    }
+
+
+def choose(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The entry to use among ``entries`` (which carry ``host_latency_ms``), or None if all fail."""
+    passed = [e for e in entries if e["parity"]["passed"]]
+    if not passed:
+        return None
+    fastest = min(e["host_latency_ms"] for e in passed)
+    close = [e for e in passed if e["host_latency_ms"] <= fastest * (1 + TIE_FRACTION)]
+    return min(close, key=lambda e: (-_score(e), e["size_bytes"]))
+
+
+def _score(entry: dict[str, Any]) -> float:
+    """Accuracy when labels were known, else agreement with the source model."""
+    accuracy = entry.get("accuracy")
+    return float(accuracy if accuracy is not None else entry["parity"]["top1_agreement"])

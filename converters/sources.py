@@ -1,0 +1,273 @@
+"""Conversions from files rather than a run directory: any ONNX model, or weights + architecture.
+
+An ONNX file is quantised with ONNX Runtime and verified against itself in ONNX Runtime; weights
+(.safetensors) plus a student.json-style architecture config are rebuilt into the deployable
+torch model and go through :func:`edgesub.converters.convert` like a run's student.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgesub._deps import require
+from edgesub.converters.calibration import (
+    ArrayData,
+    ArraySplit,
+    checked_batch,
+    held_out,
+    load_array,
+    read_labels,
+)
+from edgesub.converters.formats import CONVERTERS, first_line
+from edgesub.converters.manifest import sha256
+from edgesub.converters.onnx_export import quantize_onnx
+from edgesub.converters.pipeline import convert, finish, prepare_output, publish_artifact
+from edgesub.converters.verify import Reference
+from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileError
+from edgesub.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgesub.config import ConvertConfig
+
+# Inputs a quantised third-party model is verified on when the user gives no data.
+RANDOM_VERIFY_SAMPLES = 32
+ARCH_KEYS = ("arch", "width", "k", "input_shape", "num_classes")
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """What ``edgesub convert FILE`` was asked; None means "the source's default"."""
+
+    cfg: ConvertConfig
+    out: Path | None = None
+    formats: tuple[str, ...] | None = None
+    precisions: tuple[str, ...] | None = None
+    calibration: Path | None = None
+    labels: Path | None = None
+    arch_config: Path | None = None
+    dataset: str = "digits"
+    name: str | None = None
+    progress: bool = True
+    measure_latency: bool = True
+
+
+Source = Callable[[Path, SourceRequest, Path], list[dict[str, Any]]]
+SOURCES: Registry[Source] = Registry("model file type")
+
+
+def convert_source(path: Path, request: SourceRequest) -> tuple[Path, list[dict[str, Any]]]:
+    """Convert a model file by its extension; return the output folder and manifest entries."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SOURCES:
+        known = ", ".join(SOURCES.names())
+        raise ModelFileError(
+            f"cannot convert {path.name}: expected a run directory or a {known} file"
+        )
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    out = Path(request.out) if request.out else path.with_name(f"{path.stem}_artifacts")
+    return out, SOURCES.get(suffix)(path, request, out)
+
+
+@SOURCES.register(".onnx")
+def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict[str, Any]]:
+    """Quantise an fp32 ONNX file to each precision and verify it against the source in ORT.
+
+    Defaults: fp32 (the pre-processed graph, as a baseline) plus static int8 when calibration
+    data is given, else dynamic int8, which needs none.
+    """
+    cfg = _onnx_cfg(request)
+    fmt = CONVERTERS.get("onnx")
+    dims, outputs = _single_float_input(src)
+    calibration, verify, verified_on = _onnx_data(request.calibration, dims, cfg.precisions)
+    labels = read_labels(request.labels)
+    num_classes = outputs[-1] if len(outputs) == 2 and outputs[-1] > 0 else None
+    if labels and num_classes and len(labels) != num_classes:
+        raise DataError(f"{len(labels)} labels given, the model outputs {num_classes} classes")
+    name = request.name or src.stem
+    out = prepare_output(out, name)
+    reference = Reference(x=verify, y=None, logits=fmt.run(src, verify, 1))
+    entries = []
+    for precision in cfg.precisions:
+        make = functools.partial(_quantize_into, src, precision, calibration)
+        target = out / f"{name}_{precision}{fmt.extension}"
+        entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
+    model = {
+        "name": name,
+        "num_classes": num_classes,
+        "labels": labels,
+        "input_shape": [-1 if d is None else d for d in dims],
+        "preprocessing": {},
+        "source": {"kind": "onnx", "file": src.name, "sha256": sha256(src)},
+        "verified_on": verified_on,
+    }
+    finish(out, model, entries, measure_latency=request.measure_latency)
+    return entries
+
+
+def _onnx_cfg(request: SourceRequest) -> ConvertConfig:
+    formats = request.formats or ("onnx",)
+    if tuple(formats) != ("onnx",):
+        raise ConversionError(
+            "an ONNX file converts to ONNX artifacts only (ONNX → TFLite would need onnx2tf, "
+            "which edgesub does not use); convert the PyTorch weights to get TFLite files"
+        )
+    default = ("fp32", "int8") if request.calibration else ("fp32", "int8_dynamic")
+    cfg = dataclasses.replace(
+        request.cfg, formats=("onnx",), precisions=tuple(request.precisions or default)
+    )
+    cfg.validate()
+    known = CONVERTERS.get("onnx").exporters
+    for precision in cfg.precisions:
+        if precision not in known:
+            raise ConfigError(f"onnx has no precision '{precision}'; known: {', '.join(known)}")
+    return cfg
+
+
+def _single_float_input(src: Path) -> tuple[tuple[int | None, ...], list[int]]:
+    """The non-batch input dims (None = dynamic) and the first output's shape, checked."""
+    io = CONVERTERS.get("onnx").describe(src)  # a corrupt file fails here as ModelFileError
+    if len(io["inputs"]) != 1:
+        raise ModelFileError(
+            f"{src.name} has {len(io['inputs'])} inputs; edgesub converts single-input models"
+        )
+    (spec,) = io["inputs"]
+    if spec["dtype"] != "float32":
+        raise ModelFileError(
+            f"{src.name}: input '{spec['name']}' is {spec['dtype']}; edgesub quantises models "
+            "with a float32 input"
+        )
+    dims = tuple(None if d < 0 else d for d in spec["shape"][1:])
+    return dims, io["outputs"][0]["shape"]
+
+
+def _onnx_data(
+    path: Path | None, dims: tuple[int | None, ...], precisions: tuple[str, ...]
+) -> tuple[np.ndarray | None, np.ndarray, str]:
+    """(calibration, verification inputs, how verification data was chosen)."""
+    if path is not None:
+        x = checked_batch("calibration", load_array(path, "calibration data"), dims)
+        calibration, verify = held_out(x)
+        return calibration, verify, f"{len(verify)} held-out samples of {Path(path).name}"
+    if "int8" in precisions:
+        raise ConversionError(
+            "static int8 needs calibration inputs: pass --calibration DATA.npy (float32, "
+            "N × the model's input shape, preprocessed as the model expects), "
+            "or use --precision int8_dynamic"
+        )
+    if any(d is None for d in dims):
+        raise DataError(
+            "the model's input has dynamic dimensions; pass --calibration DATA.npy so "
+            "verification has real inputs"
+        )
+    rng = np.random.default_rng(0)
+    verify = rng.standard_normal((RANDOM_VERIFY_SAMPLES, *dims)).astype(np.float32)
+    return None, verify, f"{RANDOM_VERIFY_SAMPLES} seeded standard-normal inputs (no data given)"
+
+
+def _quantize_into(src: Path, precision: str, calibration: np.ndarray | None, dst: Path) -> None:
+    quantize_onnx(src, dst, precision, calibration=calibration)
+
+
+@SOURCES.register(".safetensors")
+def convert_weights(weights: Path, request: SourceRequest, out: Path) -> list[dict[str, Any]]:
+    """Rebuild head ∘ student from weights + architecture config, then convert it as usual."""
+    arch_config = request.arch_config or weights.with_suffix(".json")
+    model, meta = load_weights_model(weights, arch_config)
+    cfg = dataclasses.replace(
+        request.cfg,
+        formats=tuple(request.formats or request.cfg.formats),
+        precisions=tuple(request.precisions or request.cfg.precisions),
+    )
+    data = _weights_data(meta, request)
+    return convert(
+        model,
+        data,
+        out,
+        cfg,
+        name=request.name or weights.stem,
+        progress=request.progress,
+        measure_latency=request.measure_latency,
+    )
+
+
+def read_arch_config(path: Path) -> dict[str, Any]:
+    """A student.json-style architecture: arch, width, k, input_shape, num_classes."""
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"architecture config not found: {path} (pass --arch-config FILE.json)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read architecture config {path}: {exc}") from None
+    missing = [key for key in ARCH_KEYS if not isinstance(meta, dict) or key not in meta]
+    if missing:
+        raise ConfigError(f"architecture config {path} lacks {', '.join(missing)}")
+    return meta
+
+
+def load_weights_model(weights: Path, arch_config: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The deployable model (eval mode) from ``weights`` and its architecture config."""
+    torch = require("torch")
+    safetensors_torch = require("safetensors.torch")
+    from edgesub.distill.deployable import Deployable
+    from edgesub.students import build_student
+
+    meta = read_arch_config(arch_config)
+    input_shape = tuple(int(d) for d in meta["input_shape"])
+    student = build_student(meta["arch"], int(meta["width"]), int(meta["k"]), input_shape)
+    model = Deployable(student, torch.nn.Linear(int(meta["k"]), int(meta["num_classes"])))
+    try:
+        tensors = safetensors_torch.load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own SafetensorError, not an OSError
+        raise ModelFileError(f"cannot read weights {weights}: {first_line(exc)}") from None
+    state = {n: t for n, t in tensors.items() if not n.startswith("target_")}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"{weights.name} does not fit the architecture in {Path(arch_config).name}: "
+            f"{first_line(exc)}"
+        ) from None
+    return model.eval(), meta
+
+
+def _weights_data(meta: dict[str, Any], request: SourceRequest) -> Any:
+    """The user's calibration array (held-out part verifies), else a registered dataset."""
+    input_shape = tuple(int(d) for d in meta["input_shape"])
+    num_classes = int(meta["num_classes"])
+    labels = read_labels(request.labels)
+    if request.calibration is not None:
+        x = load_array(request.calibration, "calibration data")
+        x = checked_batch("calibration", x, input_shape)
+        calibration, verify = held_out(x)
+        return ArrayData(
+            train=ArraySplit(calibration, None),
+            test=ArraySplit(verify, None),
+            input_shape=input_shape,
+            num_classes=num_classes,
+            labels=labels,
+        )
+    from edgesub.config import DataConfig
+    from edgesub.data import load_dataset
+
+    data = load_dataset(DataConfig(name=request.dataset))
+    if tuple(data.input_shape) != input_shape or data.num_classes != num_classes:
+        raise DataError(
+            f"dataset '{request.dataset}' has inputs {tuple(data.input_shape)} and "
+            f"{data.num_classes} classes, the model takes {input_shape} and gives "
+            f"{num_classes}; pass --dataset or --calibration DATA.npy"
+        )
+    return dataclasses.replace(data, labels=labels) if labels else data
