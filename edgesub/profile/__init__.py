@@ -20,6 +20,9 @@ _EXPORTS = {
     "OpCost": "edgesub.profile.graph",
     "estimate": "edgesub.profile.estimate",
     "estimate_energy": "edgesub.profile.energy",
+    "Budget": "edgesub.profile.compare",
+    "compare_records": "edgesub.profile.compare",
+    "load_profile_records": "edgesub.profile.compare",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,7 +23,12 @@ _KIND = {
     "DEPTHWISE_CONV_2D": "depthwise",
     "FULLY_CONNECTED": "matmul",
     "BATCH_MATMUL": "matmul",
+    "Convolution2DTransposeBias": "conv",
 }
+# Custom ops whose cost is known because they are a builtin in disguise: MediaPipe's transpose
+# convolution with fused bias (inputs: data, weights [O, H, W, I], bias), which ai-edge-litert's
+# interpreter runs.
+_COSTED_CUSTOM_OPS = {"Convolution2DTransposeBias"}
 _ITEMSIZE = {
     "FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "BOOL": 1, "INT16": 2,
     "INT8": 1, "FLOAT64": 8, "UINT64": 8, "UINT32": 4, "UINT16": 2, "BFLOAT16": 2,
@@ -80,7 +85,9 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
             for o in outs:
                 tensors[o]["bytes"] = tensors[ins[0]]["bytes"]
             continue
-        if op_type.startswith("CUSTOM:"):
+        if op_type.removeprefix("CUSTOM:") in _COSTED_CUSTOM_OPS:
+            op_type = op_type.removeprefix("CUSTOM:")
+        elif op_type.startswith("CUSTOM:"):
             custom.append(op_type.removeprefix("CUSTOM:"))
         ops.append(_op_cost(op, op_type, index, ins, outs, tensors, const, int8_const, scale))
         steps.append(([str(i) for i in ins], [str(o) for o in outs]))
@@ -196,8 +203,9 @@ def _macs(op_type: str, ins: list[int], outs: list[int], tensors: list[dict]) ->
     if not outs:
         return 0
     out = math.prod(max(d, 1) for d in tensors[outs[0]]["shape"])
-    if op_type == "TRANSPOSE_CONV":  # inputs: output_shape, weights [O, H, W, I], data
-        data = tensors[ins[2]]["shape"] if len(ins) > 2 else ()
+    if op_type in ("TRANSPOSE_CONV", "Convolution2DTransposeBias"):  # weights [O, H, W, I]
+        at = 2 if op_type == "TRANSPOSE_CONV" else 0  # builtin: output_shape, weights, data
+        data = tensors[ins[at]]["shape"] if len(ins) > at else ()
         weight = tensors[ins[1]]["shape"]
         return math.prod(data) * math.prod(weight[:3])
     weight = tensors[ins[1]]["shape"] if len(ins) > 1 else ()

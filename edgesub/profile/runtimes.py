@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import re
 import tempfile
 from abc import ABC, abstractmethod
 from collections import defaultdict
@@ -257,6 +258,7 @@ def _distribution_version(name: str) -> str:
 class TfliteSession(Session):
     def __init__(self, interpreter_cls: Any, path: Path, threads: int) -> None:
         self.interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
+        self.path = path
         self.threads = threads
         self._details = self.interpreter.get_input_details()
         self._outputs = [d["index"] for d in self.interpreter.get_output_details()]
@@ -268,7 +270,10 @@ class TfliteSession(Session):
             array = feeds[detail["name"]]
             if tuple(detail["shape"]) != array.shape:
                 self.interpreter.resize_tensor_input(detail["index"], list(array.shape))
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter.allocate_tensors()
+        except RuntimeError as exc:
+            raise ModelFileError(_prepare_failure(self.path, str(exc))) from None
         self._bound = [(d["index"], feeds[d["name"]]) for d in self._details]
 
     def run(self) -> None:
@@ -277,6 +282,17 @@ class TfliteSession(Session):
         self.interpreter.invoke()
         for index in self._outputs:
             self.interpreter.get_tensor(index)
+
+
+def _prepare_failure(path: Path, message: str) -> str:
+    """One line for an interpreter that cannot prepare a model, naming unresolved custom ops."""
+    custom = sorted(set(re.findall(r"unresolved custom op: ([\w.-]+?)\.?(?:\s|$)", message)))
+    if custom:
+        return (
+            f"cannot run {path.name}: custom op(s) {', '.join(custom)} are not built into the "
+            "TFLite interpreter (the runtime that made the model must register them)"
+        )
+    return f"cannot prepare {path.name} with the TFLite interpreter: {message.splitlines()[0]}"
 
 
 def _tflite_spec(detail: dict[str, Any]) -> InputSpec:

@@ -17,6 +17,7 @@ from typing import Any
 import edgesub
 from edgesub.atomic import atomic_write_text
 from edgesub.report import fmt
+from edgesub.report.pareto_plot import comparison_of
 from edgesub.report.plots import CAPTIONS, plots_for
 from edgesub.report.rows import model_rows, timing_rows
 from edgesub.report.rundata import RunData, as_rundir, load_run
@@ -30,6 +31,9 @@ _BADGE_CLASS = {
     "exceeds RAM": "bad",
     "passed": "good",
     "FAILED": "bad",
+    "within budget": "good",
+    "outside budget": "bad",
+    "Pareto-optimal": "good",
 }
 
 
@@ -52,6 +56,7 @@ def render_html(data: RunData, plots: list[Path]) -> str:
             _timings_section(data),
             _artifacts_section(data),
             _profile_section(data),
+            _budget_section(data),
             _plots_section(plots),
             _how_to_read_section(),
         ]
@@ -313,6 +318,66 @@ def _profile_row(rec: dict[str, Any], span: int) -> str:
             f"{_esc(fmt.percent(rec.get('accuracy')))}</td>"
         )
     return f"<tr{_class('group-start' if span else '')}>{''.join(cells)}</tr>"
+
+
+def _budget_section(data: RunData) -> str:
+    """Which artifact × device pairs fit the budget of `edgesub compare`, and the Pareto front."""
+    if not data.records and not data.compare:
+        return ""
+    comparison = comparison_of(data)
+    rows = [_budget_row(r) for r in comparison.get("rows", [])]
+    headers = [
+        ("Artifact", ""),
+        ("Device", ""),
+        ("Test accuracy (%)", "num"),
+        ("Latency (ms)", "num"),
+        ("Energy (mJ)", "num"),
+        ("Average power (mW)", "num"),
+        ("Battery (h)", "num"),
+        ("Budget", ""),
+        ("Pareto front", ""),
+    ]
+    notes = [_esc(n) for n in comparison.get("assumptions", [])]
+    if data.compare is None:
+        notes.insert(
+            0,
+            "No budget set: every pair that fits in RAM is within budget. Add limits with "
+            f"<code>edgesub compare {_esc(data.run.root.name)} --budget-mj 5 --rate 10 "
+            "--battery-wh 10</code>.",
+        )
+    intro = (
+        "Pareto front per device over accuracy (higher), latency and energy (lower): a "
+        "Pareto-optimal artifact is beaten by no other on all three at once."
+    )
+    content = (
+        _table(headers, rows, "budget")
+        + '<ul class="notes">'
+        + "".join(f"<li>{n}</li>" for n in notes)
+        + "</ul>"
+    )
+    return _section("budget", "Budgets and Pareto front", content, intro)
+
+
+def _budget_row(row: dict[str, Any]) -> str:
+    verdict = _badge("within budget" if row.get("fits_budget") else "outside budget")
+    problems = ", ".join(str(p) for p in row.get("problems") or [])
+    if problems:
+        verdict += f'<div class="small">{_esc(problems)}</div>'
+    pareto = _badge("Pareto-optimal") if row.get("pareto") else _esc(fmt.DASH)
+    return (
+        "<tr>"
+        f"<td><code>{_esc(row.get('artifact', '?'))}</code></td>"
+        f"<td>{_esc(row.get('device_name') or row.get('device', fmt.DASH))}</td>"
+        f'<td class="num">{_esc(fmt.percent(row.get("accuracy")))}</td>'
+        f'<td class="num">{_esc(fmt.number(row.get("latency_ms")))}'
+        f'<div class="small">{_esc(row.get("latency_kind") or "")}</div></td>'
+        f'<td class="num">{_esc(fmt.number(row.get("energy_mj")))}'
+        f'<div class="small">{_esc(fmt.energy_kind(row))}</div></td>'
+        f'<td class="num">{_esc(fmt.number(row.get("average_power_mw")))}</td>'
+        f'<td class="num">{_esc(fmt.number(row.get("battery_hours")))}</td>'
+        f"<td>{verdict}</td><td>{pareto}</td>"
+        "</tr>"
+    )
 
 
 def _figure_cell(value: str, badges: str, detail: str = "") -> str:

@@ -1,9 +1,7 @@
-"""PNG plots of a run: latency, energy, accuracy vs size, accuracy vs compression.
+"""PNG plots of a run: latency, energy, accuracy vs size, accuracy vs compression, Pareto front.
 
-matplotlib is imported inside functions (the ``report`` extra) and used through its
-object-oriented API on an Agg canvas, never through pyplot, so writing plots from a notebook or
-a server changes no global backend state. Estimated bars are hatched and carry their expected
-error; measured ones are solid.
+Drawn on private Agg canvases (:mod:`edgesub.report.canvas`). Estimated bars are hatched and
+carry their expected error; measured ones are solid.
 """
 
 from __future__ import annotations
@@ -13,29 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
-from edgesub.atomic import atomic_path
 from edgesub.report import fmt
+from edgesub.report.canvas import PALETTE, log_labels, render
+from edgesub.report.pareto_plot import PARETO_CAPTION, PARETO_PNG, comparison_of, write_pareto_plot
 from edgesub.report.rundata import RunData, as_rundir, load_run
 from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-_PALETTE = ("#2563eb", "#ea580c", "#059669", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#4b5563")
 _PRECISION_COLOR = {"fp32": "#2563eb", "fp16": "#059669", "int8": "#ea580c"}
 _FORMAT_MARKER = {"onnx": "o", "tflite": "s"}
-_STYLE = {
-    "font.size": 9.5,
-    "axes.titlesize": 11,
-    "axes.titleweight": "bold",
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "legend.fontsize": 8.5,
-    "legend.frameon": False,
-}
-_DPI = 110
 
 
 def write_plots(run: RunDir | str | Path) -> list[Path]:
@@ -45,24 +31,12 @@ def write_plots(run: RunDir | str | Path) -> list[Path]:
 
 def plots_for(data: RunData) -> list[Path]:
     """:func:`write_plots` for already loaded run data (the HTML report loads it once)."""
-    written = (_render(build, data, data.run.plots / name) for name, build in _PLOTS)
+    written = [
+        render(lambda fig, build=build: build(data, fig.add_subplot()), data.run.plots / name)
+        for name, build in _PLOTS
+    ]
+    written.append(write_pareto_plot(comparison_of(data), data.run.plots / PARETO_PNG))
     return [path for path in written if path is not None]
-
-
-def _render(build: Callable[[RunData, Axes], bool], data: RunData, path: Path) -> Path | None:
-    """Draw one plot on a private Agg canvas and write it atomically; None when no data."""
-    matplotlib = require("matplotlib")
-    figure = require("matplotlib.figure")
-    backend_agg = require("matplotlib.backends.backend_agg")
-    with matplotlib.rc_context(_STYLE):
-        fig = figure.Figure(figsize=(9.6, 4.8), dpi=_DPI, layout="constrained")
-        backend_agg.FigureCanvasAgg(fig)
-        if not build(data, fig.add_subplot()):
-            path.unlink(missing_ok=True)  # a plot from an earlier state of the run would mislead
-            return None
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=_DPI, metadata={"Software": None})
-    return path
 
 
 def _latency(data: RunData, ax: Axes) -> bool:
@@ -72,7 +46,7 @@ def _latency(data: RunData, ax: Axes) -> bool:
     series = _series_labels(data.records)
     _grouped_bars(ax, records, series, "latency_ms", "latency_kind", alpha=0.85, errors=True)
     ax.set_yscale("log")
-    _log_labels(ax.yaxis)
+    log_labels(ax.yaxis)
     ax.set_ylabel("latency per inference (ms, log scale)")
     ax.set_title("Latency per artifact and device (hatched = estimated ± expected error)")
     return True
@@ -86,7 +60,7 @@ def _energy(data: RunData, ax: Axes) -> bool:
     _grouped_bars(ax, records, series, "energy_mj", "energy_kind", alpha=0.35)
     _grouped_bars(ax, records, series, "energy_dynamic_mj", "energy_kind", alpha=1.0, legend=False)
     ax.set_yscale("log")
-    _log_labels(ax.yaxis)
+    log_labels(ax.yaxis)
     ax.set_ylabel("energy per inference (mJ, log scale)")
     ax.set_title("Energy per inference (dark = dynamic part above idle; hatched = estimated)")
     return True
@@ -160,7 +134,7 @@ def _series_labels(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
 
 
 def _series_colour(series: dict[tuple[str, str], str], key: tuple[str, str]) -> str:
-    return _PALETTE[list(series).index(key) % len(_PALETTE)]
+    return PALETTE[list(series).index(key) % len(PALETTE)]
 
 
 def _device_legend(ax: Axes, entries: dict[str, str], kinds: set[Any]) -> None:
@@ -208,7 +182,7 @@ def _accuracy_size(data: RunData, ax: Axes) -> bool:
         )
     _head_lines(ax, data.subspace or {})
     ax.set_xscale("log")
-    _log_labels(ax.xaxis)
+    log_labels(ax.xaxis)
     ax.set_xlabel("size (KiB, log scale)")
     ax.set_ylabel("test accuracy (%), measured")
     ax.set_title("Accuracy vs size")
@@ -235,9 +209,7 @@ def _accuracy_compression(data: RunData, ax: Axes) -> bool:
         pts = sorted(
             (s["compression"], s["accuracy"]) for s in sweep if str(s.get("method")) == method
         )
-        ax.plot(
-            *zip(*pts, strict=True), marker="o", color=_PALETTE[i % len(_PALETTE)], label=method
-        )
+        ax.plot(*zip(*pts, strict=True), marker="o", color=PALETTE[i % len(PALETTE)], label=method)
     sub = data.subspace or {}
     if _plottable(sub.get("compression"), sub.get("compressed_head_accuracy")):
         ax.scatter(
@@ -269,15 +241,6 @@ def _accuracy_compression(data: RunData, ax: Axes) -> bool:
     return True
 
 
-def _log_labels(axis: Any) -> None:
-    """Label a log axis at 1-2-5 steps with plain decimals (0.05, 0.2) instead of 5×10⁻²."""
-    ticker = require("matplotlib.ticker")
-    plain = ticker.FuncFormatter(lambda v, _: fmt.number(v, 2))
-    axis.set_major_formatter(plain)
-    axis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
-    axis.set_minor_formatter(plain)
-
-
 def _plottable(x: Any, y: Any) -> bool:
     return fmt.is_number(x) and fmt.is_number(y) and x > 0
 
@@ -300,4 +263,5 @@ CAPTIONS = {
     "lines mark the heads on teacher features.",
     "accuracy_vs_compression.png": "Head test accuracy (measured) against compression d/k of "
     "the teacher features, per projection method; the star is this run.",
+    PARETO_PNG: PARETO_CAPTION,
 }

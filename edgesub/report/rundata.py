@@ -13,6 +13,7 @@ from typing import Any
 
 from edgesub import config as edgesub_config
 from edgesub.errors import ConfigError
+from edgesub.profile.compare import COMPARE_FILE
 from edgesub.rundir import RunDir
 
 
@@ -39,6 +40,7 @@ class RunData:
     profile: dict[str, Any] | None
     timings: dict[str, Any] | None
     missing: list[Missing] = field(default_factory=list)
+    compare: dict[str, Any] | None = None  # compare.json, written only by `edgesub compare`
 
     @property
     def artifacts(self) -> list[dict[str, Any]]:
@@ -81,6 +83,7 @@ def load_run(run: RunDir | str | Path) -> RunData:
         if problem:
             missing.append(Missing(label, problem, command))
     name, dataset = _config_identity(run, missing)
+    compare, _ = _read_json(run.root / COMPARE_FILE)  # optional: no budget is not a gap
     return RunData(
         run=run,
         config_name=name,
@@ -92,6 +95,7 @@ def load_run(run: RunDir | str | Path) -> RunData:
         profile=parts["profile"],
         timings=parts["timings"],
         missing=missing,
+        compare=compare,
     )
 
 

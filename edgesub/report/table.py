@@ -149,3 +149,49 @@ def devices_table(profiles: list[Any]) -> Table:
             f"{p.full_load_w:.2f}",
         )
     return table
+
+
+def compare_table(comparison: dict[str, Any]) -> Table:
+    """One row per artifact × device of `edgesub compare`: budget verdict and Pareto front."""
+    budget = comparison.get("budget") or {}
+    rate = budget.get("rate_hz")
+    table = Table(title="Budget and Pareto front per device", box=box.SIMPLE_HEAD)
+    for header in ("Device", "Artifact"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("Accuracy (%)", justify="right", no_wrap=True)
+    table.add_column("Latency (ms)", no_wrap=True)
+    table.add_column("Energy (mJ)", no_wrap=True)
+    table.add_column("RAM", no_wrap=True)
+    if rate is not None:
+        table.add_column(f"Power @ {rate:g} Hz (mW)", justify="right", no_wrap=True)
+    if budget.get("battery_wh") is not None:
+        table.add_column("Battery (h)", justify="right", no_wrap=True)
+    table.add_column("Budget")
+    table.add_column("Pareto", no_wrap=True)
+    for row in comparison.get("rows", []):
+        cells = [
+            Text(str(row.get("device", fmt.DASH))),
+            Text(str(row.get("artifact", "?"))),
+            Text(fmt.percent(row.get("accuracy"))),
+            _figure(
+                fmt.number(row.get("latency_ms")), fmt.latency_label(row), row.get("latency_kind")
+            ),
+            _figure(fmt.number(row.get("energy_mj")), fmt.energy_kind(row), fmt.energy_kind(row)),
+            Text(
+                fmt.fits_label(row), style="red bold" if row.get("fits_in_memory") is False else ""
+            ),
+        ]
+        if rate is not None:
+            cells.append(Text(fmt.number(row.get("average_power_mw"))))
+        if budget.get("battery_wh") is not None:
+            cells.append(Text(fmt.number(row.get("battery_hours"))))
+        problems = ", ".join(row.get("problems") or [])
+        cells.append(
+            Text("fits", style="green") if row.get("fits_budget") else Text(problems, style="red")
+        )
+        cells.append(Text("★ optimal" if row.get("pareto") else fmt.DASH))
+        table.add_row(*cells)
+    notes = comparison.get("assumptions") or []
+    if notes:
+        table.caption = Text("\n".join(f"· {n}" for n in notes), justify="left")
+    return table

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgesub.profile.compare import COMPARE_FILE, Budget, compare_records, write_comparison
 from edgesub.report import write_report
 
 FIXTURE = Path(__file__).parent / "fixture_run"
@@ -77,8 +78,12 @@ class TableRows(HTMLParser):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture run's page after `edgesub compare` set a budget (the budget section)."""
     chromium()
     run = Path(shutil.copytree(FIXTURE, tmp_path_factory.mktemp("chromium") / "fixture-run"))
+    records = json.loads((run / "profile.json").read_text())["records"]
+    budget = Budget(energy_mj=0.5, rate_hz=10.0, battery_wh=11.1)
+    write_comparison(run / COMPARE_FILE, compare_records(records, budget))
     return write_report(run)
 
 
@@ -92,16 +97,19 @@ def test_dom_contains_the_tables(report: Path, tmp_path: Path) -> None:
     assert parsed.rows["profile"] == len(records)
     assert parsed.rows["timings"] == 7 + 1  # stages + total
     assert parsed.rows["plain"] == (4 + len(artifacts)) + len(artifacts)  # models + artifacts
-    assert len(parsed.images) == 4
+    assert parsed.rows["budget"] == len(records)
+    assert len(parsed.images) == 5  # latency, energy, accuracy vs size and compression, Pareto
     assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
     assert "estimated ±35 %" in dom and "measured" in dom
+    assert dom.count('good">Pareto-optimal<') == 6 and "energy &gt; 0.5 mJ" in dom
+    assert "battery hours = 11.1 Wh / average power" in dom
 
 
 def test_screenshot_shows_page_and_decoded_plots(report: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
-    run_chromium(report, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,5400")
+    run_chromium(report, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,7600")
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-    assert pixels.shape[:2] == (5400, 1280)
+    assert pixels.shape[:2] == (7600, 1280)
     colours = np.unique(pixels[..., 0] << 16 | pixels[..., 1] << 8 | pixels[..., 2])
     assert len(colours) > 200  # not blank: text, tables, badges and plots
     near_bar = np.abs(pixels - MEASURED_BAR_RGB).max(axis=2) <= 8

@@ -50,7 +50,7 @@ def test_report_is_self_contained_with_decodable_images(reported: Path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//|file:)""", page)
     assert "<script" not in page and "<link" not in page and "@import" not in page
     payloads = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(payloads) == 4
+    assert len(payloads) == 5
     for payload in payloads:
         assert base64.b64decode(payload).startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -62,6 +62,7 @@ def test_report_writes_plots_and_leaves_no_temp_files(reported: Path) -> None:
         "accuracy_vs_size.png",
         "energy.png",
         "latency.png",
+        "pareto.png",
     ]
     assert not [p for p in reported.rglob("*.tmp")]
 
@@ -69,7 +70,7 @@ def test_report_writes_plots_and_leaves_no_temp_files(reported: Path) -> None:
 def test_profile_rows_show_kinds_error_and_fit(run_dir: Path) -> None:
     rewrite_json(run_dir / "profile.json", lambda d: d["records"][1].update(fits_in_memory=False))
     page = page_of(run_dir)
-    profile = page[page.index('<section id="profile">') : page.index('<section id="plots">')]
+    profile = page[page.index('<section id="profile">') : page.index('<section id="budget">')]
     rows = re.findall(r"<tr[ >].*?</tr>", profile.split("<tbody>")[1])
     records = json.loads((run_dir / "profile.json").read_text())["records"]
     assert len(rows) == len(records)
@@ -139,7 +140,9 @@ def test_no_sweep_no_compression_plot_and_stale_plot_removed(run_dir: Path) -> N
     stale.write_bytes(b"from an earlier sweep")
     rewrite_json(run_dir / "subspace.json", lambda d: d.update(sweep=[]))
     paths = write_plots(run_dir)
-    assert [p.name for p in paths] == ["latency.png", "energy.png", "accuracy_vs_size.png"]
+    assert [p.name for p in paths] == [
+        "latency.png", "energy.png", "accuracy_vs_size.png", "pareto.png"
+    ]  # fmt: skip
     assert not stale.exists()
 
 

@@ -1,0 +1,149 @@
+"""Budgets and Pareto fronts over profile records with hand-checked numbers."""
+
+import json
+
+import pytest
+
+from edgesub.errors import ConfigError
+from edgesub.profile.compare import (
+    Budget,
+    battery_capacity_wh,
+    compare_records,
+    idle_power_w,
+    load_profile_records,
+    select_devices,
+)
+
+
+def record(
+    artifact, device="pi", latency=10.0, energy=30.0, dynamic=10.0, accuracy=95.0, fits=True
+):
+    """A profile record: at 10 ms, 30 mJ total and 10 mJ dynamic the device idles at 2 W."""
+    return {
+        "artifact": artifact, "path": artifact, "format": "onnx", "precision": "fp32",
+        "device": device, "device_name": device.upper(), "threads": 1, "accuracy": accuracy,
+        "latency_ms": latency, "latency_kind": "estimated", "latency_error_pct": 20.0,
+        "peak_memory_mb": 5.0, "memory_kind": "estimated", "fits_in_memory": fits,
+        "energy_mj": energy, "energy_dynamic_mj": dynamic,
+        "energy_kind": "estimated" if energy is not None else "unavailable", "size_bytes": 100,
+    }  # fmt: skip
+
+
+def test_battery_capacity_from_mah_and_volts_or_wh():
+    assert battery_capacity_wh(mah=3000, volts=3.7) == pytest.approx(11.1)
+    assert battery_capacity_wh(wh=5.0) == 5.0
+    assert battery_capacity_wh() is None
+    with pytest.raises(ConfigError, match="--battery-v"):
+        battery_capacity_wh(mah=3000)
+    with pytest.raises(ConfigError, match="--battery-wh or"):
+        battery_capacity_wh(mah=3000, volts=3.7, wh=11.1)
+    with pytest.raises(ConfigError, match="> 0"):
+        battery_capacity_wh(mah=-1, volts=3.7)
+
+
+def test_budget_rejects_inconsistent_limits():
+    with pytest.raises(ConfigError, match="--rate"):
+        Budget(battery_wh=10.0)
+    with pytest.raises(ConfigError, match="--battery"):
+        Budget(rate_hz=1.0, min_hours=5.0)
+    with pytest.raises(ConfigError, match="energy_mj must be > 0"):
+        Budget(energy_mj=0.0)
+
+
+def test_idle_power_is_recovered_from_total_and_dynamic_energy():
+    assert idle_power_w(record("a")) == pytest.approx(2.0)
+    assert idle_power_w(record("a", energy=None, dynamic=None)) is None
+
+
+def test_average_power_and_battery_hours_with_and_without_idle():
+    budget = Budget(rate_hz=10.0, battery_wh=21.0)
+    (row,) = compare_records([record("a")], budget)["rows"]
+    # 2 W idle + 10 mJ × 10 Hz = 2100 mW; 21 Wh / 2.1 W = 10 h; busy 10 ms of every 100 ms
+    assert row["average_power_mw"] == pytest.approx(2100.0)
+    assert row["battery_hours"] == pytest.approx(10.0)
+    assert row["duty_cycle"] == pytest.approx(0.1)
+    assert row["power_kind"] == "estimated"
+    model_only = compare_records([record("a")], Budget(rate_hz=10.0, battery_wh=21.0,
+                                                        include_idle=False))  # fmt: skip
+    assert model_only["rows"][0]["average_power_mw"] == pytest.approx(100.0)
+    assert model_only["rows"][0]["battery_hours"] == pytest.approx(210.0)
+    assert any("excludes idle" in n for n in model_only["assumptions"])
+    assert any("includes the device's idle power" in n for n in compare_records(
+        [record("a")], budget)["assumptions"])  # fmt: skip
+
+
+def test_each_limit_names_why_a_pair_does_not_fit():
+    records = [
+        record("fast"),
+        record("slow", latency=150.0, energy=450.0, dynamic=150.0),
+        record("big", fits=False),
+        record("host", device="host", energy=None, dynamic=None),
+    ]
+    budget = Budget(energy_mj=100.0, max_latency_ms=50.0, rate_hz=10.0, battery_wh=21.0,
+                    min_hours=8.0, max_power_mw=2500.0)  # fmt: skip
+    rows = {r["artifact"]: r for r in compare_records(records, budget)["rows"]}
+    assert rows["fast"]["fits_budget"] and rows["fast"]["problems"] == []
+    assert rows["slow"]["problems"] == [
+        "latency > 50 ms", "energy > 100 mJ", "too slow for 10 Hz", "power > 2500 mW",
+        "battery < 8 h",
+    ]  # fmt: skip
+    # busy all the time at 6.7 Hz: 2 W idle + 150 mJ × 6.67 Hz = 3 W, 21 Wh / 3 W = 7 h
+    assert rows["slow"]["average_power_mw"] == pytest.approx(3000.0)
+    assert rows["slow"]["battery_hours"] == pytest.approx(7.0)
+    assert rows["big"]["problems"] == ["exceeds RAM"]
+    assert rows["host"]["problems"] == ["energy unknown", "power unknown", "battery life unknown"]
+
+
+def test_energy_budget_uses_dynamic_energy_when_idle_is_excluded():
+    budget = dict(energy_mj=20.0)
+    assert not compare_records([record("a")], Budget(**budget))["rows"][0]["fits_budget"]
+    excluded = compare_records([record("a")], Budget(**budget, include_idle=False))
+    assert excluded["rows"][0]["fits_budget"]
+
+
+def test_pareto_front_per_device():
+    records = [
+        record("accurate", latency=20.0, energy=60.0, dynamic=20.0, accuracy=99.0),
+        record("fast", latency=5.0, energy=15.0, dynamic=5.0, accuracy=96.0),
+        record("beaten", latency=25.0, energy=70.0, dynamic=25.0, accuracy=97.0),
+        record("tie", latency=5.0, energy=15.0, dynamic=5.0, accuracy=96.0),
+        record("beaten", device="phone", latency=1.0, energy=2.0, dynamic=1.0, accuracy=97.0),
+        record("host_only", device="host", energy=None, dynamic=None, accuracy=90.0, latency=1),
+        record("host_slow", device="host", energy=None, dynamic=None, accuracy=90.0, latency=2),
+    ]
+    result = compare_records(records, Budget())
+    assert result["pareto"] == {
+        "pi": ["accurate", "fast", "tie"],  # equal rows do not beat each other
+        "phone": ["beaten"],  # alone on its device
+        "host": ["host_only"],  # energy unknown on host: compared on accuracy and latency
+    }
+    assert [r["device"] for r in result["rows"]] == ["pi"] * 4 + ["phone"] + ["host"] * 2
+    assert len(result["fitting"]) == len(records)  # no limits: everything in RAM fits
+
+
+def test_missing_accuracy_leaves_latency_and_energy():
+    records = [record("a", accuracy=None), record("b", accuracy=None, latency=5, energy=40)]
+    assert compare_records(records, Budget())["pareto"] == {"pi": ["a", "b"]}
+
+
+def test_load_profile_records_from_file_and_run_dir(tmp_path):
+    (tmp_path / "profile.json").write_text(json.dumps({"records": [record("a")]}))
+    assert load_profile_records(tmp_path) == load_profile_records(tmp_path / "profile.json")
+    with pytest.raises(ConfigError, match="edgesub profile"):
+        load_profile_records(tmp_path / "nothing")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"not a readable profile\.json"):
+        load_profile_records(tmp_path / "bad.json")
+    (tmp_path / "odd.json").write_text(json.dumps({"records": [{"artifact": "a"}]}))
+    with pytest.raises(ConfigError, match="device, latency_ms"):
+        load_profile_records(tmp_path / "odd.json")
+
+
+def test_select_devices_names_the_missing_ones():
+    records = [record("a"), record("a", device="phone")]
+    assert select_devices(records, ["phone"]) == [records[1]]
+    assert select_devices(records, []) == records
+    with pytest.raises(
+        ConfigError, match=r"no records for device.* jetson-nano; it has: pi, phone"
+    ):
+        select_devices(records, ["jetson-nano"])

@@ -1,0 +1,72 @@
+"""The budget section, the compare table and the Pareto plot, from the fixture run."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_report_golden import check_golden
+
+from edgesub.profile.compare import COMPARE_FILE, Budget, compare_records, write_comparison
+from edgesub.report import write_report
+from edgesub.report.pareto_plot import write_pareto_plot
+from edgesub.report.table import compare_table, render_text
+
+FIXTURE = Path(__file__).parent / "fixture_run"
+BUDGET = Budget(energy_mj=0.5, max_latency_ms=0.2, rate_hz=10.0, battery_wh=11.1, min_hours=3.0)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURE, tmp_path / "fixture-run"))
+
+
+def records(run_dir: Path) -> list[dict]:
+    return json.loads((run_dir / "profile.json").read_text())["records"]
+
+
+def budget_section(page: str) -> str:
+    return page[page.index('<section id="budget">') : page.index('<section id="plots">')]
+
+
+def test_compare_table_golden(run_dir: Path) -> None:
+    text = render_text(compare_table(compare_records(records(run_dir), BUDGET)))
+    check_golden("compare_table.txt", text)
+
+
+def test_without_budget_the_section_shows_the_pareto_front(run_dir: Path) -> None:
+    section = budget_section(write_report(run_dir).read_text())
+    rows = re.findall(r"<tr>.*?</tr>", section.split("<tbody>")[1])
+    assert len(rows) == len(records(run_dir))
+    assert "No budget set" in section and "outside budget" not in section
+    # fp32 and int8 .tflite are faster and no less accurate than the .onnx files on each device
+    optimal = [r for r in rows if "Pareto-optimal" in r]
+    assert len(optimal) == 6 and all(".tflite" in r for r in optimal)
+
+
+def test_with_budget_the_section_shows_verdicts_and_assumptions(run_dir: Path) -> None:
+    write_comparison(run_dir / COMPARE_FILE, compare_records(records(run_dir), BUDGET))
+    section = budget_section(write_report(run_dir).read_text())
+    assert "No budget set" not in section
+    # all four on the Pi 5 (3.5 h of battery); on the Pi 4 only int8 .tflite is fast and frugal
+    assert section.count('badge good">within budget') == 5
+    assert "latency &gt; 0.2 ms, energy &gt; 0.5 mJ" in section
+    assert "battery hours = 11.1 Wh / average power" in section
+    assert "includes the device&#x27;s idle power" in section
+
+
+def test_pareto_plot_without_accuracy_is_energy_vs_latency(run_dir: Path, tmp_path: Path) -> None:
+    plain = [{**r, "accuracy": None} for r in records(run_dir)]
+    one_panel = write_pareto_plot(compare_records(plain, BUDGET), tmp_path / "plain.png")
+    two_panels = write_pareto_plot(compare_records(records(run_dir), BUDGET), tmp_path / "acc.png")
+    for path in (one_panel, two_panels):
+        assert np.asarray(Image.open(path)).shape[:2] == (528, 1056)
+    # the red budget crosses are drawn for pairs outside the budget
+    red = np.all(np.abs(np.asarray(Image.open(two_panels).convert("RGB")).astype(int)
+                        - (220, 38, 38)) <= 10, axis=2)  # fmt: skip
+    assert red.sum() > 200
+    assert write_pareto_plot(compare_records([], Budget()), tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
