@@ -159,9 +159,12 @@ run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
 
 @cli.command()
 @run_dir_argument
-@click.option("--method", help="Projection: gaussian, sparse, pca, ...")
+@click.option("--method", help="Projection: gaussian, sparse, pca, lda, learned.")
 @click.option("--compression", type=int, help="Compression factor d/k.")
 @click.option("--k", type=int, help="Subspace dimension (overrides --compression).")
+@click.option("--methods", help="Comma-separated methods to sweep, e.g. gaussian,pca,lda.")
+@click.option("--auto-k", is_flag=True, default=None, help="Pick the smallest k within tolerance.")
+@click.option("--tolerance", type=float, help="Accuracy points --auto-k may lose (default 1.0).")
 @click.option("--json", "as_json", is_flag=True, help="Print subspace.json.")
 @set_option
 @no_progress_option
@@ -170,24 +173,49 @@ def compress(
     method: str | None,
     compression: int | None,
     k: int | None,
+    methods: str | None,
+    auto_k: bool | None,
+    tolerance: float | None,
     as_json: bool,
     sets: tuple[str, ...],
     no_progress: bool,
 ) -> None:
-    """Build the subspace and compressed head of a run (trains the teacher if needed)."""
+    """Build the subspace and compressed head of a run (trains the teacher if needed).
+
+    Sweeps the methods over compressions 2× to 64×, prints the accuracy table and writes
+    subspace.json and plots/accuracy_vs_compression.png.
+    """
     from edgesub.pipeline import describe_subspace, stage_compress, stage_data, stage_teacher
+    from edgesub.report.plots import write_plots
+    from edgesub.subspace.compress import sweep_table
 
     run, cfg = _open_run(run_dir, sets)
     cfg = config_mod.apply_overrides(
-        cfg, {"subspace.method": method, "subspace.compression": compression, "subspace.k": k}
+        cfg,
+        {
+            "subspace.method": method,
+            "subspace.compression": compression,
+            "subspace.k": k,
+            "subspace.methods": methods,
+            "subspace.auto_k": auto_k,
+            "subspace.tolerance": tolerance,
+        },
     )
     data = stage_data(cfg)
     stage_teacher(run, data, cfg, resume=True, progress=not no_progress)
     result = stage_compress(run, data, cfg, progress=not no_progress)
+    plots = write_plots(run.root) if result["sweep"] else []
     if as_json:
         _print_json(result)
-    else:
-        out.print(describe_subspace(result))
+        return
+    for row in sweep_table(result) if result["sweep"] else []:
+        out.print("  ".join(f"{cell:>10}" for cell in row))
+    if result["auto_k"]:
+        met = "within" if result["auto_k"]["met"] else "NOT within"
+        out.print(f"auto-k: k={result['k']} is {met} {result['auto_k']['tolerance']} points")
+    out.print(describe_subspace(result))
+    for path in plots:
+        out.print(f"wrote {path}")
 
 
 @cli.command()
@@ -453,6 +481,141 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
     if not shape or min(shape) < 1:
         raise click.BadParameter(f"dimensions must be >= 1, got {text!r}")
     return shape
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--device", "devices", multiple=True, help="Device profile id (repeatable).")
+@click.option("--budget-mj", type=float, help="Energy budget per inference (mJ).")
+@click.option("--max-latency-ms", type=float, help="Latency limit per inference (ms).")
+@click.option("--rate", "rate_hz", type=float, help="Inferences per second the app needs (Hz).")
+@click.option("--max-power-mw", type=float, help="Average power limit at --rate (mW).")
+@click.option("--battery-mah", type=float, help="Battery capacity (mAh), with --battery-v.")
+@click.option("--battery-v", type=float, help="Battery nominal voltage (V).")
+@click.option("--battery-wh", type=float, help="Battery energy (Wh), instead of mAh and V.")
+@click.option("--min-hours", type=float, help="Battery life the device must reach (h).")
+@click.option(
+    "--exclude-idle", is_flag=True, help="Count only energy above idle (default: idle included)."
+)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--measure/--no-measure", default=False, help="Also measure artifacts here.")
+@click.option("--input-shape", help="Input shape for models with dynamic dims, e.g. 1,3,224,224.")
+@click.option(
+    "--profiles", "profiles_dir", type=click.Path(file_okay=False), help="Extra device profiles."
+)
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write the Pareto plot (PNG) here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@no_progress_option
+def compare(
+    targets: tuple[str, ...],
+    devices: tuple[str, ...],
+    budget_mj: float | None,
+    max_latency_ms: float | None,
+    rate_hz: float | None,
+    max_power_mw: float | None,
+    battery_mah: float | None,
+    battery_v: float | None,
+    battery_wh: float | None,
+    min_hours: float | None,
+    exclude_idle: bool,
+    threads: int,
+    measure: bool,
+    input_shape: str | None,
+    profiles_dir: str | None,
+    plot: str | None,
+    as_json: bool,
+    no_progress: bool,
+) -> None:
+    """Which artifact × device pairs fit an energy, latency or battery budget; Pareto fronts.
+
+    TARGETS is a run directory or profile.json (its records are used), or .onnx / .tflite
+    files, which are estimated on --device first. A run directory also gets compare.json and
+    a budget section in report.html.
+    """
+    shape = _parse_shape(input_shape)
+    from edgesub.profile.compare import (
+        COMPARE_FILE,
+        Budget,
+        battery_capacity_wh,
+        compare_records,
+        write_comparison,
+    )
+
+    budget = Budget(
+        energy_mj=budget_mj,
+        max_latency_ms=max_latency_ms,
+        rate_hz=rate_hz,
+        max_power_mw=max_power_mw,
+        battery_wh=battery_capacity_wh(mah=battery_mah, volts=battery_v, wh=battery_wh),
+        min_hours=min_hours,
+        include_idle=not exclude_idle,
+    )
+    records, run = _compare_inputs(
+        targets, list(devices), threads, measure, shape, profiles_dir, not no_progress
+    )
+    comparison = compare_records(records, budget)
+    if run is not None:
+        write_comparison(run.root / COMPARE_FILE, comparison)
+        _refresh_report(run)
+    if plot:
+        from edgesub.report.pareto_plot import write_pareto_plot
+
+        write_pareto_plot(comparison, Path(plot))
+    if as_json:
+        _print_json(comparison)
+        return
+    from edgesub.report.table import compare_table
+
+    out.print(compare_table(comparison))
+    fitting = len(comparison["fitting"])
+    out.print(f"{fitting} of {len(comparison['rows'])} artifact × device pairs fit the budget")
+    for device, front in comparison["pareto"].items():
+        out.print(f"Pareto front on {device}: {', '.join(front)}")
+
+
+def _compare_inputs(
+    targets: tuple[str, ...],
+    devices: list[str],
+    threads: int,
+    measure: bool,
+    shape: tuple[int, ...] | None,
+    profiles_dir: str | None,
+    progress: bool,
+) -> tuple[list[dict], Any]:
+    """Records from a profile.json (file or run dir), else fresh estimates of the artifacts."""
+    from edgesub.profile.compare import load_profile_records, select_devices
+    from edgesub.rundir import RunDir
+
+    first = Path(targets[0])
+    if len(targets) == 1 and (first.suffix == ".json" or (first / "profile.json").is_file()):
+        run = RunDir(first) if first.is_dir() else None
+        return select_devices(load_profile_records(first), devices), run
+    from edgesub.profile import profile_artifacts
+
+    paths, manifest, run = _resolve_profile_targets(targets)
+    records = profile_artifacts(
+        paths,
+        devices or list(config_mod.ProfileConfig().devices),
+        threads=threads,
+        measure=measure,
+        profiles_dir=profiles_dir,
+        input_shape=shape,
+        manifest=manifest,
+        progress=progress,
+    )
+    return records, run
+
+
+def _refresh_report(run: Any) -> None:
+    """Re-render report.html with the budget section (needs the ``report`` extra's matplotlib)."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        out.print("report.html not updated: install 'edgesub[report]' for plots and the page")
+        return
+    from edgesub.report import write_report
+
+    write_report(run)
 
 
 @cli.command()
