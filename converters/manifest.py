@@ -6,7 +6,6 @@ quantisation) is in it, and sha256 sums catch a truncated or swapped file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
@@ -14,19 +13,12 @@ from typing import Any
 
 from edgesub.atomic import atomic_write_json
 from edgesub.converters.preprocessing import preprocessing_record
+from edgesub.digest import file_sha256
 from edgesub.errors import ModelFileError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 _ENTRY_KEYS = ("file", "format", "precision", "size_bytes", "sha256", "inputs", "outputs", "parity")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tool_versions(distributions: tuple[str, ...]) -> dict[str, str]:
@@ -109,7 +101,7 @@ def _check_entry(manifest_path: Path, entry: Any, file: Path | None = None) -> N
     file = file or manifest_path.parent / entry["file"]
     if not file.is_file():
         raise ModelFileError(f"{manifest_path}: listed artifact {entry['file']} is missing")
-    if sha256(file) != entry["sha256"]:
+    if file_sha256(file) != entry["sha256"]:
         raise ModelFileError(
             f"{file}: sha256 differs from the manifest (file changed or truncated)"
         )

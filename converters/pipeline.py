@@ -19,12 +19,12 @@ from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, Exp
 from edgesub.converters.manifest import (
     MANIFEST_NAME,
     model_section,
-    sha256,
     tool_versions,
     write_manifest,
 )
 from edgesub.converters.recommend import recommend
 from edgesub.converters.verify import Reference, failure_message, parity, torch_reference
+from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, EdgesubError, ParityError
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def publish_artifact(
             "format": fmt.name,
             "precision": precision,
             "size_bytes": tmp.stat().st_size,
-            "sha256": sha256(tmp),
+            "sha256": file_sha256(tmp),
             "input_layout": fmt.input_layout,
             "inputs": io["inputs"],
             "outputs": io["outputs"],

@@ -27,10 +27,10 @@ from edgesub.converters.calibration import (
     read_labels,
 )
 from edgesub.converters.formats import CONVERTERS, first_line
-from edgesub.converters.manifest import sha256
 from edgesub.converters.onnx_export import quantize_onnx
 from edgesub.converters.pipeline import convert, finish, prepare_output, publish_artifact
 from edgesub.converters.verify import Reference
+from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileError
 from edgesub.registry import Registry
 
@@ -109,7 +109,7 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
         "labels": labels,
         "input_shape": [-1 if d is None else d for d in dims],
         "preprocessing": {},
-        "source": {"kind": "onnx", "file": src.name, "sha256": sha256(src)},
+        "source": {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)},
         "verified_on": verified_on,
     }
     finish(out, model, entries, measure_latency=request.measure_latency)

@@ -12,11 +12,12 @@ import numpy as np
 from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import DistillConfig, StudentConfig, to_dict
+from edgesub.digest import file_sha256
 from edgesub.distill.loop import BatchHook, LoopConfig, accuracy, fit
 from edgesub.distill.losses import LossInputs, combined
 from edgesub.students import build_student
 from edgesub.subspace import load_subspace
-from edgesub.subspace.features import file_sha256, teacher_features
+from edgesub.subspace.features import teacher_features
 
 if TYPE_CHECKING:
     import torch

@@ -6,7 +6,6 @@ or different data never reuses stale features.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 
 from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
+from edgesub.digest import file_sha256
 from edgesub.errors import DataError
 
 if TYPE_CHECKING:
@@ -61,14 +61,6 @@ def check_finite(h: np.ndarray, split: str, offset: int = 0) -> None:
             f"teacher features of {split} sample {offset + int(bad[0])} are NaN or inf; "
             "the teacher or the input data is broken"
         )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _cache_valid(meta_path: Path, key: dict, data: Dataset) -> bool:
