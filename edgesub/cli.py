@@ -291,6 +291,8 @@ def convert(
     SOURCE is a run directory, any .onnx file (quantised with ONNX Runtime and verified
     against itself), or .safetensors weights with a student.json-style --arch-config.
     """
+    from edgesub.pipeline import describe_artifact
+
     path = Path(source)
     if path.is_dir() or not path.suffix:
         entries = _convert_run(source, formats, precisions, keep_failed, sets, no_progress)
@@ -318,22 +320,8 @@ def convert(
     if as_json:
         _print_json(entries)
         return
-    for e in entries:
-        status = "ok" if e["parity"]["passed"] else "FAILED verification"
-        accuracy = (
-            f"accuracy {e['accuracy']:.2f} %"
-            if e["accuracy"] is not None
-            else f"top-1 agreement {e['parity']['top1_agreement']:.1f} %"
-        )
-        latency = (
-            f", host {e['host_latency_ms']:.3f} ms" + (" (recommended)" if e["recommended"] else "")
-            if "host_latency_ms" in e
-            else ""
-        )
-        out.print(
-            f"{e['file']}: {e['size_bytes']} bytes, {accuracy}, "
-            f"max |Δ| {e['parity']['max_abs_diff']:.2e}{latency}, {status}"
-        )
+    for entry in entries:
+        out.print(describe_artifact(entry))
 
 
 def _convert_run(

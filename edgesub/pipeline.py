@@ -178,10 +178,8 @@ def run_pipeline(
         note(describe_student(student), quiet)
     with stage("convert", timings, quiet):
         summary["artifacts"] = stage_convert(run, data, cfg, progress=progress)
-        for a in summary["artifacts"]:
-            note(
-                f"{a['file']}: {a['size_bytes']} bytes, {a['accuracy']:.2f} % test accuracy", quiet
-            )
+        for entry in summary["artifacts"]:
+            note(describe_artifact(entry), quiet)
     with stage("profile", timings, quiet):
         summary["profile"] = stage_profile(run, cfg, progress=progress)
     _write_timings(run, timings)
@@ -212,10 +210,21 @@ def describe_student(summary: dict[str, Any]) -> str:
 
 
 def describe_artifact(entry: dict[str, Any]) -> str:
-    status = "verified" if entry["parity"]["passed"] else "FAILED verification"
+    """Size, accuracy (or agreement, without labels), parity and host latency of one artifact."""
+    parity = entry["parity"]
+    quality = (
+        f"{entry['accuracy']:.2f} % test accuracy"
+        if entry.get("accuracy") is not None
+        else f"top-1 agreement {parity['top1_agreement']:.1f} %"
+    )
+    latency = ""
+    if entry.get("host_latency_ms") is not None:
+        latency = f", host {entry['host_latency_ms']:.3f} ms measured"
+        latency += " (recommended)" if entry.get("recommended") else ""
+    status = "verified" if parity["passed"] else "FAILED verification"
     return (
-        f"{entry['file']}: {entry['size_bytes']:,} bytes, {entry['accuracy']:.2f} % test "
-        f"accuracy, max |Δ| {entry['parity']['max_abs_diff']:.1e}, {status}"
+        f"{entry['file']}: {entry['size_bytes']:,} bytes, {quality}, "
+        f"max |Δ| {parity['max_abs_diff']:.1e}{latency}, {status}"
     )
 
 
