@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesub.converters import onnx_export, tflite_export
+from edgesub.converters import keras_source, onnx_export, tflite_export
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, format_for_file
 from edgesub.converters.manifest import load_manifest
 from edgesub.converters.pipeline import convert
@@ -27,6 +27,7 @@ __all__ = [
     "convert",
     "convert_source",
     "describe_artifact",
+    "keras_source",
     "load_manifest",
     "onnx_export",
     "predict",

@@ -13,17 +13,23 @@ from typing import Any
 import numpy as np
 
 from edgesub.converters.formats import first_line
+from edgesub.converters.tokenizer import WordTokenizer
 from edgesub.errors import DataError
 
 CALIBRATION_SEED = 0
 
 
-def checked_inputs(name: str, x: Any, input_shape: tuple[int, ...]) -> np.ndarray:
-    """Return ``x`` if it is a finite float32 array of N×``input_shape``, else raise DataError."""
+def checked_inputs(
+    name: str, x: Any, input_shape: tuple[int, ...], dtype: np.dtype | type = np.float32
+) -> np.ndarray:
+    """Return ``x`` if it is a finite ``dtype`` array of N×``input_shape``, else raise DataError.
+
+    ``dtype`` is float32 for every model but those taking token ids (int64).
+    """
     if not isinstance(x, np.ndarray):
         raise DataError(f"{name} inputs must be a numpy array, got {type(x).__name__}")
-    if x.dtype != np.float32:
-        raise DataError(f"{name} inputs must be float32, got {x.dtype}")
+    if x.dtype != np.dtype(dtype):
+        raise DataError(f"{name} inputs must be {np.dtype(dtype).name}, got {x.dtype}")
     if x.ndim != len(input_shape) + 1 or tuple(x.shape[1:]) != tuple(input_shape):
         expected = "N×" + "×".join(str(d) for d in input_shape)
         raise DataError(f"{name} inputs have shape {tuple(x.shape)}, the model takes {expected}")
@@ -35,9 +41,14 @@ def checked_inputs(name: str, x: Any, input_shape: tuple[int, ...]) -> np.ndarra
     return x
 
 
-def calibration_set(train_x: np.ndarray, input_shape: tuple[int, ...], samples: int) -> np.ndarray:
+def calibration_set(
+    train_x: np.ndarray,
+    input_shape: tuple[int, ...],
+    samples: int,
+    dtype: np.dtype | type = np.float32,
+) -> np.ndarray:
     """A seeded random subset of the training inputs, checked, for int8 calibration."""
-    x = checked_inputs("calibration (train split)", train_x, input_shape)
+    x = checked_inputs("calibration (train split)", train_x, input_shape, dtype)
     if len(x) <= samples:
         return np.ascontiguousarray(x)
     rng = np.random.default_rng(CALIBRATION_SEED)
@@ -85,6 +96,28 @@ class ArrayData:
     num_classes: int
     labels: list[str] | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    input_dtype: str = "float32"  # "int64" for token ids
+    tokenizer: WordTokenizer | None = None  # written beside the artifacts as vocab.txt
+
+
+def text_data(
+    tokenizer: WordTokenizer,
+    train: ArraySplit,
+    test: ArraySplit,
+    num_classes: int,
+    labels: list[str] | None = None,
+) -> ArrayData:
+    """Token-id splits of a text model, with the tokenizer the manifest will reference."""
+    return ArrayData(
+        train=train,
+        test=test,
+        input_shape=(tokenizer.max_length,),
+        num_classes=num_classes,
+        labels=labels,
+        preprocessing={"input": "text", "tokenizer": tokenizer.record()},
+        input_dtype="int64",
+        tokenizer=tokenizer,
+    )
 
 
 def held_out(x: np.ndarray, fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray]:

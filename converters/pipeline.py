@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from edgesub.atomic import atomic_path
 from edgesub.converters.calibration import calibration_set, checked_inputs
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, ExportJob
@@ -49,15 +51,21 @@ def convert(
 
     ``data`` is any object with ``train``/``test`` splits (``x``, ``y``; ``test.y`` may be None),
     ``num_classes``, ``input_shape``, ``labels`` and ``preprocessing`` (an
-    ``edgesub.data.Dataset``). ``measure_latency`` times each file on this host to mark the
+    ``edgesub.data.Dataset``); a text model's data (:func:`calibration.text_data`) also has
+    ``input_dtype`` "int64" and the ``tokenizer`` whose vocab.txt is written beside the files.
+    ``measure_latency`` times each file on this host to mark the
     recommended one per format.
     """
     cfg.validate()
     plan = _plan(cfg)
     input_shape = tuple(int(d) for d in data.input_shape)
-    calibration = calibration_set(data.train.x, input_shape, cfg.calibration_samples)
-    test_x = checked_inputs("test split", data.test.x, input_shape)
+    dtype = np.dtype(getattr(data, "input_dtype", "float32"))
+    calibration = calibration_set(data.train.x, input_shape, cfg.calibration_samples, dtype)
+    test_x = checked_inputs("test split", data.test.x, input_shape, dtype)
     out_dir = prepare_output(out_dir, name)
+    tokenizer = getattr(data, "tokenizer", None)
+    if tokenizer is not None:
+        tokenizer.save(out_dir)
     job = ExportJob(sample=test_x[:1].copy(), calibration=calibration, cfg=cfg)
 
     was_training = model.training

@@ -1,7 +1,8 @@
 """``edgesub predict``: run one artifact on an image, a .npy array or text, using its manifest.
 
 A sanity check on the device itself, so it needs only numpy and a runtime (onnxruntime or a
-TFLite interpreter); Pillow only to read image files.
+TFLite interpreter); Pillow only to read image files. For a text model (manifest preprocessing
+``input: text``) INPUT is the text itself, tokenized with the vocab.txt beside the manifest.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from edgesub.converters.calibration import load_array
 from edgesub.converters.formats import format_for_file
 from edgesub.converters.manifest import MANIFEST_NAME, manifest_entry
 from edgesub.converters.preprocessing import image_input
+from edgesub.converters.tokenizer import text_input
 from edgesub.errors import DataError, ModelFileError
 from edgesub.registry import Registry
 
@@ -57,8 +59,9 @@ def predict(
     if not artifact.is_file():
         raise ModelFileError(f"model file not found: {artifact}")
     fmt = format_for_file(artifact)
+    manifest_path = Path(manifest) if manifest else artifact.parent / MANIFEST_NAME
     model, entry = _manifest(artifact, manifest)
-    x = _read_input(source, model, invert)
+    x = _read_input(source, model, invert, manifest_path.parent)
     x = _batched(x, _input_shape(model, entry, fmt, artifact), source)
     if not np.isfinite(x).all():
         raise DataError(f"input {source} contains NaN or inf values")
@@ -84,9 +87,15 @@ def _manifest(
     return manifest_entry(path, artifact)
 
 
-def _read_input(source: str, model: dict[str, Any] | None, invert: bool) -> np.ndarray:
+def _read_input(
+    source: str, model: dict[str, Any] | None, invert: bool, folder: Path
+) -> np.ndarray:
+    """An input file by its type, or ``source`` itself as text for a text model."""
+    pre = (model or {}).get("preprocessing") or {}
     path = Path(source)
     suffix = path.suffix.lower()
+    if pre.get("input") == "text" and not (suffix in INPUT_READERS and path.is_file()):
+        return text_input(source, pre.get("tokenizer") or {}, folder)
     if suffix in INPUT_READERS:
         if not path.is_file():
             raise DataError(f"input file not found: {source}")
@@ -94,11 +103,10 @@ def _read_input(source: str, model: dict[str, Any] | None, invert: bool) -> np.n
     if path.is_file():
         known = ", ".join(INPUT_READERS.names())
         raise DataError(f"cannot read {source}: unsupported input file type (known: {known})")
-    kind = ((model or {}).get("preprocessing") or {}).get("input", "array")
+    kind = pre.get("input", "array")
     raise DataError(
         f"{source!r} is not an input file; text input needs a text model whose manifest names "
-        f"a tokenizer, and edgesub has no text model yet (this artifact takes {kind} input) — "
-        "give an image or a .npy file"
+        f"a tokenizer (this artifact takes {kind} input) — give an image or a .npy file"
     )
 
 

@@ -2,7 +2,8 @@
 
 An ONNX file is quantised with ONNX Runtime and verified against itself in ONNX Runtime; weights
 (.safetensors) plus a student.json-style architecture config are rebuilt into the deployable
-torch model and go through :func:`edgesub.converters.convert` like a run's student.
+torch model and go through :func:`edgesub.converters.convert` like a run's student. Keras files
+and SavedModel directories register here from :mod:`edgesub.converters.keras_source`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 # Inputs a quantised third-party model is verified on when the user gives no data.
 RANDOM_VERIFY_SAMPLES = 32
+# A TensorFlow SavedModel is a directory with this file; SOURCES knows it by SAVED_MODEL_KEY.
+SAVED_MODEL_FILE = "saved_model.pb"
+SAVED_MODEL_KEY = "saved_model"
 ARCH_KEYS = ("arch", "width", "k", "input_shape", "num_classes")
 
 
@@ -59,6 +63,7 @@ class SourceRequest:
     name: str | None = None
     progress: bool = True
     measure_latency: bool = True
+    float_io: bool = False  # full-int8 TFLite from TensorFlow: keep float32 inputs/outputs
 
 
 Source = Callable[[Path, SourceRequest, Path], list[dict[str, Any]]]
@@ -68,16 +73,22 @@ SOURCES: Registry[Source] = Registry("model file type")
 def convert_source(path: Path, request: SourceRequest) -> tuple[Path, list[dict[str, Any]]]:
     """Convert a model file by its extension; return the output folder and manifest entries."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SOURCES:
-        known = ", ".join(SOURCES.names())
+    key = SAVED_MODEL_KEY if is_saved_model(path) else path.suffix.lower()
+    if key not in SOURCES:
+        files = ", ".join(name for name in SOURCES.names() if name != SAVED_MODEL_KEY)
+        directory = " a SavedModel directory," if SAVED_MODEL_KEY in SOURCES else ""
         raise ModelFileError(
-            f"cannot convert {path.name}: expected a run directory or a {known} file"
+            f"cannot convert {path.name}: expected a run directory,{directory} or a {files} file"
         )
-    if not path.is_file():
+    if key != SAVED_MODEL_KEY and not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     out = Path(request.out) if request.out else path.with_name(f"{path.stem}_artifacts")
-    return out, SOURCES.get(suffix)(path, request, out)
+    return out, SOURCES.get(key)(path, request, out)
+
+
+def is_saved_model(path: Path) -> bool:
+    """A TensorFlow SavedModel: a directory holding ``saved_model.pb``."""
+    return (Path(path) / SAVED_MODEL_FILE).is_file()
 
 
 @SOURCES.register(".onnx")
@@ -90,7 +101,7 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     cfg = _onnx_cfg(request)
     fmt = CONVERTERS.get("onnx")
     dims, outputs = _single_float_input(src)
-    calibration, verify, verified_on = _onnx_data(request.calibration, dims, cfg.precisions)
+    calibration, verify, verified_on = input_data(request.calibration, dims, cfg.precisions)
     labels = read_labels(request.labels)
     num_classes = outputs[-1] if len(outputs) == 2 and outputs[-1] > 0 else None
     if labels and num_classes and len(labels) != num_classes:
@@ -152,7 +163,7 @@ def _single_float_input(src: Path) -> tuple[tuple[int | None, ...], list[int]]:
     return dims, io["outputs"][0]["shape"]
 
 
-def _onnx_data(
+def input_data(
     path: Path | None, dims: tuple[int | None, ...], precisions: tuple[str, ...]
 ) -> tuple[np.ndarray | None, np.ndarray, str]:
     """(calibration, verification inputs, how verification data was chosen)."""

@@ -268,6 +268,9 @@ def distill(
 @click.option("--dataset", default="digits", show_default=True, help="Dataset for weights.")
 @click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one per line.")
 @click.option("--name", help="Artifact file stem for a file SOURCE (default: its stem).")
+@click.option(
+    "--float-io", is_flag=True, help="Keras/SavedModel full int8: keep float32 input/output."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest entries.")
 @set_option
 @no_progress_option
@@ -282,6 +285,7 @@ def convert(
     dataset: str,
     labels: str | None,
     name: str | None,
+    float_io: bool,
     as_json: bool,
     sets: tuple[str, ...],
     no_progress: bool,
@@ -289,12 +293,14 @@ def convert(
     """Export and verify ONNX / TFLite artifacts.
 
     SOURCE is a run directory, any .onnx file (quantised with ONNX Runtime and verified
-    against itself), or .safetensors weights with a student.json-style --arch-config.
+    against itself), .safetensors weights with a student.json-style --arch-config, or a
+    Keras .keras/.h5 file or SavedModel directory (TFLite via TensorFlow; the tensorflow extra).
     """
+    from edgesub.converters.sources import is_saved_model
     from edgesub.pipeline import describe_artifact
 
     path = Path(source)
-    if path.is_dir() or not path.suffix:
+    if not is_saved_model(path) and (path.is_dir() or not path.suffix):
         entries = _convert_run(source, formats, precisions, keep_failed, sets, no_progress)
     else:
         from edgesub.converters.sources import SourceRequest, convert_source
@@ -313,6 +319,7 @@ def convert(
             dataset=dataset,
             name=name,
             progress=not no_progress,
+            float_io=float_io,
         )
         written, entries = convert_source(path, request)
         if not as_json:
