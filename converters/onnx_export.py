@@ -106,13 +106,53 @@ def quantize_onnx(
         raise ConversionError(f"cannot quantise ONNX to '{precision}'; supported: {known}")
     with tempfile.TemporaryDirectory(prefix="edgesub-onnxq-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        try:
-            quant_pre_process(str(src), str(pre))
-        except Exception as exc:  # ORT raises plain Exceptions from its optimiser and inference
-            raise ConversionError(f"ONNX pre-processing failed: {first_line(exc)}") from exc
+        src = _at_least_opset(src, Path(tmp) / "upgraded.onnx", QUANT_MIN_OPSET)
+        _pre_process(quant_pre_process, src, pre)
         out = Path(tmp) / "quantized.onnx"
         _QUANTIZERS[precision](pre, out, calibration)
         _drop_unused_inputs(out, dst)
+
+
+# Per-channel QuantizeLinear/DequantizeLinear (their ``axis``) exist from opset 13 on.
+QUANT_MIN_OPSET = 13
+
+
+def _at_least_opset(src: Path, upgraded: Path, opset: int) -> Path:
+    """``src``, or a copy converted to ``opset`` when the model is older (e.g. opset 10 files)."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(src))
+    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if current >= opset:
+        return src
+    try:
+        onnx.save(version_converter.convert_version(model, opset), str(upgraded))
+    except Exception as exc:  # the converter raises plain exceptions naming the op
+        raise ConversionError(
+            f"{src.name} uses opset {current}; upgrading it to {opset} for quantisation "
+            f"failed: {first_line(exc)}"
+        ) from exc
+    return upgraded
+
+
+def _pre_process(quant_pre_process: Any, src: Path, pre: Path) -> None:
+    """ORT's pre-processing; without its symbolic shape inference when that cannot cope.
+
+    The symbolic pass asserts on some real models (rapidocr's classifier, with dynamic width);
+    ONNX's own shape inference and the graph optimisation still run without it.
+    """
+    try:
+        quant_pre_process(str(src), str(pre))
+        return
+    except AssertionError:
+        pass
+    except Exception as exc:  # ORT raises plain Exceptions from its optimiser and inference
+        raise ConversionError(f"ONNX pre-processing failed: {first_line(exc)}") from exc
+    try:
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    except Exception as exc:
+        raise ConversionError(f"ONNX pre-processing failed: {first_line(exc)}") from exc
 
 
 def _quantize_static(src: Path, dst: Path, calibration: np.ndarray | None) -> None:

@@ -95,10 +95,22 @@ def prepare_output(out_dir: Path, name: str) -> Path:
 
 
 def finish(
-    out_dir: Path, model: dict[str, Any], entries: list[dict[str, Any]], *, measure_latency: bool
+    out_dir: Path,
+    model: dict[str, Any],
+    entries: list[dict[str, Any]],
+    *,
+    measure_latency: bool,
+    input_shape: tuple[int, ...] | None = None,
 ) -> Path:
-    """Mark the recommended artifacts (when measuring) and write the manifest."""
-    recommended = recommend(out_dir, entries) if measure_latency and entries else None
+    """Mark the recommended artifacts (when measuring) and write the manifest.
+
+    ``input_shape`` (batch 1) is what latency is measured at when the model has dynamic dims.
+    """
+    recommended = (
+        recommend(out_dir, entries, input_shape=input_shape)
+        if measure_latency and entries
+        else None
+    )
     return write_manifest(out_dir, model, entries, recommended)
 
 

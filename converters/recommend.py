@@ -26,11 +26,17 @@ TIE_FRACTION = 0.05
 
 
 def measure_host_latency(
-    paths: list[Path], *, threads: int = 1, runs: int = 60, warmup: int = 5
+    paths: list[Path],
+    *,
+    threads: int = 1,
+    runs: int = 60,
+    warmup: int = 5,
+    input_shape: tuple[int, ...] | None = None,
 ) -> dict[Path, dict[str, Any]]:
     """Median / p90 latency (ms) of each file at batch 1, measured in this process, interleaved.
 
-    At least ``runs`` timed runs per file (more for fast files, see MIN_ROUND_S).
+    At least ``runs`` timed runs per file (more for fast files, see MIN_ROUND_S);
+    ``input_shape`` fixes dynamic dims other than the batch axis.
     """
     from edgesub.profile._child import latency_stats, time_runs
     from edgesub.profile.runtimes import runtime_for, synthesise_inputs
@@ -38,7 +44,7 @@ def measure_host_latency(
     sessions = {}
     for path in paths:
         session = runtime_for(path).load(path, threads)
-        session.prepare(synthesise_inputs(session.inputs))
+        session.prepare(synthesise_inputs(session.inputs, input_shape))
         sessions[path] = session
     per_round = math.ceil(runs / ROUNDS)
     durations: dict[Path, list[np.ndarray]] = {path: [] for path in paths}
@@ -48,10 +54,16 @@ def measure_host_latency(
     return {path: latency_stats(np.concatenate(parts)) for path, parts in durations.items()}
 
 
-def recommend(out_dir: Path, entries: list[dict[str, Any]], *, threads: int = 1) -> dict[str, Any]:
+def recommend(
+    out_dir: Path,
+    entries: list[dict[str, Any]],
+    *,
+    threads: int = 1,
+    input_shape: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
     """Add measured host latency and ``recommended`` to each entry; return the manifest summary."""
     paths = [Path(out_dir) / entry["file"] for entry in entries]
-    stats = measure_host_latency(paths, threads=threads)
+    stats = measure_host_latency(paths, threads=threads, input_shape=input_shape)
     for entry, path in zip(entries, paths, strict=True):
         entry["host_latency_ms"] = stats[path]["latency_ms"]
         entry["host_latency_p90_ms"] = stats[path]["latency_p90_ms"]

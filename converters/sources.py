@@ -123,7 +123,8 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
         "source": {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)},
         "verified_on": verified_on,
     }
-    finish(out, model, entries, measure_latency=request.measure_latency)
+    shape = (1, *verify.shape[1:])  # the data's own size fixes dynamic spatial dims
+    finish(out, model, entries, measure_latency=request.measure_latency, input_shape=shape)
     return entries
 
 
