@@ -28,10 +28,11 @@ from edgesub.converters.sources import (
     SOURCES,
     SourceRequest,
     input_data,
+    single_format_cfg,
 )
 from edgesub.converters.verify import REFERENCE_BATCH, Reference
 from edgesub.digest import file_sha256
-from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileError
+from edgesub.errors import ConversionError, DataError, ModelFileError
 
 if TYPE_CHECKING:
     from edgesub.config import ConvertConfig
@@ -81,21 +82,13 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
 
 
 def _keras_cfg(request: SourceRequest) -> ConvertConfig:
-    if tuple(request.formats or ("tflite",)) != ("tflite",):
-        raise ConversionError(
-            "a Keras/SavedModel source converts to TFLite only (TensorFlow → ONNX would need "
-            "tf2onnx, which edgesub does not use)"
-        )
-    default = ("fp32", "int8") if request.calibration else ("fp32", "int8_dynamic")
-    cfg = dataclasses.replace(
-        request.cfg, formats=("tflite",), precisions=tuple(request.precisions or default)
+    return single_format_cfg(
+        request,
+        "tflite",
+        _OPTIMISERS,
+        "a Keras/SavedModel source converts to TFLite only (TensorFlow → ONNX would need "
+        "tf2onnx, which edgesub does not use)",
     )
-    cfg.validate()
-    for precision in cfg.precisions:
-        if precision not in _OPTIMISERS:
-            known = ", ".join(_OPTIMISERS)
-            raise ConfigError(f"keras sources have no precision '{precision}'; known: {known}")
-    return cfg
 
 
 def _load(tf: Any, src: Path, tmp: Path) -> tuple[Path, Callable[[Any], Any], str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,21 +129,34 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
 
 
 def _onnx_cfg(request: SourceRequest) -> ConvertConfig:
-    formats = request.formats or ("onnx",)
-    if tuple(formats) != ("onnx",):
-        raise ConversionError(
-            "an ONNX file converts to ONNX artifacts only (ONNX → TFLite would need onnx2tf, "
-            "which edgesub does not use); convert the PyTorch weights to get TFLite files"
-        )
+    return single_format_cfg(
+        request,
+        "onnx",
+        CONVERTERS.get("onnx").exporters,
+        "an ONNX file converts to ONNX artifacts only (ONNX → TFLite would need onnx2tf, "
+        "which edgesub does not use); convert the PyTorch weights to get TFLite files",
+    )
+
+
+def single_format_cfg(
+    request: SourceRequest, fmt: str, known: Iterable[str], refusal: str
+) -> ConvertConfig:
+    """Settings for a source that converts to ``fmt`` only.
+
+    Precisions default to fp32 plus static int8 when calibration data is given, else dynamic
+    int8 (which needs none); ``refusal`` explains why another format is impossible.
+    """
+    if tuple(request.formats or (fmt,)) != (fmt,):
+        raise ConversionError(refusal)
     default = ("fp32", "int8") if request.calibration else ("fp32", "int8_dynamic")
     cfg = dataclasses.replace(
-        request.cfg, formats=("onnx",), precisions=tuple(request.precisions or default)
+        request.cfg, formats=(fmt,), precisions=tuple(request.precisions or default)
     )
     cfg.validate()
-    known = CONVERTERS.get("onnx").exporters
+    known = list(known)
     for precision in cfg.precisions:
         if precision not in known:
-            raise ConfigError(f"onnx has no precision '{precision}'; known: {', '.join(known)}")
+            raise ConfigError(f"{fmt} has no precision '{precision}'; known: {', '.join(known)}")
     return cfg
 
 
