@@ -49,6 +49,20 @@ class FitResult:
     train_seconds: float
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` intra-op threads, restoring the previous setting afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@torch_threads(TRAIN_THREADS)
 def fit(
     model: torch.nn.Module,
     step_loss: Callable[[torch.Tensor], torch.Tensor],
@@ -67,48 +81,6 @@ def fit(
     ``step_loss(indices)`` returns the loss of one minibatch; ``on_batch(epoch, step)`` runs before
     each step (progress hooks, tests that interrupt training).
     """
-
-    with torch_threads(TRAIN_THREADS):
-        return _fit(
-            model,
-            step_loss,
-            val_accuracy,
-            n_train,
-            cfg,
-            checkpoint,
-            fingerprint,
-            resume=resume,
-            progress=progress,
-            on_batch=on_batch,
-        )
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` intra-op threads, restoring the previous setting afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _fit(
-    model: torch.nn.Module,
-    step_loss: Callable[[torch.Tensor], torch.Tensor],
-    val_accuracy: Callable[[], float],
-    n_train: int,
-    cfg: LoopConfig,
-    checkpoint: Path,
-    fingerprint: dict[str, Any],
-    *,
-    resume: bool,
-    progress: bool,
-    on_batch: BatchHook | None,
-) -> FitResult:
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
