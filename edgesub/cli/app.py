@@ -1,0 +1,99 @@
+"""The ``edgesub`` command group, its error handling and the options commands share.
+
+Heavy libraries are imported inside commands, so ``edgesub --help`` stays instant. Errors a user
+can cause print one line and exit non-zero; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from edgesub import __version__
+from edgesub import config as config_mod
+from edgesub.errors import EdgesubError
+
+
+class EdgesubGroup(click.Group):
+    """Turns expected failures into one clear line and an exit code instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BaseException as exc:
+            if ctx.params.get("debug") or isinstance(exc, SystemExit):
+                raise
+            code, message = _describe_failure(exc, ctx.meta.get("resume_hint"))
+            click.echo(message, err=True)
+            ctx.exit(code)
+
+
+def _describe_failure(exc: BaseException, resume_hint: str | None) -> tuple[int, str]:
+    """One line and an exit code for a failure (130 for Ctrl-C, as shells expect)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted" + (f"; continue with: {resume_hint}" if resume_hint else "")
+    if isinstance(exc, EdgesubError):
+        return 1, f"error: {exc}"
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return 1, f"error: {exc.strerror or exc}{where}"
+    return 1, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+
+
+@click.group(cls=EdgesubGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgesub")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """Distil, convert and profile small models for phones and single-board computers."""
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    """``--set KEY=VALUE`` flags as dotted-key config overrides."""
+    overrides = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def print_json(data: Any) -> None:
+    """What ``--json`` prints: indented, anything not JSON-native as its string."""
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+set_option = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any config option, e.g. --set distill.epochs=10 (repeatable).",
+)
+no_progress_option = click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
+
+
+def open_run(run_dir: str, sets: tuple[str, ...]) -> tuple[Any, Any]:
+    """An existing run and its configuration with ``--set`` overrides applied."""
+    from edgesub.pipeline import load_run
+
+    run, cfg = load_run(run_dir)
+    return run, config_mod.apply_overrides(cfg, parse_sets(sets))
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``--input-shape 1,3,224,224`` (or 1x3x224x224) as a tuple of positive ints."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected integers like 1,3,224,224, got {text!r}") from None
+    if not shape or min(shape) < 1:
+        raise click.BadParameter(f"dimensions must be >= 1, got {text!r}")
+    return shape

@@ -1,0 +1,162 @@
+"""Artifact commands: ``convert`` (export, quantise, verify) and ``predict`` (run one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgesub import config as config_mod
+from edgesub.cli.app import (
+    cli,
+    no_progress_option,
+    open_run,
+    parse_sets,
+    print_json,
+    set_option,
+)
+from edgesub.console import out
+
+
+@cli.command()
+@click.argument("source", type=click.Path())
+@click.option("--format", "formats", multiple=True, help="onnx, tflite (repeatable).")
+@click.option(
+    "--precision", "precisions", multiple=True, help="fp32, fp16, int8, int8_dynamic (repeatable)."
+)
+@click.option("--keep-failed", is_flag=True, help="Keep artifacts that fail verification.")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder for a file SOURCE."
+)
+@click.option(
+    "--calibration",
+    type=click.Path(dir_okay=False),
+    help=".npy float32 inputs (N × input shape) to calibrate int8 and verify on.",
+)
+@click.option(
+    "--arch-config",
+    type=click.Path(dir_okay=False),
+    help="student.json-style architecture of a .safetensors SOURCE (default: beside it).",
+)
+@click.option("--dataset", default="digits", show_default=True, help="Dataset for weights.")
+@click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one per line.")
+@click.option("--name", help="Artifact file stem for a file SOURCE (default: its stem).")
+@click.option(
+    "--float-io", is_flag=True, help="Keras/SavedModel full int8: keep float32 input/output."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest entries.")
+@set_option
+@no_progress_option
+def convert(
+    source: str,
+    formats: tuple[str, ...],
+    precisions: tuple[str, ...],
+    keep_failed: bool,
+    out_dir: str | None,
+    calibration: str | None,
+    arch_config: str | None,
+    dataset: str,
+    labels: str | None,
+    name: str | None,
+    float_io: bool,
+    as_json: bool,
+    sets: tuple[str, ...],
+    no_progress: bool,
+) -> None:
+    """Export and verify ONNX / TFLite artifacts.
+
+    SOURCE is a run directory, any .onnx file (quantised with ONNX Runtime and verified
+    against itself), .safetensors weights with a student.json-style --arch-config, or a
+    Keras .keras/.h5 file or SavedModel directory (TFLite via TensorFlow; the tensorflow extra).
+    """
+    from edgesub.converters.sources import is_saved_model
+    from edgesub.pipeline import describe_artifact
+
+    path = Path(source)
+    if not is_saved_model(path) and (path.is_dir() or not path.suffix):
+        entries = _convert_run(source, formats, precisions, keep_failed, sets, no_progress)
+    else:
+        from edgesub.converters.sources import SourceRequest, convert_source
+
+        cfg = config_mod.apply_overrides(
+            config_mod.RunConfig(), {**parse_sets(sets), "convert.keep_failed": keep_failed}
+        )
+        request = SourceRequest(
+            cfg=cfg.convert,
+            out=Path(out_dir) if out_dir else None,
+            formats=formats or None,
+            precisions=precisions or None,
+            calibration=Path(calibration) if calibration else None,
+            labels=Path(labels) if labels else None,
+            arch_config=Path(arch_config) if arch_config else None,
+            dataset=dataset,
+            name=name,
+            progress=not no_progress,
+            float_io=float_io,
+        )
+        written, entries = convert_source(path, request)
+        if not as_json:
+            out.print(f"artifacts and manifest.json in {written}")
+    if as_json:
+        print_json(entries)
+        return
+    for entry in entries:
+        out.print(describe_artifact(entry))
+
+
+def _convert_run(
+    run_dir: str,
+    formats: tuple[str, ...],
+    precisions: tuple[str, ...],
+    keep_failed: bool,
+    sets: tuple[str, ...],
+    no_progress: bool,
+) -> list[dict]:
+    from edgesub.pipeline import stage_convert, stage_data
+
+    run, cfg = open_run(run_dir, sets)
+    cfg = config_mod.apply_overrides(
+        cfg,
+        {
+            "convert.formats": list(formats) or None,
+            "convert.precisions": list(precisions) or None,
+            "convert.keep_failed": keep_failed or None,
+        },
+    )
+    return stage_convert(run, stage_data(cfg), cfg, progress=not no_progress)
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.argument("input_", metavar="INPUT")
+@click.option(
+    "--manifest", type=click.Path(dir_okay=False), help="Manifest (default: beside ARTIFACT)."
+)
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--invert", is_flag=True, help="Invert image brightness (dark ink on white).")
+@click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
+def predict(
+    artifact: str, input_: str, manifest: str | None, top: int, invert: bool, as_json: bool
+) -> None:
+    """Run ARTIFACT on INPUT (an image, a .npy array or text) and print the top-k labels.
+
+    Needs only numpy and a runtime (no torch); images are preprocessed as the manifest says.
+    """
+    from edgesub.converters.predict import predict as run_predict
+
+    result = run_predict(
+        Path(artifact),
+        input_,
+        manifest=Path(manifest) if manifest else None,
+        top=top,
+        invert=invert,
+    )
+    if as_json:
+        print_json(result)
+        return
+    many = len(result["predictions"]) > 1
+    for n, ranked in enumerate(result["predictions"]):
+        if many:
+            click.echo(f"sample {n}:")
+        for rank, item in enumerate(ranked, 1):
+            click.echo(f"{rank}. {item['label']}  {item['score']:.4f}")

@@ -1,0 +1,269 @@
+"""Device commands: ``profile`` (measure and estimate), ``compare`` (budgets), ``devices``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgesub import config as config_mod
+from edgesub.cli.app import cli, no_progress_option, parse_shape, print_json
+from edgesub.console import out
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--device", "devices", multiple=True, help="Device profile id (repeatable).")
+@click.option("--measure/--no-measure", default=True, help="Also measure on this machine.")
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--runs", type=int, default=50, show_default=True, help="Timed runs.")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs.")
+@click.option("--input-shape", help="Input shape for models with dynamic dims, e.g. 1,3,224,224.")
+@click.option(
+    "--profiles", "profiles_dir", type=click.Path(file_okay=False), help="Extra device profiles."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON record per artifact × device."
+)
+@no_progress_option
+def profile(
+    targets: tuple[str, ...],
+    devices: tuple[str, ...],
+    measure: bool,
+    threads: int,
+    runs: int,
+    warmup: int,
+    input_shape: str | None,
+    profiles_dir: str | None,
+    as_json: bool,
+    no_progress: bool,
+) -> None:
+    """Measure and estimate latency, memory and energy of artifacts or a run directory.
+
+    TARGETS are .onnx / .tflite files (any, not only edgesub's) or run directories.
+    """
+    shape = parse_shape(input_shape)
+    from edgesub.profile import profile_artifacts, write_profile
+
+    paths, manifest, run = _resolve_profile_targets(targets)
+    device_ids = list(devices) or list(config_mod.ProfileConfig().devices)
+    records = profile_artifacts(
+        paths,
+        device_ids,
+        threads=threads,
+        measure=measure,
+        warmup=warmup,
+        runs=runs,
+        profiles_dir=profiles_dir,
+        input_shape=shape,
+        manifest=manifest,
+        progress=not no_progress and not as_json,
+    )
+    if run is not None:
+        write_profile(run.profile, records)
+    if as_json:
+        print_json(records)
+    else:
+        from edgesub.report.table import profile_table
+
+        out.print(profile_table(records))
+
+
+def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict | None, Any]:
+    """Expand run directories into their artifacts (with manifest); keep plain files as given."""
+    from edgesub.rundir import RunDir
+
+    paths: list[Path] = []
+    manifest = None
+    run = None
+    for target in map(Path, targets):
+        if target.is_dir():
+            from edgesub.converters import load_manifest
+
+            run = RunDir(target)
+            manifest = load_manifest(run.require(run.manifest, "convert"))
+            paths += [run.artifacts / a["file"] for a in manifest["artifacts"]]
+        else:
+            paths.append(target)
+    return paths, manifest, run if len(targets) == 1 else None
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--device", "devices", multiple=True, help="Device profile id (repeatable).")
+@click.option("--budget-mj", type=float, help="Energy budget per inference (mJ).")
+@click.option("--max-latency-ms", type=float, help="Latency limit per inference (ms).")
+@click.option("--rate", "rate_hz", type=float, help="Inferences per second the app needs (Hz).")
+@click.option("--max-power-mw", type=float, help="Average power limit at --rate (mW).")
+@click.option("--battery-mah", type=float, help="Battery capacity (mAh), with --battery-v.")
+@click.option("--battery-v", type=float, help="Battery nominal voltage (V).")
+@click.option("--battery-wh", type=float, help="Battery energy (Wh), instead of mAh and V.")
+@click.option("--min-hours", type=float, help="Battery life the device must reach (h).")
+@click.option(
+    "--exclude-idle", is_flag=True, help="Count only energy above idle (default: idle included)."
+)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--measure/--no-measure", default=False, help="Also measure artifacts here.")
+@click.option("--input-shape", help="Input shape for models with dynamic dims, e.g. 1,3,224,224.")
+@click.option(
+    "--profiles", "profiles_dir", type=click.Path(file_okay=False), help="Extra device profiles."
+)
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write the Pareto plot (PNG) here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@no_progress_option
+def compare(
+    targets: tuple[str, ...],
+    devices: tuple[str, ...],
+    budget_mj: float | None,
+    max_latency_ms: float | None,
+    rate_hz: float | None,
+    max_power_mw: float | None,
+    battery_mah: float | None,
+    battery_v: float | None,
+    battery_wh: float | None,
+    min_hours: float | None,
+    exclude_idle: bool,
+    threads: int,
+    measure: bool,
+    input_shape: str | None,
+    profiles_dir: str | None,
+    plot: str | None,
+    as_json: bool,
+    no_progress: bool,
+) -> None:
+    """Which artifact × device pairs fit an energy, latency or battery budget; Pareto fronts.
+
+    TARGETS is a run directory or profile.json (its records are used), or .onnx / .tflite
+    files, which are estimated on --device first. A run directory also gets compare.json and
+    a budget section in report.html.
+    """
+    shape = parse_shape(input_shape)
+    from edgesub.profile.compare import (
+        COMPARE_FILE,
+        Budget,
+        battery_capacity_wh,
+        compare_records,
+        write_comparison,
+    )
+
+    budget = Budget(
+        energy_mj=budget_mj,
+        max_latency_ms=max_latency_ms,
+        rate_hz=rate_hz,
+        max_power_mw=max_power_mw,
+        battery_wh=battery_capacity_wh(mah=battery_mah, volts=battery_v, wh=battery_wh),
+        min_hours=min_hours,
+        include_idle=not exclude_idle,
+    )
+    records, run = _compare_inputs(
+        targets, list(devices), threads, measure, shape, profiles_dir, not no_progress
+    )
+    comparison = compare_records(records, budget)
+    if run is not None:
+        write_comparison(run.root / COMPARE_FILE, comparison)
+        _refresh_report(run)
+    if plot:
+        from edgesub.report.pareto_plot import write_pareto_plot
+
+        write_pareto_plot(comparison, Path(plot))
+    if as_json:
+        print_json(comparison)
+        return
+    from edgesub.report.table import compare_table
+
+    out.print(compare_table(comparison))
+    fitting = len(comparison["fitting"])
+    out.print(f"{fitting} of {len(comparison['rows'])} artifact × device pairs fit the budget")
+    for device, front in comparison["pareto"].items():
+        out.print(f"Pareto front on {device}: {', '.join(front)}")
+
+
+def _compare_inputs(
+    targets: tuple[str, ...],
+    devices: list[str],
+    threads: int,
+    measure: bool,
+    shape: tuple[int, ...] | None,
+    profiles_dir: str | None,
+    progress: bool,
+) -> tuple[list[dict], Any]:
+    """Records from a profile.json (file or run dir), else fresh estimates of the artifacts."""
+    from edgesub.profile.compare import load_profile_records, select_devices
+    from edgesub.rundir import RunDir
+
+    first = Path(targets[0])
+    if len(targets) == 1 and (first.suffix == ".json" or (first / "profile.json").is_file()):
+        run = RunDir(first) if first.is_dir() else None
+        return select_devices(load_profile_records(first), devices), run
+    from edgesub.profile import profile_artifacts
+
+    paths, manifest, run = _resolve_profile_targets(targets)
+    records = profile_artifacts(
+        paths,
+        devices or list(config_mod.ProfileConfig().devices),
+        threads=threads,
+        measure=measure,
+        profiles_dir=profiles_dir,
+        input_shape=shape,
+        manifest=manifest,
+        progress=progress,
+    )
+    return records, run
+
+
+def _refresh_report(run: Any) -> None:
+    """Re-render report.html with the budget section (needs the ``report`` extra's matplotlib)."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        out.print("report.html not updated: install 'edgesub[report]' for plots and the page")
+        return
+    from edgesub.report import write_report
+
+    write_report(run)
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--profiles", "profiles_dir", type=click.Path(file_okay=False), help="Extra device profiles."
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def devices(ctx: click.Context, profiles_dir: str | None, as_json: bool) -> None:
+    """List device profiles (built-in and from --profiles / $EDGESUB_PROFILES)."""
+    ctx.obj = {"profiles_dir": profiles_dir, "as_json": as_json}
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(devices_list)
+
+
+@devices.command("list")
+@click.pass_context
+def devices_list(ctx: click.Context) -> None:
+    """One line per device: id, name, cores, RAM, power."""
+    from edgesub.profile.devices import load_devices
+
+    opts = ctx.obj
+    registry = load_devices(opts["profiles_dir"])
+    profiles = [registry.get(name) for name in registry.names()]
+    if opts["as_json"]:
+        print_json([dataclasses.asdict(p) for p in profiles])
+        return
+    from edgesub.report.table import devices_table
+
+    out.print(devices_table(profiles))
+
+
+@devices.command("show")
+@click.argument("device_id")
+@click.pass_context
+def devices_show(ctx: click.Context, device_id: str) -> None:
+    """Every field of one device profile, with its sources."""
+    from edgesub.profile.devices import get_device, profile_text
+
+    device = get_device(device_id, ctx.obj["profiles_dir"])
+    if ctx.obj["as_json"]:
+        print_json(dataclasses.asdict(device))
+    else:
+        click.echo(profile_text(device))

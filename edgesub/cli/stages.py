@@ -1,0 +1,191 @@
+"""Pipeline commands: ``run`` and the stage commands ``compress``, ``distill``, ``report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgesub import config as config_mod
+from edgesub.cli.app import (
+    cli,
+    no_progress_option,
+    open_run,
+    parse_sets,
+    print_json,
+    run_dir_argument,
+    set_option,
+)
+from edgesub.console import out
+from edgesub.errors import EdgesubError
+
+# Settings of `edgesub run --fast`: a smoke test of every stage in about a minute.
+FAST_OVERRIDES = {
+    "teacher.epochs": 3,
+    "distill.epochs": 4,
+    "profile.warmup": 2,
+    "profile.runs": 10,
+}
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Pipeline TOML.")
+@click.option("--name", help="Run name (folder under --runs-dir).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Parent of run folders.")
+@click.option("--device", "devices", multiple=True, help="Device profile id (repeatable).")
+@click.option("--threads", type=int, help="Threads for measurement and estimates.")
+@click.option("--fast", is_flag=True, help="Few epochs and runs: a smoke test of every stage.")
+@click.option("--overwrite", is_flag=True, help="Delete an earlier run of this name first.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of this name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@set_option
+@no_progress_option
+@click.pass_context
+def run(
+    ctx: click.Context,
+    config_path: str | None,
+    name: str | None,
+    runs_dir: str | None,
+    devices: tuple[str, ...],
+    threads: int | None,
+    fast: bool,
+    overwrite: bool,
+    resume: bool,
+    as_json: bool,
+    sets: tuple[str, ...],
+    no_progress: bool,
+) -> None:
+    """Run the whole pipeline (default: digits, wide CNN teacher, 16× subspace)."""
+    from edgesub.pipeline import Mode, interrupted_hint, run_pipeline
+
+    if overwrite and resume:
+        raise click.UsageError("--overwrite and --resume exclude each other")
+    overrides: dict[str, Any] = dict(FAST_OVERRIDES) if fast else {}
+    overrides.update(
+        {
+            "name": name,
+            "runs_dir": runs_dir,
+            "profile.devices": list(devices) or None,
+            "profile.threads": threads,
+        }
+    )
+    overrides.update(parse_sets(sets))
+    cfg = config_mod.apply_overrides(config_mod.load(config_path), overrides)
+    ctx.meta["resume_hint"] = interrupted_hint(cfg)
+    mode = Mode.RESUME if resume else Mode.OVERWRITE if overwrite else Mode.NEW
+    summary = run_pipeline(cfg, mode=mode, progress=not no_progress)
+    if as_json:
+        print_json(summary)
+    else:
+        _print_run_summary(Path(summary["run_dir"]), summary)
+
+
+def _print_run_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    from edgesub.report.table import profile_table, stage_timings_table, summary_table
+
+    out.print(summary_table(run_dir))
+    out.print(profile_table(summary["profile"]))
+    out.print(stage_timings_table(summary["timings"]))
+    out.print(f"report: {summary['report']}")
+
+
+@cli.command()
+@run_dir_argument
+@click.option("--method", help="Projection: gaussian, sparse, pca, lda, learned.")
+@click.option("--compression", type=int, help="Compression factor d/k.")
+@click.option("--k", type=int, help="Subspace dimension (overrides --compression).")
+@click.option("--methods", help="Comma-separated methods to sweep, e.g. gaussian,pca,lda.")
+@click.option("--auto-k", is_flag=True, default=None, help="Pick the smallest k within tolerance.")
+@click.option("--tolerance", type=float, help="Accuracy points --auto-k may lose (default 1.0).")
+@click.option("--json", "as_json", is_flag=True, help="Print subspace.json.")
+@set_option
+@no_progress_option
+def compress(
+    run_dir: str,
+    method: str | None,
+    compression: int | None,
+    k: int | None,
+    methods: str | None,
+    auto_k: bool | None,
+    tolerance: float | None,
+    as_json: bool,
+    sets: tuple[str, ...],
+    no_progress: bool,
+) -> None:
+    """Build the subspace and compressed head of a run (trains the teacher if needed).
+
+    Sweeps the methods over compressions 2× to 64×, prints the accuracy table and writes
+    subspace.json and plots/accuracy_vs_compression.png.
+    """
+    from edgesub.pipeline import describe_subspace, stage_compress, stage_data, stage_teacher
+    from edgesub.report.plots import write_plots
+    from edgesub.subspace.compress import sweep_table
+
+    run, cfg = open_run(run_dir, sets)
+    cfg = config_mod.apply_overrides(
+        cfg,
+        {
+            "subspace.method": method,
+            "subspace.compression": compression,
+            "subspace.k": k,
+            "subspace.methods": methods,
+            "subspace.auto_k": auto_k,
+            "subspace.tolerance": tolerance,
+        },
+    )
+    data = stage_data(cfg)
+    stage_teacher(run, data, cfg, resume=True, progress=not no_progress)
+    result = stage_compress(run, data, cfg, progress=not no_progress)
+    plots = write_plots(run.root) if result["sweep"] else []
+    if as_json:
+        print_json(result)
+        return
+    for row in sweep_table(result) if result["sweep"] else []:
+        out.print("  ".join(f"{cell:>10}" for cell in row))
+    if result["auto_k"]:
+        met = "within" if result["auto_k"]["met"] else "NOT within"
+        out.print(f"auto-k: k={result['k']} is {met} {result['auto_k']['tolerance']} points")
+    out.print(describe_subspace(result))
+    for path in plots:
+        out.print(f"wrote {path}")
+
+
+@cli.command()
+@run_dir_argument
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint.")
+@click.option("--epochs", type=int, help="Training epochs.")
+@click.option("--json", "as_json", is_flag=True, help="Print student.json.")
+@set_option
+@no_progress_option
+def distill(
+    run_dir: str,
+    resume: bool,
+    epochs: int | None,
+    as_json: bool,
+    sets: tuple[str, ...],
+    no_progress: bool,
+) -> None:
+    """Train the subspace-native student of a run."""
+    from edgesub.pipeline import describe_student, stage_data, stage_distill
+
+    run, cfg = open_run(run_dir, sets)
+    cfg = config_mod.apply_overrides(cfg, {"distill.epochs": epochs})
+    result = stage_distill(run, stage_data(cfg), cfg, resume=resume, progress=not no_progress)
+    if as_json:
+        print_json(result)
+    else:
+        out.print(describe_student(result))
+
+
+@cli.command()
+@run_dir_argument
+def report(run_dir: str) -> None:
+    """Write plots and report.html of a run directory from what its stages produced."""
+    from edgesub.pipeline import stage_report
+    from edgesub.rundir import RunDir
+
+    run = RunDir(Path(run_dir))
+    if not run.root.is_dir():
+        raise EdgesubError(f"run directory {run.root} does not exist")
+    out.print(f"report: {stage_report(run)}")
