@@ -63,9 +63,7 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
         )
         entries = []
         for precision in cfg.precisions:
-            make = functools.partial(
-                _convert_into, tf, saved, precision, calibration, request.float_io
-            )
+            make = functools.partial(_convert_into, tf, saved, precision, calibration, cfg.float_io)
             target = out / f"{name}_{precision}{fmt.extension}"
             entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
     model = {

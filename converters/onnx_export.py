@@ -19,6 +19,7 @@ from edgesub._deps import require
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob, first_line
 from edgesub.converters.tensors import batches, io_entry
 from edgesub.errors import ConversionError, ModelFileError
+from edgesub.onnx_files import check_external_data
 
 if TYPE_CHECKING:
     import torch
@@ -41,10 +42,11 @@ _ORT_TYPES = {
 
 
 def export_fp32(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
-    """Trace ``model`` to one self-contained ONNX file with a dynamic batch axis."""
+    """Trace ``model`` to one self-contained ONNX file; the batch axis is dynamic unless
+    ``convert.dynamic_batch`` is off (then fixed at 1, as some accelerators' compilers want)."""
     torch = require("torch")
     sample = torch.from_numpy(job.sample)
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if job.cfg.dynamic_batch else None
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
@@ -90,13 +92,18 @@ def _export_then(model: torch.nn.Module, job: ExportJob, path: Path, precision: 
 
 
 def quantize_onnx(
-    src: Path, dst: Path, precision: str, *, calibration: np.ndarray | None = None
+    src: Path,
+    dst: Path,
+    precision: str,
+    *,
+    calibration: np.ndarray | None = None,
+    fixed_batch: bool = False,
 ) -> None:
     """Quantise any fp32 ONNX file (ours or third-party) to ``precision``.
 
     ORT's pre-processing (symbolic shape inference + graph optimisation) runs first, as its
     documentation requires for good quantisation; it also folds constant-generated weights into
-    initializers so that they get quantised.
+    initializers so that they get quantised. ``fixed_batch`` fixes a dynamic batch axis at 1.
     """
     require("onnxruntime")
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -104,9 +111,13 @@ def quantize_onnx(
     if precision not in _QUANTIZERS:
         known = ", ".join(_QUANTIZERS)
         raise ConversionError(f"cannot quantise ONNX to '{precision}'; supported: {known}")
+    check_external_data(src)
     with tempfile.TemporaryDirectory(prefix="edgesub-onnxq-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         src = _at_least_opset(src, Path(tmp) / "upgraded.onnx", QUANT_MIN_OPSET)
+        if fixed_batch:
+            fix_batch(src, Path(tmp) / "batch1.onnx")
+            src = Path(tmp) / "batch1.onnx"
         _pre_process(quant_pre_process, src, pre)
         out = Path(tmp) / "quantized.onnx"
         _QUANTIZERS[precision](pre, out, calibration)
@@ -236,6 +247,24 @@ def _input_name_and_batch(path: Path) -> tuple[str, int | None]:
     return first.name, (dim.dim_value or None)
 
 
+def fix_batch(src: Path, dst: Path) -> None:
+    """Write ``src`` with a dynamic leading (batch) axis of its inputs and outputs fixed at 1.
+
+    Intermediate shapes are dropped so ORT's pre-processing infers them again from batch 1.
+    """
+    onnx = require("onnx")
+    model = onnx.load(str(src))
+    initializers = {t.name for t in model.graph.initializer}
+    values = [v for v in model.graph.input if v.name not in initializers]
+    for value in [*values, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].Clear()
+            dims[0].dim_value = 1
+    del model.graph.value_info[:]
+    onnx.save(model, str(dst))
+
+
 def _drop_unused_inputs(src: Path, dst: Path) -> None:
     """Remove graph inputs no node reads and write ``dst`` as one file.
 
@@ -261,6 +290,7 @@ def _session(path: Path, threads: int) -> Any:
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises pybind-defined errors (InvalidProtobuf, Fail, ...)
+        check_external_data(path)  # a missing weights side file, named plainly
         raise ModelFileError(f"{path}: cannot load ONNX model: {first_line(exc)}") from exc
 
 

@@ -63,7 +63,6 @@ class SourceRequest:
     name: str | None = None
     progress: bool = True
     measure_latency: bool = True
-    float_io: bool = False  # full-int8 TFLite from TensorFlow: keep float32 inputs/outputs
 
 
 Source = Callable[[Path, SourceRequest, Path], list[dict[str, Any]]]
@@ -111,7 +110,13 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     reference = Reference(x=verify, y=None, logits=fmt.run(src, verify, 1))
     entries = []
     for precision in cfg.precisions:
-        make = functools.partial(_quantize_into, src, precision, calibration)
+        make = functools.partial(
+            quantize_onnx,
+            src,
+            precision=precision,
+            calibration=calibration,
+            fixed_batch=not cfg.dynamic_batch,
+        )
         target = out / f"{name}_{precision}{fmt.extension}"
         entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
     model = {
@@ -199,10 +204,6 @@ def input_data(
     rng = np.random.default_rng(0)
     verify = rng.standard_normal((RANDOM_VERIFY_SAMPLES, *dims)).astype(np.float32)
     return None, verify, f"{RANDOM_VERIFY_SAMPLES} seeded standard-normal inputs (no data given)"
-
-
-def _quantize_into(src: Path, precision: str, calibration: np.ndarray | None, dst: Path) -> None:
-    quantize_onnx(src, dst, precision, calibration=calibration)
 
 
 @SOURCES.register(".safetensors")

@@ -22,6 +22,7 @@ import numpy as np
 from edgesub._deps import require
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob, first_line
 from edgesub.converters.tensors import batches, dequantize, io_entry, quantize
+from edgesub.converters.tflite_io import with_float_io
 from edgesub.errors import ConversionError, MissingDependencyError, ModelFileError
 
 if TYPE_CHECKING:
@@ -86,7 +87,8 @@ def export_fp32(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
 
 
 def export_int8(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
-    """Full-integer int8 via PT2E: per-channel weights, calibrated activations, int8 I/O."""
+    """Full-integer int8 via PT2E: per-channel weights, calibrated activations; int8 I/O, or
+    float32 I/O with ``convert.float_io`` (a QUANTIZE/DEQUANTIZE pair at the boundary)."""
     torch = require("torch")
     with _quiet_litert() as litert_torch:
         from litert_torch.quantize import pt2e_quantizer, quant_config
@@ -110,6 +112,8 @@ def export_int8(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
         config = quant_config.QuantConfig(pt2e_quantizer=quantizer)
         edge_model = _convert(litert_torch, quantized, sample, quant_config=config)
         edge_model.export(str(path))
+    if job.cfg.float_io:
+        path.write_bytes(with_float_io(path.read_bytes()))
 
 
 def _export_for_calibration(torch: Any, model: torch.nn.Module, job: ExportJob) -> tuple[Any, int]:

@@ -119,6 +119,8 @@ class ConvertConfig:
     int8_max_accuracy_drop: float = 1.5
     calibration_samples: int = 256
     keep_failed: bool = False
+    float_io: bool = False  # full-integer int8 TFLite: float32 input/output instead of int8
+    dynamic_batch: bool = True  # ONNX: a dynamic batch axis; False fixes the batch at 1
 
     def validate(self) -> None:
         _check(bool(self.formats), "convert.formats must not be empty")

@@ -42,7 +42,15 @@ from edgesub.console import out
 @click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one per line.")
 @click.option("--name", help="Artifact file stem for a file SOURCE (default: its stem).")
 @click.option(
-    "--float-io", is_flag=True, help="Keras/SavedModel full int8: keep float32 input/output."
+    "--float-io",
+    is_flag=True,
+    default=None,
+    help="TFLite full int8: float32 input/output (a quantise/dequantise op at each end).",
+)
+@click.option(
+    "--dynamic-batch/--fixed-batch",
+    default=None,
+    help="ONNX batch axis: dynamic (default) or fixed at 1.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest entries.")
 @set_option
@@ -58,7 +66,8 @@ def convert(
     dataset: str,
     labels: str | None,
     name: str | None,
-    float_io: bool,
+    float_io: bool | None,
+    dynamic_batch: bool | None,
     as_json: bool,
     sets: tuple[str, ...],
     no_progress: bool,
@@ -73,14 +82,17 @@ def convert(
     from edgesub.pipeline import describe_artifact
 
     path = Path(source)
+    flags = {
+        "convert.keep_failed": keep_failed or None,
+        "convert.float_io": float_io,
+        "convert.dynamic_batch": dynamic_batch,
+    }
     if not is_saved_model(path) and (path.is_dir() or not path.suffix):
-        entries = _convert_run(source, formats, precisions, keep_failed, sets, no_progress)
+        entries = _convert_run(source, formats, precisions, flags, sets, no_progress)
     else:
         from edgesub.converters.sources import SourceRequest, convert_source
 
-        cfg = config_mod.apply_overrides(
-            config_mod.RunConfig(), {**parse_sets(sets), "convert.keep_failed": keep_failed}
-        )
+        cfg = config_mod.apply_overrides(config_mod.RunConfig(), {**parse_sets(sets), **flags})
         request = SourceRequest(
             cfg=cfg.convert,
             out=Path(out_dir) if out_dir else None,
@@ -92,7 +104,6 @@ def convert(
             dataset=dataset,
             name=name,
             progress=not no_progress,
-            float_io=float_io,
         )
         written, entries = convert_source(path, request)
         if not as_json:
@@ -108,7 +119,7 @@ def _convert_run(
     run_dir: str,
     formats: tuple[str, ...],
     precisions: tuple[str, ...],
-    keep_failed: bool,
+    flags: dict[str, bool | None],
     sets: tuple[str, ...],
     no_progress: bool,
 ) -> list[dict]:
@@ -120,7 +131,7 @@ def _convert_run(
         {
             "convert.formats": list(formats) or None,
             "convert.precisions": list(precisions) or None,
-            "convert.keep_failed": keep_failed or None,
+            **flags,
         },
     )
     return stage_convert(run, stage_data(cfg), cfg, progress=not no_progress)

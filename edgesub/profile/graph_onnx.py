@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
 from edgesub.errors import ModelFileError
+from edgesub.onnx_files import check_external_data
 from edgesub.profile.graph import Graph, OpCost, TensorSpec, check_input_shape, peak_live_bytes
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def _read(onnx: Any, path: Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf raises DecodeError/RuntimeWarning-like types
+        check_external_data(path)  # a missing weights side file, named plainly
         raise ModelFileError(f"{path.name}: not a readable ONNX model ({exc})") from None
     if not model.graph.node:
         raise ModelFileError(f"{path.name}: ONNX model has no nodes (truncated or empty file?)")

@@ -298,3 +298,60 @@ def test_recommendation_prefers_fast_then_accurate_then_small():
     # Files that failed verification are never recommended.
     assert choose([_entry(0.01, 99.0, 10, passed=False), slow]) is slow
     assert choose([_entry(0.01, 99.0, 10, passed=False)]) is None
+
+
+def _with_external_data(source: Path, folder: Path) -> Path:
+    """``source`` re-saved with every weight in a side file ``model.onnx.data``."""
+    import onnx
+
+    folder.mkdir()
+    target = folder / "model.onnx"
+    onnx.save_model(
+        onnx.load(str(source)),
+        str(target),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=0,
+    )
+    assert (folder / "model.onnx.data").stat().st_size > 5_000  # the weights moved out
+    return target
+
+
+def test_onnx_with_external_data_converts_to_self_contained_files(artifacts, digits, tmp_path):
+    source = _with_external_data(artifacts / "student_fp32.onnx", tmp_path / "ext")
+    out = tmp_path / "q"
+    result = invoke("convert", str(source), "--out", str(out), "--fixed-batch", "--json")
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.output)
+    assert [e["precision"] for e in entries] == ["fp32", "int8_dynamic"]
+    for entry in entries:
+        assert entry["parity"]["passed"] and entry["inputs"][0]["shape"] == [1, 1, 8, 8]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "model_fp32.onnx",
+        "model_int8_dynamic.onnx",
+    ]
+    np.testing.assert_allclose(
+        run_artifact(out / "model_fp32.onnx", digits.test.x),
+        run_artifact(artifacts / "student_fp32.onnx", digits.test.x),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_onnx_external_data_missing_or_truncated_is_one_clear_error(artifacts, tmp_path, damage):
+    source = _with_external_data(artifacts / "student_fp32.onnx", tmp_path / "ext")
+    side = tmp_path / "ext" / "model.onnx.data"
+    if damage == "missing":
+        side.unlink()
+    else:
+        side.write_bytes(side.read_bytes()[:1000])
+    expected = "which is missing" if damage == "missing" else "holds 1000 bytes"
+    out = tmp_path / "out"
+    for args in (["convert", str(source), "--out", str(out)], ["profile", str(source)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith("error: model.onnx") and expected in line, line
+    assert not out.exists()

@@ -255,3 +255,41 @@ def test_fp16_and_dynamic_int8_on_both_formats(model, digits, tmp_path):
         assert entry["parity"]["passed"], entry
         assert entry["parity"]["max_abs_diff"] < 1.0
         assert entry["inputs"][0]["dtype"] == "float32"
+
+
+def test_float_io_rewrite_keeps_the_integer_core(converted, digits, tmp_path):
+    """QUANTIZE/DEQUANTIZE at the boundary: float32 I/O, the same logits as the int8-I/O file."""
+    from edgesub.converters import describe_artifact
+    from edgesub.converters.tflite_io import with_float_io
+    from edgesub.profile.graph import load_graph
+
+    out, _ = converted
+    source = out / "student_int8.tflite"
+    target = tmp_path / "float_io.tflite"
+    target.write_bytes(with_float_io(source.read_bytes()))
+    io = describe_artifact(target)
+    assert [t["dtype"] for t in io["inputs"] + io["outputs"]] == ["float32", "float32"]
+    assert io["inputs"][0]["quantization"] is None and io["inputs"][0]["shape"] == [1, 1, 8, 8]
+    assert io["inputs"][0]["name"] == describe_artifact(source)["inputs"][0]["name"]
+    np.testing.assert_array_equal(
+        run_artifact(target, digits.test.x), run_artifact(source, digits.test.x)
+    )
+    ops = [op.op_type for op in load_graph(target).ops]
+    assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE"
+    assert len(ops) == len(load_graph(source).ops) + 2
+
+
+def test_float_io_option_makes_pt2e_int8_take_floats(model, digits, tmp_path):
+    cfg = ConvertConfig(formats=("tflite",), precisions=("int8",), float_io=True)
+    (entry,) = convert(model, digits, tmp_path, cfg, progress=False, measure_latency=False)
+    assert entry["parity"]["passed"] and entry["inputs"][0]["dtype"] == "float32"
+    assert entry["outputs"][0]["dtype"] == "float32"
+
+
+def test_fixed_batch_onnx_has_batch_one_and_still_verifies(model, digits, tmp_path):
+    cfg = ConvertConfig(formats=("onnx",), precisions=("fp32", "int8"), dynamic_batch=False)
+    entries = convert(model, digits, tmp_path, cfg, progress=False, measure_latency=False)
+    for entry in entries:
+        assert entry["inputs"][0]["shape"] == [1, 1, 8, 8], entry["file"]
+        assert entry["outputs"][0]["shape"] == [1, 10], entry["file"]
+        assert entry["parity"]["passed"]

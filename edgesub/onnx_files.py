@@ -1,0 +1,56 @@
+"""ONNX files that keep their weights beside them (``external data``, e.g. ``model.onnx.data``).
+
+Exporters write such files for large models (and torch's dynamo exporter always does); the
+weights file must travel with the graph. Both the profiler and the converters check it up front,
+so a missing or truncated side file is named instead of surfacing as a protobuf or ORT error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesub._deps import require
+from edgesub.errors import ModelFileError
+
+
+def external_data_files(path: Path) -> dict[str, int]:
+    """Side files ``path`` reads its weights from, with the bytes each must hold at least.
+
+    An unreadable graph has none: callers report that their own way.
+    """
+    onnx = require("onnx")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf's DecodeError and friends
+        return {}
+    needed: dict[str, int] = {}
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        end = int(info.get("offset", 0) or 0) + int(info.get("length", 0) or 0)
+        location = info.get("location", "")
+        needed[location] = max(needed.get(location, 0), end)
+    return needed
+
+
+def check_external_data(path: Path) -> None:
+    """Raise a clear error when a side file of ``path`` is missing, outside it, or too short."""
+    path = Path(path)
+    folder = path.resolve().parent
+    for location, end in external_data_files(path).items():
+        side = (folder / location).resolve()
+        if not side.is_relative_to(folder):
+            raise ModelFileError(
+                f"{path.name}: external data '{location}' points outside the model's folder"
+            )
+        if not side.is_file():
+            raise ModelFileError(
+                f"{path.name} keeps its weights in '{location}', which is missing; copy it "
+                "beside the .onnx file"
+            )
+        if side.stat().st_size < end:
+            raise ModelFileError(
+                f"{path.name}: external data '{location}' holds {side.stat().st_size} bytes, "
+                f"the model needs {end} (truncated?)"
+            )
