@@ -12,7 +12,9 @@ leaves out ResNet-50 and the encoder, fp16 and dynamic int8 of the students, and
 the references on fewer samples. Every file is converted and verified by
 ``edgesub.converters.convert``; host latency is the median of >= 60 runs at 1 thread, the files
 of one model timed in interleaved rounds in this process, so int8/fp32 ratios compare like with
-like. Writes ``benchmarks/results/artifacts.json`` and prints a markdown table. Needs torch.
+like. Writes ``benchmarks/results/artifacts.json`` and prints a markdown table. ``--only PART``
+re-measures one part and keeps the other parts' records already in the output file (each record
+names the command that measured it). Needs torch.
 """
 
 from __future__ import annotations
@@ -359,6 +361,15 @@ def markdown(models: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def merged(path: Path, models: list[dict[str, Any]], parts: set[str]) -> list[dict[str, Any]]:
+    """``models`` plus the records of the parts not re-measured now, from an earlier ``path``."""
+    kept = []
+    if path.is_file():
+        kept = [m for m in json.loads(path.read_text())["models"] if m.get("part") not in parts]
+    order = {part: n for n, part in enumerate(PARTS)}
+    return sorted([*kept, *models], key=lambda m: order.get(m.get("part"), len(PARTS)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip ResNet-50 and the encoder")
@@ -382,6 +393,7 @@ def main() -> None:
             for name, model, meta in students:
                 result = benchmark_model(name, "student", model, data, student_cfg, work)
                 result["student"] = {key: meta.get(key) for key in ("arch", "width", "k")}
+                result["part"] = "students"
                 models.append(result)
                 print(f"{name}: done after {time.perf_counter() - started:.0f} s", file=sys.stderr)
         if "text" in parts:
@@ -394,6 +406,7 @@ def main() -> None:
             )
             result["student"] = meta
             result["int8_precision"] = "int8_dynamic"
+            result["part"] = "text"
             models.append(result)
             print(
                 f"text student: done after {time.perf_counter() - started:.0f} s", file=sys.stderr
@@ -412,11 +425,16 @@ def main() -> None:
             torch.manual_seed(0)
             data = reference_data(input_shape, classes, calibration)
             result = benchmark_model(name, "reference", build(), data, reference_cfg, work)
+            result["part"] = "references"
             models.append(result)
             print(f"{name}: done after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    command = " ".join(["python", "benchmarks/artifacts.py", *sys.argv[1:]])
+    for model in models:
+        model["command"] = command
+    every = merged(args.out, models, parts)
     report = {
         "schema_version": 1,
-        "command": " ".join(["python", "benchmarks/artifacts.py", *sys.argv[1:]]),
+        "command": command,
         "quick": args.quick,
         "host": {
             "machine": platform.machine(),
@@ -425,8 +443,8 @@ def main() -> None:
         },
         "latency": "median of >= 60 runs at batch 1, 1 thread, interleaved rounds per model",
         "total_seconds": round(time.perf_counter() - started, 1),
-        "models": models,
-        "targets": check_targets(models),
+        "models": every,
+        "targets": check_targets(every),
     }
     atomic_write_json(args.out, report)
     print(markdown(models))

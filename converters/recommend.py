@@ -70,6 +70,7 @@ def recommend(
         entry["host_latency_kind"] = "measured"
         entry["host_threads"] = threads
         entry["recommended"] = False
+    _add_ratios(entries)
     chosen = {}
     for fmt in dict.fromkeys(entry["format"] for entry in entries):
         best = choose([e for e in entries if e["format"] == fmt])
@@ -84,6 +85,21 @@ def recommend(
         ),
         "host": {"machine": platform.machine(), "cpu": platform.processor() or None},
     }
+
+
+def _add_ratios(entries: list[dict[str, Any]]) -> None:
+    """``host_latency_vs_fp32``: each file's latency over its format's fp32 file's, when there is
+    one; above 1 + TIE_FRACTION the quantised file is slower here, and reports say so."""
+    fp32 = {e["format"]: e["host_latency_ms"] for e in entries if e["precision"] == "fp32"}
+    for entry in entries:
+        base = fp32.get(entry["format"])
+        entry["host_latency_vs_fp32"] = round(entry["host_latency_ms"] / base, 3) if base else None
+
+
+def slower_than_fp32(entry: dict[str, Any]) -> bool:
+    """Measured slower than the fp32 file of its format on this host, beyond timing noise."""
+    ratio = entry.get("host_latency_vs_fp32")
+    return ratio is not None and ratio > 1 + TIE_FRACTION
 
 
 def choose(entries: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -217,9 +217,13 @@ def describe_artifact(entry: dict[str, Any]) -> str:
         if entry.get("accuracy") is not None
         else f"top-1 agreement {parity['top1_agreement']:.1f} %"
     )
+    from edgesub.converters.recommend import slower_than_fp32
+
     latency = ""
     if entry.get("host_latency_ms") is not None:
         latency = f", host {entry['host_latency_ms']:.3f} ms measured"
+        if slower_than_fp32(entry):
+            latency += f" ({entry['host_latency_vs_fp32']:.2f}× fp32: slower here)"
         latency += " (recommended)" if entry.get("recommended") else ""
     status = "verified" if parity["passed"] else "FAILED verification"
     return (

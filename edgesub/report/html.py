@@ -34,6 +34,8 @@ _BADGE_CLASS = {
     "within budget": "good",
     "outside budget": "bad",
     "Pareto-optimal": "good",
+    "recommended": "good",
+    "slower than fp32": "bad",
 }
 
 
@@ -227,12 +229,27 @@ def _artifacts_section(data: RunData) -> str:
         ("SHA-256 (prefix)", ""),
         ("Parity vs source model", ""),
         ("Test accuracy (%)", "num"),
+        ("Host latency (ms)", "num"),
         ("Convert time (s)", "num"),
     ]
     intro = (
-        "Files in <code>artifacts/</code>, each verified against the model it was converted from."
+        "Files in <code>artifacts/</code>, each verified against the model it was converted from. "
+        "Host latency is measured on the machine that converted them (batch 1, median); per "
+        "format the fastest verified file is recommended, and a quantised file measured slower "
+        "than its fp32 file is marked."
     )
     return _section("artifacts", "Artifacts", _table(headers, rows), intro)
+
+
+def _host_latency_cell(art: dict[str, Any]) -> str:
+    """Measured latency, its ratio to the format's fp32 file, and the verdicts."""
+    from edgesub.converters.recommend import slower_than_fp32
+
+    ratio = art.get("host_latency_vs_fp32")
+    detail = f"{ratio:.2f}× fp32" if ratio is not None and art.get("precision") != "fp32" else ""
+    badges = _badge("slower than fp32") if slower_than_fp32(art) else ""
+    badges += _badge("recommended") if art.get("recommended") else ""
+    return _figure_cell(fmt.number(art.get("host_latency_ms")), badges, detail)
 
 
 def _artifact_row(art: dict[str, Any]) -> str:
@@ -249,6 +266,7 @@ def _artifact_row(art: dict[str, Any]) -> str:
         f"<td><code>{_esc(fmt.sha_prefix(art.get('sha256')))}</code></td>"
         f"<td>{parity}</td>"
         f'<td class="num">{_esc(fmt.percent(art.get("accuracy")))}</td>'
+        f"{_host_latency_cell(art)}"
         f'<td class="num">{_esc(fmt.seconds(art.get("convert_seconds")))}</td>'
         "</tr>"
     )
