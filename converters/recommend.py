@@ -1,8 +1,9 @@
 """Which artifact to use: measured host latency per file, and the recommended one per format.
 
-int8 is not always faster: on an x86 host without VNNI, ONNX Runtime's int8 kernels run a tiny
-CNN slower than fp32 while LiteRT's XNNPACK int8 is faster. Rather than drop a slower file, the
-manifest records each file's measured latency and marks, per format, the one to use here.
+int8 is not always faster: on the x86 hosts we measured, ONNX Runtime's int8 kernels run the
+tiny default student slower than fp32 (its per-op and quantise/dequantise costs outweigh the
+integer arithmetic) while LiteRT's XNNPACK int8 runs it faster. Rather than drop a slower file,
+the manifest records each file's measured latency and marks, per format, the one to use here.
 """
 
 from __future__ import annotations

@@ -116,6 +116,7 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
             precision=precision,
             calibration=calibration,
             fixed_batch=not cfg.dynamic_batch,
+            activations=cfg.onnx_int8_activations,
         )
         target = out / f"{name}_{precision}{fmt.extension}"
         entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))

@@ -121,12 +121,18 @@ class ConvertConfig:
     keep_failed: bool = False
     float_io: bool = False  # full-integer int8 TFLite: float32 input/output instead of int8
     dynamic_batch: bool = True  # ONNX: a dynamic batch axis; False fixes the batch at 1
+    onnx_int8_activations: str = "int8"  # ONNX static int8: "int8" (S8S8) or "uint8" (U8S8, x86)
 
     def validate(self) -> None:
         _check(bool(self.formats), "convert.formats must not be empty")
         _check(bool(self.precisions), "convert.precisions must not be empty")
         _check(self.opset >= 17, "convert.opset must be >= 17")
         _positive(self, "fp32_tolerance", "int8_max_accuracy_drop", "calibration_samples")
+        _check(
+            self.onnx_int8_activations in ("int8", "uint8"),
+            "convert.onnx_int8_activations must be int8 or uint8, "
+            f"got {self.onnx_int8_activations!r}",
+        )
 
 
 @dataclass(frozen=True)

@@ -293,3 +293,21 @@ def test_fixed_batch_onnx_has_batch_one_and_still_verifies(model, digits, tmp_pa
         assert entry["inputs"][0]["shape"] == [1, 1, 8, 8], entry["file"]
         assert entry["outputs"][0]["shape"] == [1, 10], entry["file"]
         assert entry["parity"]["passed"]
+
+
+def test_uint8_activations_option_quantises_activations_unsigned(model, digits, tmp_path):
+    import onnx
+
+    cfg = ConvertConfig(formats=("onnx",), precisions=("int8",), onnx_int8_activations="uint8")
+    (entry,) = convert(model, digits, tmp_path, cfg, progress=False, measure_latency=False)
+    assert entry["parity"]["passed"]
+    graph = onnx.load(str(tmp_path / entry["file"])).graph
+    initializers = {t.name: t for t in graph.initializer}
+    zero_points = [
+        initializers[node.input[2]].data_type
+        for node in graph.node
+        if node.op_type == "QuantizeLinear" and len(node.input) == 3
+    ]
+    assert zero_points and set(zero_points) == {onnx.TensorProto.UINT8}
+    with pytest.raises(ConfigError, match="onnx_int8_activations must be int8 or uint8"):
+        ConvertConfig(onnx_int8_activations="int4").validate()
