@@ -103,6 +103,19 @@ def test_convert_from_weights_writes_a_complete_manifest(artifacts, digits):
         assert manifest["recommended"]["by_format"][fmt] == choose(group)["file"]
 
 
+def test_the_default_student_converts_to_every_format_and_precision(weights, tmp_path):
+    precisions = ("fp32", "fp16", "int8", "int8_dynamic")
+    args = [a for p in precisions for a in ("--precision", p)]
+    out = tmp_path / "all"
+    result = invoke("convert", str(weights), *args, "--out", str(out), "--no-progress", "--json")
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.output)
+    made = {(e["format"], e["precision"]) for e in entries}
+    assert made == {(f, p) for f in ("onnx", "tflite") for p in precisions}
+    assert all(e["parity"]["passed"] for e in entries)
+    assert len(load_manifest(out / "manifest.json")["artifacts"]) == 8
+
+
 def test_predict_npy_matches_the_runtime_and_torch(artifacts, model, digits, tmp_path):
     sample = digits.test.x[:3]
     np.save(tmp_path / "x.npy", sample)

@@ -239,14 +239,12 @@ def test_unsupported_op_names_the_op_and_the_alternative(digits, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow
 def test_unsupported_op_in_tflite(digits, tmp_path):
     cfg = ConvertConfig(formats=("tflite",), precisions=("fp32",))
     with pytest.raises(ConversionError, match=r"special_bessel_j0.*'onnx' format"):
         convert(_Bessel(), digits, tmp_path, cfg, progress=False)
 
 
-@pytest.mark.slow
 def test_fp16_and_dynamic_int8_on_both_formats(model, digits, tmp_path):
     cfg = ConvertConfig(precisions=("fp16", "int8_dynamic"))
     entries = convert(model, digits, tmp_path, cfg, progress=False)
