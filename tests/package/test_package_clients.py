@@ -6,7 +6,7 @@
 - A fresh environment holding only the raspberry-pi bundle's requirements.txt (no torch, no
   edgesub) unpacks the tarball, checks SHA256SUMS with ``sha256sum -c`` and runs run.py; it must
   predict like the PyTorch model. With ``edgesub[runtime]`` added, ``edgesub package`` there
-  (still no torch) makes a byte-identical bundle.
+  (still no torch) makes byte-identical bundles for both targets.
 """
 
 from __future__ import annotations
@@ -165,13 +165,14 @@ def test_raspberry_pi_bundle_in_a_runtime_only_environment(default_run, images, 
             assert result["predictions"] == predict(bundle / name, str(image))["predictions"]
 
     env.pip_install(f"{ROOT}[runtime]", cwd=tmp_path)  # now edgesub too, still no torch
-    again = env.run("edgesub", "package", default_run, "--target", "raspberry-pi", "--out",
-                    tmp_path / "pi-again", cwd=tmp_path)  # fmt: skip
-    assert again.returncode == 0, again.stderr
-    tarball = summary["tarball"]
-    assert (tmp_path / "pi-again" / tarball).read_bytes() == (
-        tmp_path / "pi" / tarball
-    ).read_bytes()
+    for target, made in (("raspberry-pi", summary), ("android", None)):
+        again = env.run("edgesub", "package", default_run, "--target", target, "--out",
+                        tmp_path / f"{target}-again", cwd=tmp_path)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        made = made or package(default_run, target, PackageRequest(out=tmp_path / target))
+        file = made["tarball"] if target == "raspberry-pi" else made["model_file"]
+        here = (Path(made["out"]) / file).read_bytes()
+        assert (tmp_path / f"{target}-again" / file).read_bytes() == here, target
     default = next(a for a in summary["artifacts"] if a.endswith(".tflite"))
     predicted = env.run("edgesub", "predict", default, images[0], "--json", cwd=bundle)
     (via_runner,) = json.loads(env.run("python", "run.py", images[0], "--json", cwd=bundle).stdout)
