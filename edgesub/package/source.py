@@ -43,7 +43,7 @@ class PackageSource:
     def choose(self, names: Sequence[str], formats: Sequence[str] | None = None) -> list[dict]:
         """The artifacts named, else the recommended one per format, else all (of ``formats``)."""
         if names:
-            return [self.entry(name) for name in names]
+            return [self.entry(name) for name in dict.fromkeys(names)]
         usable = [e for e in self.entries if formats is None or e["format"] in formats]
         picked = [e for e in usable if e["file"] in self.recommended.values()]
         return picked or usable

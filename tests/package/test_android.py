@@ -114,3 +114,36 @@ def test_model_version_option_and_the_recommended_file_by_default(artifacts, tmp
     recommended = load_manifest(artifacts / "manifest.json")["recommended"]["by_format"]
     assert summary["artifact"] == recommended["tflite"]
     assert read_metadata(tmp_path / "a" / summary["model_file"])["version"] == "2024.1"
+
+
+def test_an_rgb_nhwc_file_without_manifest_only_gains_a_softmax(tmp_path) -> None:
+    """Someone else's RGB classifier taking 1×H×W×3: per-channel --normalize, nothing prepended."""
+    torch = pytest.importorskip("torch")
+    litert_torch = pytest.importorskip("litert_torch")
+
+    class Nhwc(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+            self.fc = torch.nn.Linear(4 * 4 * 4, 5)
+
+        def forward(self, x):
+            return self.fc(self.conv(x.permute(0, 3, 1, 2)).flatten(1))
+
+    torch.manual_seed(0)
+    bare = tmp_path / "rgb.tflite"
+    litert_torch.convert(Nhwc().eval(), (torch.zeros(1, 6, 6, 3),)).export(str(bare))
+    (tmp_path / "labels.txt").write_text("a\nb\nc\nd\ne\n")
+    request = PackageRequest(
+        out=tmp_path / "out", labels=tmp_path / "labels.txt", normalize=(120, 110, 100, 60, 55, 50)
+    )
+    summary = package(bare, "android", request)
+    assert summary["operators_added"] == ["SOFTMAX"]
+    packaged = tmp_path / "out" / "assets" / "rgb.tflite"
+    image = read_metadata(packaged)["subgraphs"][0]["inputs"][0]
+    assert image["normalization"] == {"mean": [120, 110, 100], "std": [60, 55, 50]}
+    assert image["content"]["size"] == [6, 6]
+    x = np.random.default_rng(1).standard_normal((4, 6, 6, 3)).astype(np.float32)
+    logits = run_artifact(bare, x)
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert run_artifact(packaged, x) == pytest.approx(expected, abs=1e-6)
