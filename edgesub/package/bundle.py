@@ -71,22 +71,6 @@ def write_checksums(folder: Path) -> Path:
     return path
 
 
-def verify_checksums(folder: Path) -> list[str]:
-    """Files whose sha256 differs from SHA256SUMS, or that are missing or unlisted."""
-    folder = Path(folder)
-    listed = {}
-    for line in (folder / CHECKSUMS).read_text(encoding="utf-8").splitlines():
-        digest, _, name = line.partition("  ")
-        listed[name] = digest
-    problems = [
-        name
-        for name, digest in listed.items()
-        if not (folder / name).is_file() or file_sha256(folder / name) != digest
-    ]
-    present = {p.as_posix() for p in bundle_files(folder)} - {CHECKSUMS}
-    return problems + sorted(present - set(listed))
-
-
 def write_tarball(folder: Path, path: Path, executables: frozenset[str] = frozenset()) -> Path:
     """``folder`` as a .tar.gz whose top entry is the folder's name; fixed owners and times.
 

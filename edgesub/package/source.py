@@ -31,7 +31,6 @@ class PackageSource:
     model: dict[str, Any]  # the manifest's model section
     entries: list[dict[str, Any]]  # artifact entries, in manifest order
     recommended: dict[str, str]  # format → recommended file name (may be empty)
-    has_manifest: bool
 
     def entry(self, file_name: str) -> dict[str, Any]:
         for entry in self.entries:
@@ -61,9 +60,7 @@ def resolve_source(
                 manifest = load_manifest(folder / MANIFEST_NAME)
                 _plain_names(folder / MANIFEST_NAME, manifest["model"], manifest["artifacts"])
                 by_format = (manifest.get("recommended") or {}).get("by_format") or {}
-                return PackageSource(
-                    folder, manifest["model"], manifest["artifacts"], by_format, True
-                )
+                return PackageSource(folder, manifest["model"], manifest["artifacts"], by_format)
         raise ModelFileError(
             f"{path} holds no {MANIFEST_NAME} (nor {RUN_ARTIFACTS}/{MANIFEST_NAME}); "
             f"make artifacts first with: edgesub convert {path}"
@@ -75,7 +72,7 @@ def resolve_source(
         _no_overrides(path, labels, normalize)
         model, entry = manifest_entry(path.parent / MANIFEST_NAME, path)
         _plain_names(path.parent / MANIFEST_NAME, model, [entry])
-        return PackageSource(path.parent, model, [entry], {}, True)
+        return PackageSource(path.parent, model, [entry], {})
     if labels is None or normalize is None:
         raise ConfigError(
             f"{path.name} has no {MANIFEST_NAME} beside it: give --labels FILE (class names, one "
@@ -95,7 +92,7 @@ def resolve_source(
     }
     model = _model_without_manifest(path, entry, read_labels(labels), list(normalize))
     entry["input_layout"] = model["preprocessing"]["layout"]
-    return PackageSource(path.parent, model, [entry], {}, False)
+    return PackageSource(path.parent, model, [entry], {})
 
 
 def _plain_names(manifest: Path, model: dict[str, Any], entries: list[dict[str, Any]]) -> None:

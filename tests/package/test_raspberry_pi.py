@@ -18,10 +18,22 @@ import pytest
 
 from edgesub.converters import load_manifest, run_artifact
 from edgesub.converters.predict import predict
+from edgesub.digest import file_sha256
 from edgesub.package import PackageRequest, package
-from edgesub.package.bundle import verify_checksums
+from edgesub.package.bundle import CHECKSUMS, bundle_files
 
 BUNDLE = "student-raspberry-pi"
+
+
+def verify_checksums(folder: Path) -> list[str]:
+    """What ``sha256sum -c SHA256SUMS`` would flag: changed or missing files, and unlisted ones."""
+    listed = dict(
+        reversed(line.split("  ", 1)) for line in (folder / CHECKSUMS).read_text().splitlines()
+    )
+    bad = [name for name, digest in listed.items()
+           if not (folder / name).is_file() or file_sha256(folder / name) != digest]  # fmt: skip
+    present = {p.as_posix() for p in bundle_files(folder)} - {CHECKSUMS}
+    return bad + sorted(present - set(listed))
 
 
 def run_bundle(folder: Path, *args: object) -> list[dict]:
