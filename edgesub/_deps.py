@@ -22,6 +22,7 @@ EXTRA_FOR_MODULE = {
     "onnx": "runtime",
     "onnxruntime": "runtime",
     "ai_edge_litert": "runtime",
+    "flatbuffers": "runtime",
     "matplotlib": "report",
     "tensorflow": "tensorflow",
     "efficientnet_lite_pytorch": "teachers",

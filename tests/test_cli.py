@@ -22,7 +22,8 @@ def assert_one_line_error(result, *fragments: str, code: int = 1):
 def test_help_lists_every_stage_command():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ["run", "compress", "distill", "convert", "profile", "report", "devices"]:
+    commands = ["run", "compress", "distill", "convert", "profile", "report", "devices", "package"]
+    for command in commands:
         assert command in result.output
 
 

@@ -23,7 +23,8 @@ print("HEAVY=" + ",".join(m for m in heavy if m in sys.modules))
         "from edgesub.cli import cli\ntry:\n    cli(['--help'], standalone_mode=False)\n"
         "except SystemExit:\n    pass",
         "from edgesub.cli import cli\nfor c in ['run','compress','distill','convert','profile',"
-        "'report','devices']:\n    try:\n        cli([c, '--help'], standalone_mode=False)\n"
+        "'report','devices','package']:\n"
+        "    try:\n        cli([c, '--help'], standalone_mode=False)\n"
         "    except SystemExit:\n        pass",
     ],
 )

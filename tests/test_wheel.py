@@ -35,6 +35,9 @@ def test_wheel_contains_mapped_packages(wheel):
     assert "edgesub/converters/__init__.py" in names
     assert any(n.startswith("edgesub/device_profiles/") and n.endswith(".toml") for n in names)
     assert not any(n.startswith(("converters/", "device_profiles/")) for n in names)
+    # edgesub package writes bundles from these (READMEs, the Pi runner)
+    for name in ("templates/android.md", "templates/raspberry_pi.md", "standalone_runner.py"):
+        assert f"edgesub/package/{name}" in names
 
 
 def test_installed_wheel_finds_converters_and_device_profiles(wheel, tmp_path):

@@ -5,7 +5,7 @@ One module per group of commands; importing them registers the commands on :data
 
 from __future__ import annotations
 
-from edgesub.cli import artifacts, devices, stages  # noqa: F401  (registers the commands)
+from edgesub.cli import artifacts, devices, package, stages  # noqa: F401  (registers the commands)
 from edgesub.cli.app import cli
 
 __all__ = ["cli", "main"]

@@ -20,6 +20,8 @@ torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 Image = pytest.importorskip("PIL.Image")
 
+from tiny_models import fit  # noqa: E402
+
 from edgesub.cli import cli  # noqa: E402
 from edgesub.config import DataConfig  # noqa: E402
 from edgesub.converters import load_manifest, run_artifact  # noqa: E402
@@ -48,16 +50,7 @@ def weights(digits, tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     net = Deployable(build_student("small_cnn", 8, 16, (1, 8, 8)), torch.nn.Linear(16, 10))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    x, y = torch.from_numpy(digits.train.x), torch.from_numpy(digits.train.y)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(8):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), 64):
-            idx = order[start : start + 64]
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
-            opt.step()
+    fit(net, digits, epochs=8, batch_size=64)
     folder = tmp_path_factory.mktemp("weights")
     path = folder / "student.safetensors"
     safetensors_torch.save_file(net.eval().state_dict(), str(path))

@@ -19,6 +19,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tiny_models import trained_tiny_cnn  # noqa: E402
+
 from edgesub.config import ConvertConfig, DataConfig  # noqa: E402
 from edgesub.converters import CONVERTERS, convert, load_manifest, run_artifact  # noqa: E402
 from edgesub.data import load_dataset  # noqa: E402
@@ -33,19 +35,6 @@ from edgesub.errors import (  # noqa: E402
 )
 
 
-def tiny_cnn() -> torch.nn.Module:
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1, stride=2),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(32, 10),
-    )
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset(DataConfig())
@@ -53,20 +42,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def model(digits) -> torch.nn.Module:
-    """~5k-parameter CNN, 15 seeded epochs on the digits train split (~90 % test accuracy)."""
-    torch.manual_seed(0)
-    net = tiny_cnn()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    x, y = torch.from_numpy(digits.train.x), torch.from_numpy(digits.train.y)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(15):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), 128):
-            idx = order[start : start + 128]
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
-            opt.step()
-    return net.eval()
+    return trained_tiny_cnn(digits)
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,13 @@ fresh virtual environment, where torch is not installed at all.
 """
 
 import json
-import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 from test_graph_onnx import tiny_cnn
+from venvs import fresh_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None; "
@@ -72,37 +71,25 @@ def test_profile_and_compare_with_torch_blocked(artifacts, tmp_path):
 
 @pytest.mark.slow
 def test_fresh_runtime_only_install(artifacts, tmp_path):
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    bin_dir = env_dir / "bin"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    install = subprocess.run(
-        [bin_dir / "python", "-m", "pip", "install", "-q", f"{ROOT}[runtime]"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200,
-    )  # fmt: skip
-    if install.returncode != 0 and "No matching distribution" in install.stderr:
-        pytest.skip(f"package registry unreachable: {install.stderr.strip().splitlines()[-1]}")
-    assert install.returncode == 0, install.stderr
+    env = fresh_venv(tmp_path / "venv")
+    env.pip_install(f"{ROOT}[runtime]", cwd=tmp_path)
 
-    def run(*args: object) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(a) for a in args], capture_output=True, text=True, env=env, cwd=tmp_path,
-            timeout=600,
-        )  # fmt: skip
+    def run(program: str, *args: object) -> subprocess.CompletedProcess:
+        return env.run(program, *args, cwd=tmp_path)
 
-    no_torch = run(bin_dir / "python", "-c", "import torch")
+    no_torch = run("python", "-c", "import torch")
     assert no_torch.returncode != 0 and "No module named 'torch'" in no_torch.stderr
-    where = run(bin_dir / "python", "-c", "import edgesub; print(edgesub.__file__)")
-    assert where.stdout.strip().startswith(str(env_dir))  # the installed copy, not the checkout
-    devices = run(bin_dir / "edgesub", "devices")
+    where = run("python", "-c", "import edgesub; print(edgesub.__file__)")
+    assert where.stdout.strip().startswith(str(env.root))  # the installed copy, not the checkout
+    devices = run("edgesub", "devices")
     assert devices.returncode == 0 and "raspberry-pi-4b" in devices.stdout
     profile = run(
-        bin_dir / "edgesub", "profile", *artifacts, "--device", "raspberry-pi-4b", "--runs", "5",
+        "edgesub", "profile", *artifacts, "--device", "raspberry-pi-4b", "--runs", "5",
         "--warmup", "1", "--json",
     )  # fmt: skip
     assert profile.returncode == 0, profile.stderr
     check_records(json.loads(profile.stdout), [a.name for a in artifacts])
-    compare = run(bin_dir / "edgesub", "compare", artifacts[1], "--device", "raspberry-pi-4b",
+    compare = run("edgesub", "compare", artifacts[1], "--device", "raspberry-pi-4b",
                   "--rate", "10", "--battery-wh", "10")  # fmt: skip
     assert compare.returncode == 0, compare.stderr
     assert "1 of 1 artifact × device pairs fit the budget" in compare.stdout

@@ -1,0 +1,93 @@
+"""``edgesub package``: a bundle for a phone app or a Raspberry Pi, from a run or an artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgesub.cli.app import cli, print_json
+from edgesub.console import out
+
+
+def parse_normalize(text: str | None) -> tuple[float, ...] | None:
+    """``--normalize 127.5,127.5`` (or per-channel means then stds) as floats."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected numbers like 127.5,127.5, got {text!r}", param_hint="--normalize"
+        ) from None
+
+
+@cli.command("package")
+@click.argument("source", type=click.Path())
+@click.option("--target", required=True, help="android or raspberry-pi.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="New folder for the bundle (must not exist).",
+)
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    help="Artifact file name to bundle (repeatable; default: the recommended ones).",
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False),
+    help="Class names, one per line, for a model file without manifest.json.",
+)
+@click.option(
+    "--normalize",
+    metavar="MEAN,STD",
+    help="Normalisation of 0..255 pixels (or C means, then C stds), for a model file "
+    "without manifest.json.",
+)
+@click.option("--model-version", help="Version in the android metadata (default: sha256 prefix).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def package_command(
+    source: str,
+    target: str,
+    out_dir: str,
+    artifacts: tuple[str, ...],
+    labels: str | None,
+    normalize: str | None,
+    model_version: str | None,
+    as_json: bool,
+) -> None:
+    """Bundle SOURCE (a run directory, an artifacts folder or a .tflite/.onnx file) for a device.
+
+    android: the .tflite with TFLite Model Metadata for MediaPipe Tasks, labels.txt and an assets/
+    folder to copy into an app. raspberry-pi: a folder and .tar.gz with the artifacts, manifest,
+    labels, requirements.txt (no torch), run.py and SHA256SUMS. Nothing is left at --out on error.
+    """
+    from edgesub.package import PackageRequest, package
+
+    request = PackageRequest(
+        out=Path(out_dir),
+        artifacts=artifacts,
+        labels=Path(labels) if labels else None,
+        normalize=parse_normalize(normalize),
+        model_version=model_version,
+    )
+    summary = package(Path(source), target, request)
+    if as_json:
+        print_json(summary)
+        return
+    out.print(f"{summary['target']} bundle in {summary['out']}:")
+    for name in summary["files"]:
+        size = (Path(out_dir) / name).stat().st_size
+        out.print(f"  {name}  ({size:,} bytes)")
+    parity = summary.get("parity")
+    if parity:
+        out.print(
+            f"checked against {summary['artifact']}: max |Δprobability| "
+            f"{parity['max_abs_diff']:.1e}, top-1 agreement {parity['top1_agreement']:.0f} % "
+            f"on {parity['samples']} inputs"
+        )

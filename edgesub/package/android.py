@@ -1,0 +1,201 @@
+"""``--target android``: one .tflite that MediaPipe Tasks' ImageClassifier loads as it is.
+
+The file is adapted to what ImageClassifier accepts (see :mod:`tflite_adapter`), carries TFLite
+Model Metadata (name, version, input image and normalisation, output with labels.txt packed in),
+and is checked after writing: the metadata is read back and the file is run against the source
+artifact on the same inputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgesub import __version__
+from edgesub._deps import require
+from edgesub.converters import run_artifact
+from edgesub.errors import ConfigError, ModelFileError, ParityError
+from edgesub.package.readme import numbers, render
+from edgesub.package.source import LABELS_FILE, PackageSource, class_names
+from edgesub.package.targets import TARGETS, PackageRequest
+
+if TYPE_CHECKING:
+    from edgesub.package.metadata import ClassifierMetadata
+
+ASSETS = "assets"
+# Probe inputs the packaged file is compared on against its source artifact.
+PROBE_SAMPLES, PROBE_SEED = 16, 0
+TOLERANCE = 1e-4  # max |Δprobability|: the added ops are exact up to float rounding
+
+
+@TARGETS.register("android")
+def build_android(source: PackageSource, request: PackageRequest, staging: Path) -> dict[str, Any]:
+    """The .tflite with metadata under assets/, labels.txt and a README, checked after writing."""
+    require("flatbuffers", "runtime")
+    require("ai_edge_litert.schema_py_generated")
+    pre = _image_preprocessing(source.model)
+    entry = _one_tflite(source, request)
+    labels = class_names(source.model)
+    mean, std = pixel_normalisation(pre)
+    from edgesub.package.metadata import ClassifierMetadata
+    from edgesub.package.tflite_file import classifier_file
+
+    height, width = (int(d) for d in pre["size"])
+    meta = ClassifierMetadata(
+        name=source.model["name"],
+        description=_description(source.model, entry, pre),
+        version=request.model_version or entry["sha256"][:12],
+        author=f"edgesub {__version__}",
+        width=width,
+        height=height,
+        mean=mean,
+        std=std,
+        labels_file=LABELS_FILE,
+    )
+    labels_text = "\n".join(labels) + "\n"
+    original = source.folder / entry["file"]
+    model_file = staging / ASSETS / entry["file"]
+    model_file.parent.mkdir()
+    data, added = classifier_file(
+        original.read_bytes(), pre["layout"], int(pre["channels"]), meta, labels_text
+    )
+    model_file.write_bytes(data)
+    (staging / LABELS_FILE).write_text(labels_text, encoding="utf-8")
+    parity = _check(original, model_file, pre, meta, labels_text, "SOFTMAX" in added)
+    readme = render(
+        "android.md",
+        {
+            "name": meta.name,
+            "source": entry["file"],
+            "asset": entry["file"],
+            "classes": len(labels),
+            "height": height,
+            "width": width,
+            "color": pre.get("color", "image"),
+            "version": meta.version,
+            "mean": numbers(mean),
+            "std": numbers(std),
+            "adapted": _adapted(added),
+            "samples": parity["samples"],
+            "max_abs_diff": f"{parity['max_abs_diff']:.1e}",
+            "agreement": f"{parity['top1_agreement']:.0f}",
+        },
+    )
+    (staging / "README.md").write_text(readme, encoding="utf-8")
+    return {
+        "artifact": entry["file"],
+        "model_file": f"{ASSETS}/{entry['file']}",
+        "metadata": {"name": meta.name, "version": meta.version, "mean": mean, "std": std},
+        "operators_added": added,
+        "parity": parity,
+    }
+
+
+# Why each operator the adapter may add is there, for the README.
+_PURPOSE = {
+    "CONV_2D": "RGB → grey with PIL's luma weights, as the training images were converted",
+    "TRANSPOSE": "NHWC (MediaPipe) → NCHW (the exported model)",
+    "QUANTIZE": "float → the model's int8 input scale",
+    "DEQUANTIZE": "int8 scores → float",
+    "SOFTMAX": "logits → probabilities, the scores MediaPipe reports",
+}
+
+
+def _adapted(added: list[str]) -> str:
+    if not added:
+        return "The source file already had the interface MediaPipe expects."
+    steps = "; ".join(f"`{op}` ({_PURPOSE[op]})" for op in added)
+    return f"Operators added inside the file so MediaPipe can feed and read it: {steps}."
+
+
+def _one_tflite(source: PackageSource, request: PackageRequest) -> dict[str, Any]:
+    """The named artifact, else the recommended (or first) .tflite."""
+    if len(request.artifacts) > 1:
+        raise ConfigError("an android bundle holds one model; give one --artifact")
+    candidates = source.choose(request.artifacts, formats=("tflite",))
+    tflite = [entry for entry in candidates if entry["format"] == "tflite"]
+    if not tflite:
+        others = ", ".join(entry["file"] for entry in candidates or source.entries)
+        raise ConfigError(
+            f"android runs .tflite models (MediaPipe Tasks) and {others} is not one; "
+            "make one with: edgesub convert RUN_DIR --format tflite"
+        )
+    return tflite[0]
+
+
+def _image_preprocessing(model: dict[str, Any]) -> dict[str, Any]:
+    pre = model.get("preprocessing") or {}
+    needed = ("layout", "channels", "size", "value_range", "scale", "mean", "std")
+    if pre.get("input") != "image" or any(key not in pre for key in needed):
+        kind = pre.get("input") or "unknown"
+        raise ConfigError(
+            f"the android target packages image classifiers (1- or 3-channel images, for "
+            f"MediaPipe's ImageClassifier); {model.get('name')} takes {kind} input: package it "
+            "with --target raspberry-pi"
+        )
+    return pre
+
+
+def pixel_normalisation(pre: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """The manifest's preprocessing as MediaPipe's ``(pixel - mean) / std`` on 0..255 values.
+
+    edgesub maps 8-bit pixels p onto the raw range [low, high], then computes
+    ``(raw * scale - mean) / std``; that is ``(p - M) / S`` with ``k = (high - low) * scale / 255``,
+    ``M = (mean - low * scale) / k`` and ``S = std / k``.
+    """
+    low, high = (float(v) for v in pre["value_range"])
+    k = (high - low) * float(pre["scale"]) / 255.0
+    mean = [(float(m) - low * float(pre["scale"])) / k for m in pre["mean"]]
+    std = [float(s) / k for s in pre["std"]]
+    return mean, std
+
+
+def _description(model: dict[str, Any], entry: dict[str, Any], pre: dict[str, Any]) -> str:
+    height, width = pre["size"]
+    accuracy = entry.get("accuracy")
+    measured = f", test accuracy {accuracy:.2f} %" if isinstance(accuracy, float) else ""
+    return (
+        f"{model['name']}: {len(class_names(model))}-class image classifier "
+        f"({height}×{width} {pre.get('color', 'image')}), packaged by edgesub from "
+        f"{entry['file']}{measured}"
+    )
+
+
+def _check(
+    original: Path,
+    packaged: Path,
+    pre: dict[str, Any],
+    meta: ClassifierMetadata,
+    labels_text: str,
+    softmax_added: bool,
+) -> dict[str, Any]:
+    """Read the metadata back and run both files on the same probe inputs."""
+    from edgesub.package.metadata_reader import read_metadata
+
+    read = read_metadata(packaged)
+    normalization = read["subgraphs"][0]["inputs"][0]["normalization"] or {}
+    written = np.float32([meta.mean, meta.std]).tolist()
+    if (
+        read["files"].get(meta.labels_file, b"").decode("utf-8") != labels_text
+        or [normalization.get("mean"), normalization.get("std")] != written
+    ):
+        raise ModelFileError(f"{packaged.name}: metadata did not read back as written")
+    channels, (height, width) = int(pre["channels"]), pre["size"]
+    rng = np.random.default_rng(PROBE_SEED)
+    x = rng.standard_normal((PROBE_SAMPLES, height, width, channels)).astype(np.float32)
+    source_x = x.transpose(0, 3, 1, 2) if pre["layout"] == "NCHW" else x
+    expected = run_artifact(original, source_x)
+    if softmax_added:
+        shifted = np.exp(expected - expected.max(axis=1, keepdims=True))
+        expected = shifted / shifted.sum(axis=1, keepdims=True)
+    got = run_artifact(packaged, np.repeat(x, 3 // channels, axis=3))
+    diff = float(np.abs(got - expected).max())
+    agreement = float((got.argmax(axis=1) == expected.argmax(axis=1)).mean() * 100)
+    if diff > TOLERANCE or agreement < 100.0:
+        raise ParityError(
+            f"{packaged.name} differs from {original.name} after adding the image interface "
+            f"(max |Δprobability| {diff:.2e}, top-1 agreement {agreement:.1f} %)"
+        )
+    return {"max_abs_diff": diff, "top1_agreement": agreement, "samples": PROBE_SAMPLES}

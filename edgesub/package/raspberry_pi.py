@@ -1,0 +1,122 @@
+"""``--target raspberry-pi``: a folder and its .tar.gz that run on a Pi with a small install.
+
+The bundle holds the chosen artifact(s), a manifest.json listing only them, labels.txt (and a
+text model's vocabulary), a requirements.txt pinned to edgesub's own runtime extra (no torch),
+``run.py`` (numpy + runtime + Pillow, no edgesub needed) and SHA256SUMS of every file.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from edgesub.converters.manifest import MANIFEST_NAME, load_manifest, write_manifest
+from edgesub.errors import ConfigError, MissingDependencyError
+from edgesub.package.bundle import CHECKSUMS, write_checksums, write_tarball
+from edgesub.package.readme import render
+from edgesub.package.source import LABELS_FILE, PackageSource, class_names
+from edgesub.package.targets import TARGETS, PackageRequest
+
+RUNNER = "run.py"
+REQUIREMENTS = "requirements.txt"
+# The distribution that runs each artifact format on a device.
+RUNTIME_PACKAGES = {"tflite": "ai-edge-litert", "onnx": "onnxruntime"}
+PILLOW = "pillow>=10"  # reads image files; not needed for .npy or text inputs
+_NAME = re.compile(r"^[A-Za-z0-9._-]+")
+
+
+@TARGETS.register("raspberry-pi")
+def build_raspberry_pi(
+    source: PackageSource, request: PackageRequest, staging: Path
+) -> dict[str, Any]:
+    """The bundle folder and its .tar.gz, side by side in ``staging``."""
+    entries = source.choose(request.artifacts)
+    if not entries:
+        raise ConfigError("the source lists no artifacts to package")
+    model = source.model
+    pre = model.get("preprocessing") or {}
+    name = f"{model['name']}-raspberry-pi"
+    folder = staging / name
+    folder.mkdir()
+    extra = [pre["tokenizer"]["vocab"]] if pre.get("tokenizer") else []
+    for file_name in [e["file"] for e in entries] + extra:
+        shutil.copyfile(source.folder / file_name, folder / file_name)
+    if model.get("labels") or model.get("num_classes"):
+        (folder / LABELS_FILE).write_text("\n".join(class_names(model)) + "\n", encoding="utf-8")
+    requirements = runtime_requirements({e["format"] for e in entries}, pre.get("input") == "image")
+    (folder / REQUIREMENTS).write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    runner = resources.files("edgesub.package").joinpath("standalone_runner.py").read_text("utf-8")
+    (folder / RUNNER).write_text(runner, encoding="utf-8")
+    (folder / RUNNER).chmod(0o755)
+    files = [e["file"] for e in entries]
+    write_manifest(folder, model, entries, _recommended(source, files))
+    load_manifest(folder / MANIFEST_NAME)  # every listed file is there with its sha256
+    example = _example_input(pre)
+    values = {
+        "name": model["name"],
+        "bundle": name,
+        "files": ", ".join(f"`{f}`" for f in files),
+        "requirements": ", ".join(requirements),
+        "example": example,
+        "default_model": _default_model(source, files),
+    }
+    (folder / "README.md").write_text(render("raspberry_pi.md", values), encoding="utf-8")
+    write_checksums(folder)
+    tarball = write_tarball(folder, staging / f"{name}.tar.gz", frozenset({RUNNER}))
+    return {
+        "bundle": name,
+        "artifacts": files,
+        "tarball": tarball.name,
+        "tarball_bytes": tarball.stat().st_size,
+        "requirements": requirements,
+        "checksums": f"{name}/{CHECKSUMS}",
+    }
+
+
+def runtime_requirements(formats: set[str], images: bool) -> list[str]:
+    """numpy and each format's runtime at the versions edgesub's ``runtime`` extra pins."""
+    pins = _edgesub_pins()
+    names = ["numpy", *(RUNTIME_PACKAGES[f] for f in sorted(formats))]
+    return [pins[n] for n in names] + ([PILLOW] if images else [])
+
+
+def _edgesub_pins() -> dict[str, str]:
+    """edgesub's own requirements (base and the runtime extra), by distribution name."""
+    try:
+        requires = metadata.requires("edgesub") or []
+    except metadata.PackageNotFoundError:
+        raise MissingDependencyError(
+            "edgesub is not installed (its runtime pins are read from its metadata)"
+        ) from None
+    pins = {}
+    for line in requires:
+        requirement, _, marker = line.partition(";")
+        if marker.strip() and 'extra == "runtime"' not in marker:
+            continue
+        match = _NAME.match(requirement.strip())
+        if match:
+            pins[match.group(0).lower().replace("_", "-")] = requirement.strip()
+    return pins
+
+
+def _recommended(source: PackageSource, files: list[str]) -> dict[str, Any] | None:
+    kept = {fmt: f for fmt, f in source.recommended.items() if f in files}
+    return {"by_format": kept} if kept else None
+
+
+def _default_model(source: PackageSource, files: list[str]) -> str:
+    """What run.py uses without --model (the same rule as its ``choose``)."""
+    recommended = _recommended(source, files) or {"by_format": {}}
+    by_format = recommended["by_format"]
+    return by_format.get("tflite") or next(iter(by_format.values()), files[0])
+
+
+def _example_input(pre: dict[str, Any]) -> str:
+    if pre.get("input") == "text":
+        return "'a wonderful, moving film'"
+    if pre.get("input") == "image":
+        return "picture.png"
+    return "input.npy"

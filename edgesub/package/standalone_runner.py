@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Run this bundle's model: ``python3 run.py INPUT... [--model FILE] [--top K] [--json]``.
+
+Written into Raspberry Pi bundles by ``edgesub package`` as ``run.py``; it imports nothing from
+edgesub, only numpy, the model's runtime (ai-edge-litert or tflite-runtime for .tflite,
+onnxruntime for .onnx) and Pillow for image files. Everything about the model (preprocessing,
+labels, tokenizer) is read from the manifest.json beside it, the way ``edgesub predict`` reads
+it, and each model file is checked against the manifest's sha256 before it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+PIL_MODES = {"grey": "L", "rgb": "RGB"}
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]", re.IGNORECASE)
+
+
+class BundleError(Exception):
+    """A problem with the bundle or an input, shown as one line."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", help="image files, .npy arrays, or text (text model)")
+    parser.add_argument("--model", help="model file in this bundle (default: the recommended one)")
+    parser.add_argument("--top", type=int, default=5, help="labels to show per input")
+    parser.add_argument("--invert", action="store_true", help="invert images (dark ink on white)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    try:
+        results = predict(args.inputs, args.model, args.top, args.invert, args.threads)
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        for n, ranked in enumerate(result["predictions"]):
+            print(f"{result['input']}" + (f" [{n}]" if len(result["predictions"]) > 1 else ""))
+            for rank, item in enumerate(ranked, 1):
+                print(f"  {rank}. {item['label']}  {item['score']:.4f}")
+    return 0
+
+
+def predict(
+    inputs: list[str], model_file: str | None, top: int, invert: bool, threads: int
+) -> list[dict[str, Any]]:
+    manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
+    entry = choose(manifest, model_file)
+    run = load(HERE / entry["file"], threads)
+    model = manifest["model"]
+    results = []
+    for source in inputs:
+        logits = run(read_input(source, model, invert))
+        ranked = [top_labels(row, model.get("labels"), top) for row in logits]
+        results.append({"artifact": entry["file"], "input": source, "predictions": ranked})
+    return results
+
+
+def choose(manifest: dict[str, Any], name: str | None) -> dict[str, Any]:
+    """The named artifact, else the recommended .tflite, else the first one; sha256 checked."""
+    entries = {entry["file"]: entry for entry in manifest["artifacts"]}
+    recommended = (manifest.get("recommended") or {}).get("by_format") or {}
+    name = name or recommended.get("tflite") or next(iter(recommended.values()), None)
+    entry = entries.get(name or next(iter(entries)))
+    if entry is None:
+        raise BundleError(f"no model {name} in this bundle; it has {', '.join(entries)}")
+    digest = hashlib.sha256((HERE / entry["file"]).read_bytes()).hexdigest()
+    if digest != entry["sha256"]:
+        raise BundleError(f"{entry['file']} does not match its sha256 in manifest.json")
+    return entry
+
+
+def load(path: Path, threads: int) -> Any:
+    """A function from a float (or token id) batch to float logits, for .tflite or .onnx."""
+    if path.suffix == ".onnx":
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(str(path), options, ["CPUExecutionProvider"])
+        spec = session.get_inputs()[0]
+        dtype = np.int64 if "int64" in spec.type else np.float32
+        return lambda x: session.run(None, {spec.name: x.astype(dtype)})[0].astype(np.float32)
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    spec, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        rows = []
+        for sample in x:  # the exported files take a batch of one
+            interpreter.set_tensor(spec["index"], to_input(sample[None], spec))
+            interpreter.invoke()
+            rows.append(from_output(interpreter.get_tensor(out["index"]), out)[0])
+        return np.stack(rows)
+
+    return run
+
+
+def to_input(x: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    scale, zero_point = spec["quantization"]
+    dtype = np.dtype(spec["dtype"])
+    if dtype.kind in "iu" and scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / np.float32(scale)) + zero_point, info.min, info.max).astype(
+            dtype
+        )
+    return x.astype(dtype)
+
+
+def from_output(y: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    scale, zero_point = spec["quantization"]
+    if y.dtype.kind in "iu" and scale:
+        return (y.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+    return y.astype(np.float32)
+
+
+def read_input(source: str, model: dict[str, Any], invert: bool) -> np.ndarray:
+    """A batch for the model: an image file, a .npy array, or the text itself."""
+    pre = model.get("preprocessing") or {}
+    path = Path(source)
+    if path.suffix.lower() == ".npy" and path.is_file():
+        x = np.load(path, allow_pickle=False)
+        return x[None] if x.ndim == len(model["input_shape"]) else x
+    if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+        return image(path, pre, invert)
+    if pre.get("input") == "text":
+        return tokens(source, pre["tokenizer"])
+    raise BundleError(f"{source} is not an image or .npy file (and this is not a text model)")
+
+
+def image(path: Path, pre: dict[str, Any], invert: bool) -> np.ndarray:
+    """The manifest's image preprocessing: 8-bit pixels onto value_range, then normalised."""
+    from PIL import Image
+
+    height, width = pre["size"]
+    with Image.open(path) as picture:
+        picture = picture.convert(PIL_MODES[pre["color"]]).resize((width, height), Image.BOX)
+        pixels = np.asarray(picture, dtype=np.float32) / 255.0
+    if invert:
+        pixels = 1.0 - pixels
+    low, high = pre["value_range"]
+    raw = low + pixels * (high - low)
+    raw = raw[:, :, None] if raw.ndim == 2 else raw
+    nchw = pre.get("layout", "NCHW") == "NCHW"
+    batch = raw.transpose(2, 0, 1)[None] if nchw else raw[None]
+    shape = (1, -1, 1, 1) if nchw else (1, 1, 1, -1)
+    mean = np.asarray(pre["mean"], dtype=np.float64).reshape(shape)
+    std = np.asarray(pre["std"], dtype=np.float64).reshape(shape)
+    return ((batch * float(pre["scale"]) - mean) / std).astype(np.float32)
+
+
+def tokens(text: str, tokenizer: dict[str, Any]) -> np.ndarray:
+    """Word ids as the tokenizer record says: lowercase, split, look up, pad with id 0."""
+    vocab = (HERE / tokenizer["vocab"]).read_text(encoding="utf-8").splitlines()
+    ids = {word: i for i, word in enumerate(vocab)}
+    words = WORD.findall(text.lower() if tokenizer.get("lowercase", True) else text)
+    row = [ids.get(word, ids["[UNK]"]) for word in words][: tokenizer["max_length"]]
+    return np.asarray([row + [0] * (tokenizer["max_length"] - len(row))], dtype=np.int64)
+
+
+def top_labels(logits: np.ndarray, labels: list[str] | None, top: int) -> list[dict[str, Any]]:
+    """The ``top`` classes by softmax probability."""
+    shifted = np.exp(logits.astype(np.float64) - logits.max())
+    scores = shifted / shifted.sum()
+    order = np.argsort(-scores, kind="stable")[: max(1, top)]
+    return [
+        {
+            "index": int(i),
+            "label": labels[i] if labels and i < len(labels) else str(int(i)),
+            "score": round(float(scores[i]), 6),
+        }
+        for i in order
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

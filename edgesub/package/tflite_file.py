@@ -1,0 +1,31 @@
+"""Assemble the android .tflite: adapted graph + metadata buffer + packed labels file."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesub._deps import require
+from edgesub.errors import ModelFileError
+from edgesub.package.metadata import METADATA_NAME, ClassifierMetadata, build_metadata, pack_files
+from edgesub.package.tflite_adapter import ImageInterface, adapt_image_classifier
+
+
+def classifier_file(
+    model: bytes, layout: str, channels: int, meta: ClassifierMetadata, labels: str
+) -> tuple[bytes, list[str]]:
+    """The packaged file's bytes, and the operators added to its graph."""
+    utils = require("ai_edge_litert.tools.flatbuffer_utils")
+    schema = require("ai_edge_litert.schema_py_generated")
+    if model[4:8] != b"TFL3":
+        raise ModelFileError("not a TFLite flatbuffer (missing TFL3 identifier)")
+    graph = utils.read_model_from_bytearray(bytearray(model))
+    added = adapt_image_classifier(graph, ImageInterface(layout, channels))
+    graph.metadata = [m for m in graph.metadata or [] if m.name != METADATA_NAME.encode()]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(build_metadata(meta), dtype=np.uint8)
+    graph.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = METADATA_NAME.encode(), len(graph.buffers) - 1
+    graph.metadata.append(entry)
+    packed = bytes(utils.convert_object_to_bytearray(graph))
+    return pack_files(packed, {meta.labels_file: labels.encode("utf-8")}), added
