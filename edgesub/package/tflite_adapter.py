@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesub._deps import require
+from edgesub.converters.tflite_edit import GraphEditor
 from edgesub.errors import ModelFileError
 
 # ITU-R 601-2 luma, what PIL's convert("L") applies (and so what grey training images saw).
@@ -32,78 +32,12 @@ class ImageInterface:
     channels: int
 
 
-class _Graph:
-    """Appends tensors, buffers and operators to the main subgraph of a ``ModelT``."""
-
-    def __init__(self, model: Any) -> None:
-        self.schema = require("ai_edge_litert.schema_py_generated")
-        self.model = model
-        self.sub = model.subgraphs[0]
-
-    def tensor(
-        self, name: str, shape: list[int], dtype: int, data: np.ndarray | None = None
-    ) -> int:
-        tensor = self.schema.TensorT()
-        tensor.name, tensor.shape, tensor.type = name.encode(), list(shape), dtype
-        tensor.buffer = self._buffer(data)
-        self.sub.tensors.append(tensor)
-        return len(self.sub.tensors) - 1
-
-    def _buffer(self, data: np.ndarray | None) -> int:
-        buffer = self.schema.BufferT()
-        if data is not None:
-            buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
-        self.model.buffers.append(buffer)
-        return len(self.model.buffers) - 1
-
-    def op(
-        self,
-        code: str,
-        version: int,
-        inputs: list[int],
-        outputs: list[int],
-        options: tuple[str, Any] | None = None,
-    ) -> Any:
-        op = self.schema.OperatorT()
-        op.opcodeIndex = self._opcode(getattr(self.schema.BuiltinOperator, code), version)
-        op.inputs, op.outputs = inputs, outputs
-        if options is not None:
-            op.builtinOptionsType = getattr(self.schema.BuiltinOptions, options[0])
-            op.builtinOptions = options[1]
-        return op
-
-    def _opcode(self, builtin: int, version: int) -> int:
-        for i, code in enumerate(self.model.operatorCodes):
-            if (
-                max(code.builtinCode, code.deprecatedBuiltinCode) == builtin
-                and code.version == version
-            ):
-                return i
-        code = self.schema.OperatorCodeT()
-        # the int8 legacy field holds 127 (PLACEHOLDER_FOR_GREATER_OP_CODES) for newer ops
-        code.builtinCode, code.deprecatedBuiltinCode = builtin, min(builtin, 127)
-        code.version = version
-        self.model.operatorCodes.append(code)
-        return len(self.model.operatorCodes) - 1
-
-    def producer(self, tensor: int) -> str | None:
-        """The builtin operator name that writes ``tensor`` (None for a graph input)."""
-        names = {
-            v: k for k, v in vars(self.schema.BuiltinOperator).items() if not k.startswith("_")
-        }
-        for op in self.sub.operators:
-            if tensor in list(op.outputs):
-                code = self.model.operatorCodes[op.opcodeIndex]
-                return names.get(max(code.builtinCode, code.deprecatedBuiltinCode))
-        return None
-
-
 def adapt_image_classifier(model: Any, interface: ImageInterface) -> list[str]:
     """Rewrite ``model`` (a ``ModelT``) in place: 1×H×W×3 float32 in, 1×N probabilities out.
 
     Returns the operators added, in graph order (none where the model already fits).
     """
-    graph = _Graph(model)
+    graph = GraphEditor(model)
     if len(model.subgraphs) != 1 or len(graph.sub.inputs) != 1 or len(graph.sub.outputs) != 1:
         raise ModelFileError("an image classifier needs one subgraph with one input and one output")
     image, ops, added = _input_ops(graph, graph.sub.inputs[0], interface)
@@ -123,7 +57,7 @@ def adapt_image_classifier(model: Any, interface: ImageInterface) -> list[str]:
 
 
 def _input_ops(
-    graph: _Graph, original: int, interface: ImageInterface
+    graph: GraphEditor, original: int, interface: ImageInterface
 ) -> tuple[int, list[Any], list[str]]:
     """The new RGB NHWC float input, and the operators from it to the original input tensor."""
     schema, types = graph.schema, graph.schema.TensorType
@@ -169,7 +103,7 @@ def _input_ops(
     return image, ops, [code for code, *_ in steps]
 
 
-def _output_ops(graph: _Graph, original: int) -> tuple[int, list[str]]:
+def _output_ops(graph: GraphEditor, original: int) -> tuple[int, list[str]]:
     """Append DEQUANTIZE (integer scores) and SOFTMAX (unless the model ends in one)."""
     schema, types = graph.schema, graph.schema.TensorType
     tensor = graph.sub.tensors[original]

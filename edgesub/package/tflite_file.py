@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesub._deps import require
+from edgesub.converters.tflite_edit import read_model, write_model
 from edgesub.errors import ModelFileError
 from edgesub.package.metadata import METADATA_NAME, ClassifierMetadata, build_metadata, pack_files
 from edgesub.package.tflite_adapter import ImageInterface, adapt_image_classifier
@@ -14,11 +15,10 @@ def classifier_file(
     model: bytes, layout: str, channels: int, meta: ClassifierMetadata, labels: str
 ) -> tuple[bytes, list[str]]:
     """The packaged file's bytes, and the operators added to its graph."""
-    utils = require("ai_edge_litert.tools.flatbuffer_utils")
     schema = require("ai_edge_litert.schema_py_generated")
     if model[4:8] != b"TFL3":
         raise ModelFileError("not a TFLite flatbuffer (missing TFL3 identifier)")
-    graph = utils.read_model_from_bytearray(bytearray(model))
+    graph = read_model(model)
     added = adapt_image_classifier(graph, ImageInterface(layout, channels))
     graph.metadata = [m for m in graph.metadata or [] if m.name != METADATA_NAME.encode()]
     buffer = schema.BufferT()
@@ -27,5 +27,5 @@ def classifier_file(
     entry = schema.MetadataT()
     entry.name, entry.buffer = METADATA_NAME.encode(), len(graph.buffers) - 1
     graph.metadata.append(entry)
-    packed = bytes(utils.convert_object_to_bytearray(graph))
+    packed = write_model(graph)
     return pack_files(packed, {meta.labels_file: labels.encode("utf-8")}), added
