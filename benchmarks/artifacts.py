@@ -40,6 +40,7 @@ from edgesub.atomic import atomic_write_json
 from edgesub.config import ConvertConfig, RunConfig
 from edgesub.converters import convert
 from edgesub.converters.calibration import ArrayData, ArraySplit
+from edgesub.converters.recommend import TIE_FRACTION
 from edgesub.errors import EdgesubError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -351,7 +352,7 @@ def markdown(models: list[dict[str, Any]]) -> str:
             continue
         for r in model["artifacts"]:
             quality = r["accuracy"] if model["kind"] == "student" else r["top1_agreement"]
-            slower = " (slower than fp32)" if r["latency_ratio_vs_fp32"] > 1.0 else ""
+            slower = " (slower than fp32)" if r["latency_ratio_vs_fp32"] > 1 + TIE_FRACTION else ""
             lines.append(
                 f"| {model['name']} | {r['runtime']} | {r['precision']} | {r['size_bytes']:,} "
                 f"| {r['size_ratio_vs_fp32']:.2f} | {r['latency_ms']:.3f} "
@@ -362,10 +363,12 @@ def markdown(models: list[dict[str, Any]]) -> str:
 
 
 def merged(path: Path, models: list[dict[str, Any]], parts: set[str]) -> list[dict[str, Any]]:
-    """``models`` plus the records of the parts not re-measured now, from an earlier ``path``."""
+    """``models`` plus the records of the parts not re-measured now, from an earlier ``path``
+    (records that do not name their part cannot be placed and are dropped)."""
     kept = []
-    if path.is_file():
-        kept = [m for m in json.loads(path.read_text())["models"] if m.get("part") not in parts]
+    if path.is_file() and parts != set(PARTS):
+        earlier = json.loads(path.read_text())["models"]
+        kept = [m for m in earlier if m.get("part") in set(PARTS) - parts]
     order = {part: n for n, part in enumerate(PARTS)}
     return sorted([*kept, *models], key=lambda m: order.get(m.get("part"), len(PARTS)))
 
