@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from edgesub.cli import cli
 from edgesub.config import DataConfig
+from edgesub.config import load as load_config
 from edgesub.data import load_dataset
 from edgesub.distill import load_deployable
 from edgesub.rundir import RunDir
@@ -62,6 +63,20 @@ def test_config_with_other_teacher_settings_is_refused_and_nothing_overwritten(c
     assert result.exit_code == 1 and "teacher.epochs" in result.output
     assert "Traceback" not in result.output and run.student.read_bytes() == before
     assert invoke("distill", str(run.root), "--config", str(path)).exit_code == 2
+
+
+def test_config_with_other_distill_settings_reuses_teacher_and_subspace(config, tmp_path):
+    path, run = config
+    shutil.copytree(run.root, tmp_path / "runs" / "one")
+    copy = RunDir(tmp_path / "runs" / "one")
+    moved = tmp_path / "pipeline.toml"
+    moved.write_text(path.read_text().replace(str(run.root.parent), str(tmp_path / "runs")))
+    kept = {p: p.read_bytes() for p in (copy.teacher, copy.subspace)}
+    result = invoke("distill", "--config", str(moved), "--epochs", "1", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert all(p.read_bytes() == b for p, b in kept.items())
+    assert json.loads(copy.student_json.read_text())["epochs_run"] == 1
+    assert load_config(copy.config).distill.epochs == 1
 
 
 def test_method_preset_on_a_run_dir(config, tmp_path):
