@@ -25,25 +25,19 @@ import os
 import resource
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from teacher_cases import Case, load_case
 
-from edgesub.atomic import atomic_path, atomic_write_json, atomic_write_text
-from edgesub.config import DataConfig, TeacherConfig
-from edgesub.data import Dataset, load_dataset
-from edgesub.rundir import RunDir
+from edgesub.atomic import atomic_write_json, atomic_write_text
 from edgesub.subspace.compress import fit_subspace
-from edgesub.subspace.features import Features
 from edgesub.subspace.head import Standardiser, fit_head, fit_head_streaming
 from edgesub.subspace.stream import NpyRows, column_moments, write_gaussian_mixture
 
 HEAD_SPEED_CASES = ("effnet_frozen_mnist", "cnn_mnist")
 RESULTS = Path(__file__).parent / "results" / "subspace_heads.json"
-CACHE = Path(__file__).parent / ".cache"
 
 
 def peak_rss_mb() -> float:
@@ -141,221 +135,6 @@ COMPRESSIONS = (4, 8, 16, 32)
 QUICK_COMPRESSIONS = (8, 16)
 LEARNED_COMPRESSIONS = (8, 16)  # the trained bottleneck is the slow method: two ratios only
 RANDOM_METHODS = {"gaussian", "sparse", "learned"}  # pca and lda do not depend on the seed
-IMAGE_SIZE = 64  # EfficientNet-Lite0 sees MNIST upsampled from 28×28 to 64×64 (CPU budget)
-TRAINABLE_BLOCKS = 4
-
-
-@dataclass(frozen=True)
-class Case:
-    teacher: str
-    task: str
-    regime: str
-    feats: dict[str, Features]
-
-
-def load_case(name: str, progress: bool) -> Case:
-    """Features of one case, extracted (or trained) once and cached under benchmarks/.cache."""
-    return CASE_BUILDERS[name](progress)
-
-
-def _mnist() -> Dataset:
-    return load_dataset(DataConfig(name="mnist5000"))
-
-
-def _reviews() -> Dataset:
-    return load_dataset(DataConfig(name="rotten_tomatoes"))
-
-
-def _cached(name: str, key: dict, build: Callable[[], dict[str, np.ndarray]]) -> dict:
-    """{split: h} from benchmarks/.cache/<name>/, rebuilt when the key changed."""
-    folder = CACHE / name
-    meta = folder / "meta.json"
-    splits = ("train", "val", "test")
-    try:
-        fresh = json.loads(meta.read_text(encoding="utf-8")) == key
-    except (OSError, json.JSONDecodeError):
-        fresh = False
-    if not (fresh and all((folder / f"{s}.npy").exists() for s in splits)):
-        folder.mkdir(parents=True, exist_ok=True)
-        for split, h in build().items():
-            with atomic_path(folder / f"{split}.npy") as tmp, open(tmp, "wb") as fh:
-                np.save(fh, np.asarray(h, dtype=np.float32))
-        atomic_write_json(meta, key)
-    return {s: np.load(folder / f"{s}.npy", mmap_mode="r") for s in splits}
-
-
-def _features(data: Dataset, hs: dict[str, np.ndarray]) -> dict[str, Features]:
-    return {name: Features(np.asarray(hs[name]), split.y) for name, split in data.splits().items()}
-
-
-def cnn_mnist(progress: bool) -> Case:
-    """The foundation's wide CNN (d=512) trained on MNIST-5000 (task-trained regime)."""
-    from edgesub.subspace.features import teacher_features
-    from edgesub.teachers import train_teacher
-
-    data = _mnist()
-    run = RunDir(CACHE / "cnn_mnist_run")
-    train_teacher(run, data, TeacherConfig(epochs=8), resume=True, progress=progress)
-    return Case(
-        "wide_cnn", "mnist5000", "task-trained", teacher_features(run, data, progress=progress)
-    )
-
-
-def _effnet_prefix(data: Dataset, progress: bool) -> tuple[Any, dict[str, Any]]:
-    """The EfficientNet-Lite0 teacher and its frozen prefix outputs per split (cached)."""
-    import torch
-
-    from edgesub.teachers.efficientnet import efficientnet_teacher
-
-    pre = data.preprocessing
-    teacher = efficientnet_teacher(10, pre["mean"], pre["std"], image_size=IMAGE_SIZE).eval()
-    stop = teacher.num_blocks - TRAINABLE_BLOCKS
-    key = {"data": data.fingerprint(), "image_size": IMAGE_SIZE, "stop": stop}
-    folder = CACHE / "effnet_prefix"
-    out = {}
-    meta_ok = (folder / "meta.json").exists() and json.loads(
-        (folder / "meta.json").read_text()
-    ) == key
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, split in data.splits().items():
-        path = folder / f"{name}.npy"
-        if not (meta_ok and path.exists()):
-            with torch.no_grad():
-                a = torch.cat(
-                    [
-                        teacher.prefix(torch.from_numpy(split.x[i : i + 128]), stop)
-                        for i in _bar(range(0, len(split), 128), f"EfficientNet {name}", progress)
-                    ]
-                ).numpy()
-            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                np.save(fh, a)
-        out[name] = torch.from_numpy(np.load(path))
-    atomic_write_json(folder / "meta.json", key)
-    return teacher, out
-
-
-def effnet_frozen_mnist(progress: bool) -> Case:
-    """ImageNet EfficientNet-Lite0 features of MNIST, nothing trained (frozen regime)."""
-    from edgesub.teachers.finetune import run_in_batches
-
-    data = _mnist()
-
-    def build() -> dict[str, np.ndarray]:
-        teacher, prefix = _effnet_prefix(data, progress)
-        start = teacher.num_blocks - TRAINABLE_BLOCKS
-        return {
-            n: run_in_batches(lambda a: teacher.tail_features(a, start), p).numpy()
-            for n, p in prefix.items()
-        }
-
-    hs = _cached("effnet_frozen_mnist", {"data": data.fingerprint(), "size": IMAGE_SIZE}, build)
-    return Case("efficientnet_lite0", "mnist5000", "frozen", _features(data, hs))
-
-
-def effnet_finetuned_mnist(progress: bool) -> Case:
-    """EfficientNet-Lite0 with its last blocks, head conv and a new classifier fine-tuned."""
-    import torch
-
-    from edgesub.teachers.finetune import finetune_tail, run_in_batches
-
-    data = _mnist()
-    key = {"data": data.fingerprint(), "size": IMAGE_SIZE, "blocks": TRAINABLE_BLOCKS, "epochs": 8}
-
-    def build() -> dict[str, np.ndarray]:
-        teacher, prefix = _effnet_prefix(data, progress)
-        start = teacher.num_blocks - TRAINABLE_BLOCKS
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        tail = [
-            *teacher.net._blocks[start:],
-            teacher.net._conv_head,
-            teacher.net._bn1,
-            teacher.head,
-        ]
-        for module in tail:
-            module.requires_grad_(True)
-        y = {n: torch.from_numpy(s.y) for n, s in data.splits().items()}
-        finetune_tail(
-            teacher,
-            lambda a: teacher.head(teacher.tail_features(a, start)),
-            (prefix["train"], y["train"]),
-            (prefix["val"], y["val"]),
-            epochs=key["epochs"],
-            lr=2e-3,
-        )
-        return {
-            n: run_in_batches(lambda a: teacher.tail_features(a, start), p).numpy()
-            for n, p in prefix.items()
-        }
-
-    hs = _cached("effnet_finetuned_mnist", key, build)
-    return Case("efficientnet_lite0 (fine-tuned)", "mnist5000", "task-trained", _features(data, hs))
-
-
-def _minilm_embeddings(data: Dataset, progress: bool) -> dict[str, np.ndarray]:
-    from edgesub.subspace.features import stream_features
-    from edgesub.teachers.minilm import MiniLM
-
-    def build() -> dict[str, np.ndarray]:
-        import torch
-
-        model = MiniLM()
-        torch.set_num_threads(1)
-        folder = CACHE / "minilm_tmp"
-        folder.mkdir(parents=True, exist_ok=True)
-        return {
-            n: np.asarray(
-                stream_features(
-                    model.features, s.x, folder / f"{n}.npy", n, batch_size=64, progress=progress
-                )
-            )
-            for n, s in data.splits().items()
-        }
-
-    return _cached("minilm_frozen_rt", {"data": data.fingerprint()}, build)
-
-
-def minilm_frozen_rt(progress: bool) -> Case:
-    """MiniLM-L6 sentence embeddings of the reviews, nothing trained (frozen regime)."""
-    data = _reviews()
-    return Case(
-        "minilm_l6",
-        "rotten_tomatoes",
-        "frozen",
-        _features(data, _minilm_embeddings(data, progress)),
-    )
-
-
-def mlp_minilm_rt(progress: bool) -> Case:
-    """A wide MLP (d=1024) trained on frozen MiniLM embeddings: a task-trained text teacher."""
-    import torch
-
-    from edgesub.teachers.finetune import finetune_tail, run_in_batches
-    from edgesub.teachers.wide_mlp import WideMLP
-
-    data = _reviews()
-    emb = _minilm_embeddings(data, progress)
-    key = {"data": data.fingerprint(), "width": 1024, "d": 1024, "epochs": 15}
-
-    def build() -> dict[str, np.ndarray]:
-        torch.manual_seed(0)
-        mlp = WideMLP(384, 1024, 2)
-        x = {n: torch.from_numpy(np.asarray(h)) for n, h in emb.items()}
-        y = {n: torch.from_numpy(s.y) for n, s in data.splits().items()}
-        finetune_tail(mlp, mlp, (x["train"], y["train"]), (x["val"], y["val"]), epochs=15, lr=1e-3)
-        return {n: run_in_batches(mlp.features, v).numpy() for n, v in x.items()}
-
-    hs = _cached("mlp_minilm_rt", key, build)
-    return Case("minilm_l6 + wide_mlp", "rotten_tomatoes", "task-trained", _features(data, hs))
-
-
-CASE_BUILDERS: dict[str, Callable[[bool], Case]] = {
-    "cnn_mnist": cnn_mnist,
-    "effnet_frozen_mnist": effnet_frozen_mnist,
-    "effnet_finetuned_mnist": effnet_finetuned_mnist,
-    "minilm_frozen_rt": minilm_frozen_rt,
-    "mlp_minilm_rt": mlp_minilm_rt,
-}
 
 
 def evaluate(
@@ -405,14 +184,6 @@ def evaluate(
                 flush=True,
             )
     return records
-
-
-def _bar(items: range, label: str, enabled: bool) -> Any:
-    if not enabled:
-        return items
-    from rich.progress import track
-
-    return track(items, description=label, transient=True)
 
 
 def merge_results(path: Path, **sections: Any) -> Path:

@@ -247,15 +247,12 @@ def read_arch_config(path: Path) -> dict[str, Any]:
 
 def load_weights_model(weights: Path, arch_config: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The deployable model (eval mode) from ``weights`` and its architecture config."""
-    torch = require("torch")
+    require("torch")
     safetensors_torch = require("safetensors.torch")
-    from edgesub.distill.deployable import Deployable
-    from edgesub.students import build_student
+    from edgesub.distill.deployable import build_deployable
 
     meta = read_arch_config(arch_config)
-    input_shape = tuple(int(d) for d in meta["input_shape"])
-    student = build_student(meta["arch"], int(meta["width"]), int(meta["k"]), input_shape)
-    model = Deployable(student, torch.nn.Linear(int(meta["k"]), int(meta["num_classes"])))
+    model = build_deployable(meta)
     try:
         tensors = safetensors_torch.load_file(str(weights))
     except Exception as exc:  # safetensors raises its own SafetensorError, not an OSError

@@ -77,13 +77,19 @@ class SubspaceConfig:
 
 @dataclass(frozen=True)
 class StudentConfig:
-    """Student architecture by registry name; ``width`` scales its channels."""
+    """Student architecture by registry name; ``width`` scales its channels, ``depth`` sets its
+    blocks/stages/layers (0: the architecture's default)."""
 
     arch: str = "small_cnn"
     width: int = 16
+    depth: int = 0
 
     def validate(self) -> None:
         _positive(self, "width")
+        _check(self.depth >= 0, "student.depth must be >= 0 (0 means the default)")
+
+
+HEAD_INITS = ("subspace", "random")
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,21 @@ class DistillConfig:
     patience: int = 10
     seed: int = 0
     train_head: bool = False  # True trains the head too (baselines such as CE or logit KD)
+    head_init: str = "subspace"  # "subspace": the fitted compressed head; "random": fresh Linear
+    label_smoothing: float = 0.0  # of head_ce
+    augment: str = "none"  # by registry name; anything but "none" computes teacher targets online
 
     def validate(self) -> None:
         _check(bool(self.losses), "distill.losses must name at least one loss")
         _check(all(w >= 0 for w in self.losses.values()), "distill.losses weights must be >= 0")
         _positive(self, "epochs", "batch_size", "lr", "temperature", "patience")
+        _check(self.head_init in HEAD_INITS, f"distill.head_init must be one of {HEAD_INITS}")
+        _check(
+            self.head_init == "subspace" or self.train_head,
+            "distill.head_init = 'random' needs distill.train_head = true (a frozen random head "
+            "cannot classify)",
+        )
+        _check(0 <= self.label_smoothing < 1, "distill.label_smoothing must be in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,41 @@ def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str) -> str 
     return None
 
 
+# The sections whose outputs (teacher, features, subspace) a re-distillation reuses.
+UPSTREAM_SECTIONS = ("data", "teacher", "subspace")
+
+
+def prepare_distill_run(cfg: RunConfig) -> RunDir:
+    """The run directory of ``cfg`` for ``edgesub distill --config``: created (with its
+    config.toml) when new; an existing run must have the same data, teacher and subspace
+    settings, since its teacher and subspace are reused (student and distill may differ)."""
+    run = RunDir(cfg.run_dir)
+    if run.config.exists():
+        saved = config_mod.to_dict(config_mod.load(run.config))
+        current = config_mod.to_dict(cfg)
+        diff = _first_difference(
+            {k: saved[k] for k in UPSTREAM_SECTIONS},
+            {k: current[k] for k in UPSTREAM_SECTIONS},
+            prefix="",
+        )
+        if diff:
+            raise RunDirError(
+                f"{run.root} holds a teacher and subspace made with other settings: {diff}; "
+                "choose another run name"
+            )
+    elif run.root.exists() and any(run.root.iterdir()):
+        raise RunDirError(f"{run.root} is not empty and is not an edgesub run (no config.toml)")
+    else:
+        run.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.config, config_mod.to_toml(cfg))
+    return run
+
+
+def record_config(run: RunDir, cfg: RunConfig) -> None:
+    """Save ``cfg`` as the run's config.toml (after a stage ran with it)."""
+    atomic_write_text(run.config, config_mod.to_toml(cfg))
+
+
 def load_run(run_dir: str | Path) -> tuple[RunDir, RunConfig]:
     """Open an existing run directory with the configuration it was made with."""
     run = RunDir(Path(run_dir))
@@ -108,12 +143,36 @@ def stage_compress(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool
 
 
 def stage_distill(
-    run: RunDir, data: Dataset, cfg: RunConfig, *, resume: bool, progress: bool
+    run: RunDir, data: Dataset, cfg: RunConfig, *, resume: bool, progress: bool, dist: Any = None
 ) -> dict:
     from edgesub.distill import distill
+    from edgesub.distill.ddp import SINGLE
 
     run.require(run.subspace, "compress")
-    return distill(run, data, cfg.student, cfg.distill, resume=resume, progress=progress)
+    return distill(
+        run, data, cfg.student, cfg.distill, resume=resume, progress=progress, dist=dist or SINGLE
+    )
+
+
+def ensure_subspace(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> None:
+    """Train the teacher and fit the subspace unless the run already holds them for ``cfg``."""
+    import json
+
+    from edgesub.digest import file_sha256
+
+    stage_teacher(run, data, cfg, resume=True, progress=progress)
+    try:
+        saved = json.loads(run.subspace_json.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        saved = {}
+    current = (
+        saved.get("config") == config_mod.to_dict(cfg.subspace)
+        and saved.get("data") == data.fingerprint()
+        and saved.get("teacher_sha256") == file_sha256(run.teacher)
+        and run.subspace.exists()
+    )
+    if not current:
+        stage_compress(run, data, cfg, progress=progress)
 
 
 def stage_convert(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> list[dict]:

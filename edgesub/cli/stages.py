@@ -152,30 +152,121 @@ def compress(
 
 
 @cli.command()
-@run_dir_argument
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Pipeline TOML instead of RUN_DIR: distil in its run directory (teacher and subspace "
+    "are made first when missing).",
+)
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint.")
 @click.option("--epochs", type=int, help="Training epochs.")
+@click.option("--method", help="subspace_native, ce, logit_kd or fitnets (sets the losses).")
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes on this machine (torchrun, DistributedDataParallel).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print student.json.")
 @set_option
 @no_progress_option
 def distill(
-    run_dir: str,
+    run_dir: str | None,
+    config_path: str | None,
     resume: bool,
     epochs: int | None,
+    method: str | None,
+    nproc: int,
     as_json: bool,
     sets: tuple[str, ...],
     no_progress: bool,
 ) -> None:
-    """Train the subspace-native student of a run."""
+    """Train the student of a run (RUN_DIR) or of a pipeline config (--config).
+
+    --nproc N trains in N processes on this machine with DistributedDataParallel (through
+    torchrun); for several machines run `torchrun ... -m edgesub distill RUN_DIR` yourself.
+    """
+    from edgesub.distill.ddp import from_env, launch
     from edgesub.pipeline import describe_student, stage_data, stage_distill
 
-    run, cfg = open_run(run_dir, sets)
-    cfg = config_mod.apply_overrides(cfg, {"distill.epochs": epochs})
-    result = stage_distill(run, stage_data(cfg), cfg, resume=resume, progress=not no_progress)
+    if (run_dir is None) == (config_path is None):
+        raise click.UsageError("give either RUN_DIR or --config FILE")
+    dist = from_env()
+    run, cfg = _distill_target(run_dir, config_path, sets, epochs, method, prepare=dist.main)
+    if config_path and dist.world == 1:
+        from edgesub.pipeline import ensure_subspace
+
+        ensure_subspace(run, stage_data(cfg), cfg, progress=not no_progress)
+    if nproc > 1 and dist.world == 1:
+        args = _forwarded(run_dir, config_path, resume, epochs, method, as_json, sets, no_progress)
+        code = launch(nproc, args)
+        if code:
+            raise EdgesubError(f"distributed training failed (torchrun exit code {code})")
+        return
+    data = stage_data(cfg)
+    result = stage_distill(run, data, cfg, resume=resume, progress=not no_progress, dist=dist)
+    if config_path and dist.main:
+        from edgesub.pipeline import record_config
+
+        record_config(run, cfg)
+    if not dist.main:
+        return
     if as_json:
         print_json(result)
     else:
         out.print(describe_student(result))
+
+
+def _distill_target(
+    run_dir: str | None,
+    config_path: str | None,
+    sets: tuple[str, ...],
+    epochs: int | None,
+    method: str | None,
+    *,
+    prepare: bool,
+) -> tuple[Any, Any]:
+    """The run and its configuration, with the command's overrides applied."""
+    import dataclasses
+
+    from edgesub.distill.methods import with_method
+    from edgesub.pipeline import prepare_distill_run
+    from edgesub.rundir import RunDir
+
+    if run_dir is not None:
+        run, cfg = open_run(run_dir, sets)
+    else:
+        cfg = config_mod.apply_overrides(config_mod.load(config_path), parse_sets(sets))
+        run = None
+    cfg = config_mod.apply_overrides(cfg, {"distill.epochs": epochs})
+    if method:
+        cfg = dataclasses.replace(cfg, distill=with_method(cfg.distill, method)).validate()
+    if run is None:
+        run = prepare_distill_run(cfg) if prepare else RunDir(cfg.run_dir)
+    return run, cfg
+
+
+def _forwarded(
+    run_dir: str | None,
+    config_path: str | None,
+    resume: bool,
+    epochs: int | None,
+    method: str | None,
+    as_json: bool,
+    sets: tuple[str, ...],
+    no_progress: bool,
+) -> list[str]:
+    """This command's arguments for the torchrun workers (as a list, never a shell string)."""
+    args = ["distill", run_dir] if run_dir else ["distill", "--config", str(config_path)]
+    args += ["--resume"] * resume + ["--json"] * as_json + ["--no-progress"] * no_progress
+    args += ["--epochs", str(epochs)] if epochs is not None else []
+    args += ["--method", method] if method else []
+    for item in sets:
+        args += ["--set", item]
+    return args
 
 
 @cli.command()

@@ -3,6 +3,8 @@
 A checkpoint of plain tensors and numbers is written atomically after every epoch, so Ctrl-C at
 any point leaves the last completed epoch on disk, and ``resume=True`` continues from it. The
 checkpoint records the configuration it belongs to; resuming under another one is refused.
+Under data-parallel training (:mod:`edgesub.distill.ddp`) every rank runs this loop on its rows
+of each global minibatch; rank 0 validates, decides for all, and writes the checkpoints.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgesub.atomic import atomic_path
+from edgesub.distill.ddp import SINGLE, Dist
 from edgesub.errors import RunDirError
 
 if TYPE_CHECKING:
     import torch
 
 BatchHook = Callable[[int, int], None]
+# step_loss(batch indices, this rank's rows of the batch) -> mean loss over those rows
+StepLoss = Callable[["torch.Tensor", slice], "torch.Tensor"]
 
 # The models trained here are tiny: one thread was faster than two on a 2-core machine (thread
 # hand-off costs more than the convolutions), and it leaves a core for the rest of the system.
@@ -65,7 +70,7 @@ def torch_threads(n: int) -> Iterator[None]:
 @torch_threads(TRAIN_THREADS)
 def fit(
     model: torch.nn.Module,
-    step_loss: Callable[[torch.Tensor], torch.Tensor],
+    step_loss: StepLoss,
     val_accuracy: Callable[[], float],
     n_train: int,
     cfg: LoopConfig,
@@ -75,11 +80,13 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     on_batch: BatchHook | None = None,
+    dist: Dist = SINGLE,
 ) -> FitResult:
     """Train ``model`` on minibatch index tensors; leave it holding its best-validation weights.
 
-    ``step_loss(indices)`` returns the loss of one minibatch; ``on_batch(epoch, step)`` runs before
-    each step (progress hooks, tests that interrupt training).
+    ``step_loss(indices, rows)`` returns the mean loss over this rank's ``rows`` of one
+    minibatch (all of them in one process); ``on_batch(epoch, step)`` runs before each step
+    (progress hooks, tests that interrupt training).
     """
     import torch
 
@@ -96,7 +103,7 @@ def fit(
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-    with _bar(cfg.label, cfg.epochs, state["epoch"], progress) as advance:
+    with _bar(cfg.label, cfg.epochs, state["epoch"], progress and dist.main) as advance:
         while state["epoch"] < cfg.epochs and not state["stopped"]:
             started = time.perf_counter()
             model.train()
@@ -105,16 +112,19 @@ def fit(
             ):
                 if on_batch is not None:
                     on_batch(state["epoch"], step)
-                if len(idx) < 2:  # batch norm cannot train on a single sample
+                if len(idx) < max(2, dist.world):  # batch norm needs 2 samples, ranks 1 each
                     continue
-                loss = step_loss(idx)
+                rows = dist.rows(len(idx))
+                # DDP averages gradients over ranks: weigh each rank's mean by its share of rows
+                share = len(range(len(idx))[rows]) * dist.world / len(idx)
+                loss = step_loss(idx, rows) * share
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
             model.eval()
             with torch.no_grad():
-                acc = val_accuracy()
+                acc = dist.broadcast(val_accuracy() if dist.main else 0.0)
             _end_epoch(state, model, acc, cfg.patience, time.perf_counter() - started)
             state.update(
                 model=_copy(model.state_dict()),
@@ -123,15 +133,18 @@ def fit(
                 generator=gen.get_state(),
                 torch_rng=torch.get_rng_state(),
             )
-            with atomic_path(checkpoint) as tmp:
-                torch.save(state, tmp)
+            if dist.main:
+                with atomic_path(checkpoint) as tmp:
+                    torch.save(state, tmp)
             advance(f"val {acc:.2f}% (best {state['best_val']:.2f}%)")
     model.load_state_dict(state["best_model"])
     model.eval()
     return FitResult(state["best_val"], state["best_epoch"], state["epoch"], state["seconds"])
 
 
-def accuracy(model: torch.nn.Module, x: Any, y: Any, batch_size: int = 512) -> float:
+def accuracy(
+    model: torch.nn.Module, x: Any, y: Any, batch_size: int = 512, device: str = "cpu"
+) -> float:
     """Top-1 accuracy in percent of ``model`` on numpy inputs, in eval mode."""
     import torch
 
@@ -139,7 +152,7 @@ def accuracy(model: torch.nn.Module, x: Any, y: Any, batch_size: int = 512) -> f
     correct = 0
     with torch.no_grad():
         for start in range(0, len(y), batch_size):
-            logits = model(torch.from_numpy(x[start : start + batch_size]))
+            logits = model(torch.from_numpy(x[start : start + batch_size]).to(device)).cpu()
             correct += int((logits.argmax(1).numpy() == y[start : start + batch_size]).sum())
     return 100.0 * correct / len(y)
 

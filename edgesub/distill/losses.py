@@ -1,7 +1,9 @@
 """Distillation losses by name; a DistillConfig combines them with weights.
 
 All losses see the student's k-dim output (in the standardised subspace coordinates the frozen
-compressed head was fitted on) and the logits that head gives it.
+compressed head was fitted on) and the logits the head gives it. Each loss declares the teacher
+signals it reads (``needs``), so a run loads or computes only those, and a missing one is an
+error before training starts.
 """
 
 from __future__ import annotations
@@ -16,31 +18,56 @@ from edgesub.registry import Registry
 if TYPE_CHECKING:
     import torch
 
+# The teacher signals a loss can read (fields of LossInputs that may be None).
+SIGNALS = ("target", "head_logits", "teacher_logits", "features")
+
 
 @dataclass(frozen=True)
 class LossInputs:
     """One minibatch: student output and logits, and the teacher's signals for the same inputs."""
 
     output: torch.Tensor  # student's subspace coordinates, B×k
-    logits: torch.Tensor  # compressed head applied to ``output``, B×C
-    target: torch.Tensor  # teacher's standardised coordinates (P·h − μ)/σ, B×k
-    head_logits: torch.Tensor  # compressed head applied to ``target``, B×C
-    teacher_logits: torch.Tensor | None  # the teacher's own full-head logits, B×C
+    logits: torch.Tensor  # head applied to ``output``, B×C
     labels: torch.Tensor  # B
     temperature: float
+    target: torch.Tensor | None = None  # teacher's standardised coordinates (P·h − μ)/σ, B×k
+    head_logits: torch.Tensor | None = None  # compressed head applied to ``target``, B×C
+    teacher_logits: torch.Tensor | None = None  # the teacher's own full-head logits, B×C
+    features: torch.Tensor | None = None  # teacher's standardised full features (h − μ)/σ, B×d
+    hint: torch.Tensor | None = None  # the training-only projector applied to ``output``, B×d
+    label_smoothing: float = 0.0
 
 
-Loss = Callable[[LossInputs], "torch.Tensor"]
+@dataclass(frozen=True)
+class Loss:
+    """A loss function, the teacher signals it reads, and whether it needs the k → d projector."""
+
+    fn: Callable[[LossInputs], torch.Tensor]
+    needs: frozenset[str] = frozenset()
+    projector: bool = False
+
+    def __call__(self, b: LossInputs) -> torch.Tensor:
+        return self.fn(b)
+
+
 LOSSES: Registry[Loss] = Registry("loss")
 
 
-@LOSSES.register("subspace_mse")
+def _register(name: str, *needs: str, projector: bool = False) -> Callable:
+    def add(fn: Callable[[LossInputs], torch.Tensor]) -> Callable:
+        LOSSES.add(name, Loss(fn, frozenset(needs), projector))
+        return fn
+
+    return add
+
+
+@_register("subspace_mse", "target")
 def subspace_mse(b: LossInputs) -> torch.Tensor:
     """Regress the teacher's standardised subspace coordinates (the paper's proposal)."""
     return (b.output - b.target).pow(2).mean()
 
 
-@LOSSES.register("subspace_cosine")
+@_register("subspace_cosine", "target")
 def subspace_cosine(b: LossInputs) -> torch.Tensor:
     """Match the direction of the target only; insensitive to the target's scale."""
     import torch
@@ -48,27 +75,34 @@ def subspace_cosine(b: LossInputs) -> torch.Tensor:
     return (1.0 - torch.nn.functional.cosine_similarity(b.output, b.target, dim=1)).mean()
 
 
-@LOSSES.register("head_kd")
+@_register("head_kd", "head_logits")
 def head_kd(b: LossInputs) -> torch.Tensor:
     """KL to the compressed head's softened prediction on the teacher target, through the same
     frozen head: errors in the subspace are weighted by how much they change the decision."""
     return _kd(b.logits, b.head_logits, b.temperature)
 
 
-@LOSSES.register("head_ce")
+@_register("head_ce")
 def head_ce(b: LossInputs) -> torch.Tensor:
-    """Cross-entropy with the true labels through the frozen head (with ``train_head`` the plain
-    cross-entropy baseline)."""
+    """Cross-entropy with the true labels through the head (with ``train_head`` and a random
+    head, the plain cross-entropy baseline)."""
     import torch
 
-    return torch.nn.functional.cross_entropy(b.logits, b.labels)
+    return torch.nn.functional.cross_entropy(b.logits, b.labels, label_smoothing=b.label_smoothing)
 
 
-@LOSSES.register("logit_kd")
+@_register("logit_kd", "teacher_logits")
 def logit_kd(b: LossInputs) -> torch.Tensor:
     """Hinton KD to the teacher's own full-head logits (baseline; pair with ``train_head``)."""
-    assert b.teacher_logits is not None, "logit_kd needs the teacher's logits"
     return _kd(b.logits, b.teacher_logits, b.temperature)
+
+
+@_register("fitnets", "features", projector=True)
+def fitnets(b: LossInputs) -> torch.Tensor:
+    """FitNets-style hint: a learned linear projector maps the student's k-dim output to the
+    teacher's full d-dim standardised features, regressed with MSE (baseline; the projector is
+    trained with the student and dropped afterwards)."""
+    return (b.hint - b.features).pow(2).mean()
 
 
 def _kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float) -> torch.Tensor:
@@ -79,11 +113,26 @@ def _kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float) ->
     return f.kl_div(f.log_softmax(student_logits / t, dim=1), soft, reduction="batchmean") * t * t
 
 
-def combined(weights: dict[str, float]) -> Loss:
-    """Weighted sum of named losses; unknown names fail here, before any training."""
+def active(weights: dict[str, float]) -> list[tuple[Loss, float]]:
+    """The named losses with a weight > 0; unknown names fail here, before any training."""
     parts = [(LOSSES.get(name), weight) for name, weight in weights.items() if weight > 0]
     if not parts:
         raise ConfigError("distill.losses needs at least one loss with a weight > 0")
+    return parts
+
+
+def needs(weights: dict[str, float]) -> frozenset[str]:
+    """Every teacher signal the weighted losses read."""
+    return frozenset().union(*(loss.needs for loss, _ in active(weights)))
+
+
+def needs_projector(weights: dict[str, float]) -> bool:
+    return any(loss.projector for loss, _ in active(weights))
+
+
+def combined(weights: dict[str, float]) -> Callable[[LossInputs], torch.Tensor]:
+    """Weighted sum of named losses."""
+    parts = active(weights)
 
     def total(b: LossInputs) -> torch.Tensor:
         return sum((w * fn(b) for fn, w in parts[1:]), parts[0][1] * parts[0][0](b))

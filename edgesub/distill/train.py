@@ -1,5 +1,5 @@
-"""Subspace-native distillation: train the student to the teacher's k-dim coordinates, then
-save head ∘ student as the deployable model (student.safetensors + student.json)."""
+"""The distill stage: train the student to the run's teacher subspace, then save head ∘ student
+as the deployable model (student.safetensors + student.json)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,23 @@ from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import DistillConfig, StudentConfig, to_dict
 from edgesub.digest import file_sha256
-from edgesub.distill.loop import BatchHook, LoopConfig, accuracy, fit
-from edgesub.distill.losses import LossInputs, combined
-from edgesub.students import build_student
+from edgesub.distill.core import StudentData, train_student
+from edgesub.distill.ddp import SINGLE, Dist
+from edgesub.distill.loop import BatchHook, accuracy
+from edgesub.distill.losses import needs
+from edgesub.distill.targets import CachedTargets, OnlineTargets, SignalMaps
+from edgesub.errors import DataError
+from edgesub.students import count_params
 from edgesub.subspace import load_subspace
 from edgesub.subspace.features import teacher_features
+from edgesub.subspace.head import Standardiser
 
 if TYPE_CHECKING:
     import torch
 
     from edgesub.data import Dataset
     from edgesub.rundir import RunDir
+    from edgesub.subspace.features import Features
 
 
 def distill(
@@ -35,69 +41,73 @@ def distill(
     resume: bool = False,
     progress: bool = True,
     on_batch: BatchHook | None = None,
+    dist: Dist = SINGLE,
 ) -> dict[str, Any]:
-    """Train the student against the subspace in ``run``; return student.json's contents."""
+    """Train the student against the subspace in ``run``; return student.json's contents.
+
+    Every check (configuration, data against the run's teacher and subspace, the checkpoint's
+    configuration on resume) runs before anything in the run directory is written.
+    """
     torch = require("torch")
     student_cfg.validate()
     cfg.validate()
-    loss_fn = combined(cfg.losses)
     subspace = load_subspace(run)
-    feats = teacher_features(run, data, progress=progress)
-    k = len(subspace.projection)
+    check_same_data(run, data)
+    if dist.main:  # one rank extracts missing features, the others then read the cache
+        teacher_features(run, data, progress=progress)
+    dist.barrier()
+    feats = teacher_features(run, data, progress=False)
+    _check_features(feats, data, subspace.projection.shape[1])
     started = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    model = _deployable(student_cfg.arch, student_cfg.width, k, data)
-    model.head.weight.data.copy_(torch.from_numpy(subspace.head.weight))
-    model.head.bias.data.copy_(torch.from_numpy(subspace.head.bias))
-    model.head.requires_grad_(cfg.train_head)
-    x = torch.from_numpy(data.train.x)
-    y = torch.from_numpy(data.train.y)
-    target = torch.from_numpy(subspace.coordinates(feats["train"].h))
-    head_logits = torch.from_numpy(subspace.head.logits(target.numpy()))
-    teacher_logits = _teacher_logits(run, feats["train"].h) if "logit_kd" in cfg.losses else None
-
-    def step_loss(idx: torch.Tensor) -> torch.Tensor:
-        out = model.student(x[idx])
-        return loss_fn(
-            LossInputs(
-                output=out,
-                logits=model.head(out),
-                target=target[idx],
-                head_logits=head_logits[idx],
-                teacher_logits=None if teacher_logits is None else teacher_logits[idx],
-                labels=y[idx],
-                temperature=cfg.temperature,
-            )
-        )
-
+    online = cfg.augment != "none"
+    wanted = needs(cfg.losses)
+    teacher = _teacher(run) if online or "teacher_logits" in wanted else None
+    h_train = np.asarray(feats["train"].h)
+    maps = SignalMaps(
+        wanted,
+        subspace=subspace,
+        teacher_head=None if teacher is None else teacher.head,
+        feature_std=Standardiser.fit(h_train) if "features" in wanted else None,
+    )
+    if online:
+        targets = OnlineTargets(maps, teacher.features)
+    else:
+        targets = CachedTargets(maps, h_train, len(data.train))
     fingerprint = {
         "student": to_dict(student_cfg),
         "distill": to_dict(cfg),
         "subspace_sha256": file_sha256(run.subspace),
         "data": data.fingerprint(),
     }
-    result = fit(
-        model,
-        step_loss,
-        lambda: accuracy(model, data.val.x, data.val.y),
-        len(y),
-        LoopConfig(
-            "student", cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.patience, cfg.seed
-        ),
-        run.checkpoints / "student.pt",
-        fingerprint,
+    k = len(subspace.projection)
+    model, result = train_student(
+        StudentData(data.train.x, data.train.y, data.val.x, data.val.y, data.num_classes),
+        student_cfg,
+        cfg,
+        targets,
+        k=k,
+        head=subspace.head,
+        feature_dim=h_train.shape[1],
+        checkpoint=run.checkpoints / "student.pt",
+        fingerprint=fingerprint,
         resume=resume,
         progress=progress,
         on_batch=on_batch,
+        dist=dist,
     )
     summary = {
         "arch": student_cfg.arch,
         "width": student_cfg.width,
+        "depth": student_cfg.depth,
         "k": k,
         "losses": dict(cfg.losses),
         "train_head": cfg.train_head,
-        "student_params": sum(p.numel() for p in model.student.parameters()),
-        "deployed_params": sum(p.numel() for p in model.parameters()),
+        "head_init": cfg.head_init,
+        "augment": cfg.augment,
+        "teacher_targets": "online" if online else "feature cache",
+        "processes": dist.world,
+        "student_params": count_params(model.student),
+        "deployed_params": count_params(model),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "test_accuracy": accuracy(model, data.test.x, data.test.y),
@@ -108,46 +118,66 @@ def distill(
         "labels": list(data.labels),
         "fingerprint": fingerprint,
     }
-    tensors = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
-    tensors["target_mean"] = torch.from_numpy(subspace.standardiser.mean)
-    tensors["target_std"] = torch.from_numpy(subspace.standardiser.std)
-    safetensors_torch = require("safetensors.torch")
-    with atomic_path(run.student) as tmp:
-        safetensors_torch.save_file(tensors, str(tmp))
-    atomic_write_json(run.student_json, summary)
+    if dist.main:
+        tensors = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
+        tensors["target_mean"] = torch.from_numpy(subspace.standardiser.mean)
+        tensors["target_std"] = torch.from_numpy(subspace.standardiser.std)
+        with atomic_path(run.student) as tmp:
+            require("safetensors.torch").save_file(tensors, str(tmp))
+        atomic_write_json(run.student_json, summary)
+    dist.barrier()
     return summary
 
 
 def load_deployable(run: RunDir) -> torch.nn.Module:
     """Rebuild head ∘ student from student.json + student.safetensors, in eval mode."""
+    from edgesub.distill.deployable import build_deployable
+
     meta = json.loads(run.require(run.student_json, "distill").read_text(encoding="utf-8"))
-    safetensors_torch = require("safetensors.torch")
-    tensors = safetensors_torch.load_file(str(run.require(run.student, "distill")))
-    model = _build(
-        meta["arch"], meta["width"], meta["k"], tuple(meta["input_shape"]), meta["num_classes"]
-    )
+    tensors = require("safetensors.torch").load_file(str(run.require(run.student, "distill")))
+    model = build_deployable(meta)
     model.load_state_dict({n: t for n, t in tensors.items() if not n.startswith("target_")})
     return model.eval()
 
 
-def _deployable(arch: str, width: int, k: int, data: Dataset) -> torch.nn.Module:
-    return _build(arch, width, k, data.input_shape, data.num_classes)
+def check_same_data(run: RunDir, data: Dataset) -> None:
+    """The teacher and the subspace must come from the data the student is given (and the
+    subspace from this teacher); otherwise the targets belong to other samples."""
+    fix = (
+        f"run `edgesub compress {run.root}` to refit them on this data, "
+        "or keep the run's data settings"
+    )
+    for path, recorded, what in (
+        (run.teacher_json, ("fingerprint", "data"), "teacher was trained"),
+        (run.subspace_json, ("data",), "subspace was fitted"),
+    ):
+        meta = _read_json(path)
+        for key in recorded:
+            meta = meta.get(key, {}) if isinstance(meta, dict) else {}
+        if meta and meta != data.fingerprint():
+            raise DataError(f"the run's {what} on other data than '{data.name}' as given; {fix}")
+    teacher_sha = _read_json(run.subspace_json).get("teacher_sha256")
+    if teacher_sha and run.teacher.exists() and teacher_sha != file_sha256(run.teacher):
+        raise DataError(f"the run's subspace was fitted on another teacher's features; {fix}")
 
 
-def _build(
-    arch: str, width: int, k: int, input_shape: tuple[int, ...], num_classes: int
-) -> torch.nn.Module:
-    torch = require("torch")
-    from edgesub.distill.deployable import Deployable
+def _check_features(feats: dict[str, Features], data: Dataset, d: int) -> None:
+    for name, split in data.splits().items():
+        f = feats[name]
+        if len(f.y) != len(split) or not np.array_equal(f.y, split.y):
+            raise DataError(f"cached teacher features of {name} do not match the {name} split")
+    if feats["train"].h.shape[1] != d:
+        raise DataError(f"teacher features are {feats['train'].h.shape[1]}-dim, the subspace {d}")
 
-    return Deployable(build_student(arch, width, k, input_shape), torch.nn.Linear(k, num_classes))
+
+def _read_json(path: Any) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
-def _teacher_logits(run: RunDir, h: np.ndarray) -> torch.Tensor:
-    """The teacher's own head on cached features (for the logit-KD baseline)."""
-    torch = require("torch")
+def _teacher(run: RunDir) -> Any:
     from edgesub.teachers import load_teacher
 
-    teacher = load_teacher(run)
-    with torch.no_grad():
-        return teacher.head(torch.from_numpy(np.asarray(h, dtype=np.float32)))
+    return load_teacher(run)

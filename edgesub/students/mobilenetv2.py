@@ -48,9 +48,12 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2Student(nn.Module):
-    """Stem, inverted residual stages, 1×1 head conv, global average pool, Linear to out_dim."""
+    """Stem, the first ``depth`` inverted residual stages, 1×1 head conv, global average pool,
+    Linear to out_dim."""
 
-    def __init__(self, width: int, out_dim: int, input_shape: tuple[int, ...]) -> None:
+    def __init__(
+        self, width: int, out_dim: int, input_shape: tuple[int, ...], depth: int = len(STAGES)
+    ) -> None:
         super().__init__()
         channels, height, width_px = input_shape
         multiplier = width / STEM_CHANNELS
@@ -58,7 +61,7 @@ class MobileNetV2Student(nn.Module):
         stem = _divisible(STEM_CHANNELS * multiplier)
         layers: list[nn.Module] = [*_conv_bn(channels, stem, 3, 1), nn.ReLU6()]
         cin = stem
-        for expansion, base, repeats, first_stride in STAGES:
+        for expansion, base, repeats, first_stride in STAGES[:depth]:
             cout = _divisible(base * multiplier)
             for i in range(repeats):
                 stride = first_stride if i == 0 and size // 2 >= SMALLEST_MAP else 1

@@ -1,10 +1,10 @@
 """A small text student: token ids (N×L int64) in, a k-dim point in the teacher's subspace out.
 
-Embedding + learned positions + two post-norm encoder layers + mean pooling over the non-padding
-tokens + a linear map to k. Attention is written out with Linear/matmul/softmax rather than
-``nn.TransformerEncoderLayer``, whose eval-mode fast path is a fused kernel that neither the ONNX
-exporter nor litert-torch lowers; the padding mask is an additive -1e4 (not -inf) so a row of
-padding never yields NaN.
+Embedding + learned positions + ``depth`` (default two) post-norm encoder layers + mean pooling
+over the non-padding tokens + a linear map to k. Attention is written out with
+Linear/matmul/softmax rather than ``nn.TransformerEncoderLayer``, whose eval-mode fast path is a
+fused kernel that neither the ONNX exporter nor litert-torch lowers; the padding mask is an
+additive -1e4 (not -inf) so a row of padding never yields NaN.
 """
 
 from __future__ import annotations
@@ -58,12 +58,14 @@ class TextTransformer(nn.Module):
 
     input_dtype = torch.int64
 
-    def __init__(self, width: int, out_dim: int, max_length: int, vocab_size: int) -> None:
+    def __init__(
+        self, width: int, out_dim: int, max_length: int, vocab_size: int, depth: int = LAYERS
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, width, padding_idx=PAD_ID)
         self.positions = nn.Parameter(torch.zeros(1, max_length, width))
         nn.init.normal_(self.positions, std=0.02)
-        self.layers = nn.ModuleList(EncoderLayer(width, HEADS) for _ in range(LAYERS))
+        self.layers = nn.ModuleList(EncoderLayer(width, HEADS) for _ in range(depth))
         self.fc = nn.Linear(width, out_dim)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import SubspaceConfig, to_dict
+from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError
 from edgesub.subspace.features import Features, teacher_features
 from edgesub.subspace.head import LinearHead, Standardiser, fit_head
@@ -80,6 +81,8 @@ def compress(
         "auto_k": choice,
         "sweep": sweep,
         "config": to_dict(cfg),
+        "data": data.fingerprint(),  # distill checks it trains on the same data and teacher
+        "teacher_sha256": file_sha256(run.teacher),
     }
     save_subspace(run, subspace, cfg.method, cfg.seed)
     summary["seconds"] = round(time.perf_counter() - started, 3)

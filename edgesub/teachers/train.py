@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import TeacherConfig, to_dict
+from edgesub.distill.augment import random_shift
 from edgesub.distill.loop import BatchHook, LoopConfig, accuracy, fit
 from edgesub.errors import RunDirError
 from edgesub.teachers.registry import TEACHERS
@@ -43,7 +44,7 @@ def train_teacher(
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
     result = fit(
         model,
-        lambda idx: loss_fn(model(random_shift(x[idx])), y[idx]),
+        lambda idx, _rows: loss_fn(model(random_shift(x[idx])), y[idx]),
         lambda: accuracy(model, data.val.x, data.val.y),
         len(y),
         LoopConfig(
@@ -88,18 +89,6 @@ def load_teacher(run: RunDir) -> torch.nn.Module:
     safetensors_torch = require("safetensors.torch")
     model.load_state_dict(safetensors_torch.load_file(str(run.teacher)))
     return model.eval()
-
-
-def random_shift(x: torch.Tensor, pixels: int = 1) -> torch.Tensor:
-    """Shift each image by up to ``pixels`` in each direction (zero fill): cheap augmentation
-    that makes a small-image teacher generalise (and its features transfer) noticeably better."""
-    torch = require("torch")
-    n, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pixels, pixels, pixels, pixels))
-    dy, dx = torch.randint(0, 2 * pixels + 1, (2, n, 1))
-    rows = (dy + torch.arange(h))[:, :, None]
-    cols = (dx + torch.arange(w))[:, None, :]
-    return padded[torch.arange(n)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
 
 
 def _cached(run: RunDir, fingerprint: dict[str, Any]) -> dict[str, Any] | None:

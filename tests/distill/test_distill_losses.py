@@ -58,3 +58,43 @@ def test_combined_weights_and_errors():
         combined({"nope": 1.0})
     with pytest.raises(ConfigError):
         combined({"head_ce": 0.0})
+
+
+def test_fitnets_regresses_the_projected_hint_onto_full_features():
+    hint = torch.tensor([[1.0, 2.0, 3.0]])
+    b = LossInputs(
+        output=torch.zeros(1, 2),
+        logits=torch.zeros(1, 3),
+        labels=torch.zeros(1, dtype=torch.long),
+        temperature=1.0,
+        features=torch.tensor([[1.0, 0.0, 3.0]]),
+        hint=hint,
+    )
+    assert LOSSES.get("fitnets")(b).item() == pytest.approx(4.0 / 3)
+    assert LOSSES.get("fitnets").projector and not LOSSES.get("subspace_mse").projector
+
+
+def test_head_ce_label_smoothing():
+    logits = torch.tensor([[4.0, 0.0]])
+    plain = _inputs(torch.zeros(1, 2), torch.zeros(1, 2), logits=logits)
+    smooth = LossInputs(**{**plain.__dict__, "label_smoothing": 0.2})
+    assert LOSSES.get("head_ce")(smooth).item() > LOSSES.get("head_ce")(plain).item()
+
+
+def test_each_method_needs_exactly_its_teacher_signals():
+    from edgesub.config import DistillConfig
+    from edgesub.distill import METHODS, with_method
+    from edgesub.distill.losses import needs
+
+    wanted = {
+        "subspace_native": {"target", "head_logits"},
+        "ce": set(),
+        "logit_kd": {"teacher_logits"},
+        "fitnets": {"features"},
+    }
+    assert set(METHODS) == set(wanted)
+    for name, signals in wanted.items():
+        cfg = with_method(DistillConfig(), name)
+        cfg.validate()
+        assert needs(cfg.losses) == signals
+        assert cfg.train_head == (name != "subspace_native")

@@ -9,8 +9,8 @@ from safetensors.torch import load_file
 
 from edgesub.config import DataConfig, DistillConfig, StudentConfig, SubspaceConfig, TeacherConfig
 from edgesub.data import load_dataset
-from edgesub.distill import distill, load_deployable
-from edgesub.errors import ConfigError, RunDirError
+from edgesub.distill import StudentData, distill, load_deployable, train_student, with_method
+from edgesub.errors import ConfigError, DataError, RunDirError
 from edgesub.rundir import RunDir
 from edgesub.subspace import compress
 from edgesub.teachers import train_teacher
@@ -64,8 +64,11 @@ def test_distill_interrupt_resume_matches_uninterrupted_and_deploys(run, digits,
     with pytest.raises(KeyboardInterrupt):
         distill(run, digits, STUDENT, DISTILL, progress=False, on_batch=stop)
     assert torch.load(run.checkpoints / "student.pt", weights_only=True)["epoch"] == 1
+    checkpoint = (run.checkpoints / "student.pt").read_bytes()
     with pytest.raises(RunDirError, match="different configuration"):
         distill(run, digits, StudentConfig(width=4), DISTILL, resume=True, progress=False)
+    assert (run.checkpoints / "student.pt").read_bytes() == checkpoint
+    assert not run.student.exists()
     resumed = distill(run, digits, STUDENT, DISTILL, resume=True, progress=False)
     resumed_weights = load_file(run.student)
     fresh = distill(run, digits, STUDENT, DISTILL, progress=False)
@@ -92,3 +95,46 @@ def test_distill_interrupt_resume_matches_uninterrupted_and_deploys(run, digits,
     )
     leaves = [m for m in model.modules() if not list(m.children())]
     assert all(isinstance(m, allowed) for m in leaves)
+
+
+def test_baselines_ship_the_same_size_and_leave_the_projector_behind(run, digits):
+    few = DistillConfig(epochs=3, batch_size=64)
+    native = distill(run, digits, STUDENT, few, progress=False)
+    for method in ("fitnets", "ce", "logit_kd"):
+        summary = distill(run, digits, STUDENT, with_method(few, method), progress=False)
+        assert summary["deployed_params"] == native["deployed_params"]
+        assert summary["train_head"] and summary["test_accuracy"] > 20, method
+        assert not any("projector" in name for name in load_file(run.student))
+    assert summary["losses"] == {"logit_kd": 0.9, "head_ce": 0.1}
+
+
+def test_augmentation_computes_teacher_targets_online(run, digits):
+    cfg = DistillConfig(epochs=1, batch_size=128, augment="shift")
+    summary = distill(run, digits, STUDENT, cfg, progress=False)
+    assert summary["teacher_targets"] == "online" and summary["test_accuracy"] > 10
+
+
+def test_data_other_than_the_teachers_is_refused_before_anything_is_written(run, digits):
+    other = load_dataset(DataConfig(seed=1))
+    before = {p: p.read_bytes() for p in (run.features / "meta.json", run.subspace)}
+    with pytest.raises(DataError, match="other data"):
+        distill(run, other, STUDENT, DISTILL, progress=False)
+    assert all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_empty_splits_are_refused(digits, tmp_path):
+    empty = digits.val.x[:0]
+    data = StudentData(digits.train.x, digits.train.y, empty, digits.val.y[:0], 10)
+    with pytest.raises(DataError, match="val split is empty"):
+        train_student(
+            data,
+            STUDENT,
+            DistillConfig(losses={"head_ce": 1.0}, train_head=True, head_init="random"),
+            lambda idx, x: {},
+            k=8,
+            head=None,
+            feature_dim=None,
+            checkpoint=tmp_path / "student.pt",
+            fingerprint={},
+        )
+    assert not (tmp_path / "student.pt").exists()

@@ -19,6 +19,6 @@ def test_width_scales_parameters():
 
 def test_student_with_wrong_output_width_is_rejected():
     if "_wrong_width" not in STUDENTS:
-        STUDENTS.add("_wrong_width", lambda width, k, shape: torch.nn.Linear(8, k + 1))
+        STUDENTS.add("_wrong_width", lambda width, k, shape, depth: torch.nn.Linear(8, k + 1))
     with pytest.raises(ConfigError, match=r"expected \(4,\)"):
         build_student("_wrong_width", 8, 4, (1, 8, 8))

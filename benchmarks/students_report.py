@@ -1,0 +1,175 @@
+"""The students benchmark's results: JSON, the verdict against the issue's target, markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesub.atomic import atomic_write_json, atomic_write_text
+
+NATIVE = "subspace_native"
+BASELINES = ("ce", "ce_direct", "logit_kd", "fitnets")
+# Per-run measurements of how the student follows its teacher, averaged over seeds.
+DIAGNOSTICS = (
+    "teacher_agreement",
+    "head_agreement",
+    "compressed_head_accuracy",
+    "subspace_r2_train",
+    "subspace_r2_test",
+)
+LABELS = {
+    NATIVE: "subspace-native",
+    "ce": "CE",
+    "ce_direct": "CE, no bottleneck",
+    "logit_kd": "logit KD",
+    "fitnets": "FitNets",
+}
+
+
+def verdict(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per task: subspace-native minus the best baseline (mean test accuracy, points); the
+    target is >= 0 on every task and >= +1 on at least one."""
+    tasks = {}
+    for task in dict.fromkeys(r["task"] for r in records):
+        rows = {r["method"]: r for r in records if r["task"] == task}
+        best = max(BASELINES, key=lambda m: rows[m]["accuracy_mean"])
+        tasks[task] = {
+            "best_baseline": best,
+            "delta_points": rows[NATIVE]["accuracy_mean"] - rows[best]["accuracy_mean"],
+        }
+    deltas = [t["delta_points"] for t in tasks.values()]
+    return {
+        "tasks": tasks,
+        "at_least_best_baseline_everywhere": all(d >= 0 for d in deltas),
+        "one_point_better_somewhere": any(d >= 1 for d in deltas),
+    }
+
+
+def summarise(
+    teacher: str, d: int, method: str, seeds: list[dict], searched: int
+) -> dict[str, Any]:
+    """One record per task × method from its seed runs (means over seeds)."""
+    first = seeds[0]
+    test = [r["test_accuracy"] for r in seeds]
+    means = {k: float(np.mean([r[k] for r in seeds])) for k in DIAGNOSTICS if k in first}
+    return {
+        "task": first["task"],
+        "teacher": teacher,
+        "d": d,
+        "method": method,
+        "student": f"{first['arch']} w{first['width']} d{first['depth'] or 'default'}",
+        "k": first["k"],
+        "deployed_params": first["deployed_params"],
+        "training_only_params": first["training_only_params"],
+        "epochs": first["epochs"],
+        "accuracy_mean": float(np.mean(test)),
+        "accuracy_std": float(np.std(test)),
+        "accuracies": test,
+        "val_accuracy_mean": float(np.mean([r["val_accuracy"] for r in seeds])),
+        "seeds": [r["seed"] for r in seeds],
+        "configs_searched": searched,
+        "chosen": {key: first[key] for key in ("variant", "lr", "losses")},
+        "epochs_run_mean": float(np.mean([r["epochs_run"] for r in seeds])),
+        "train_seconds": float(np.mean([r["train_seconds"] for r in seeds])),
+        **means,
+    }
+
+
+def write_results(path: Path, results: dict[str, Any]) -> Path:
+    """Write the JSON and the markdown beside it; return the markdown's path."""
+    results["verdict"] = verdict(results["records"])
+    atomic_write_json(path, results)
+    return atomic_write_text(path.with_suffix(".md"), markdown(results))
+
+
+def _acc(r: dict[str, Any]) -> str:
+    return f"{r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    records, tasks = results["records"], {t["task"]: t for t in results["tasks"]}
+    seeds = len(records[0]["seeds"]) if records else 0
+    lines = [
+        f"# Students: subspace-native distillation against the baselines ({results['mode']})",
+        "",
+        f"Test accuracy (%), mean ± std over {seeds} seed(s), measured; every method of a task "
+        "deploys the same number of parameters (student + head). Δ = subspace-native − best "
+        "baseline, in points.",
+        "",
+        "| task | teacher (d), teacher % | student | k | deployed params | epochs "
+        + "".join(f"| {LABELS[m]} " for m in (NATIVE, *BASELINES))
+        + "| Δ |",
+        "|---|---|---|---|---|---" + "|---" * (len(BASELINES) + 2) + "|",
+    ]
+    for task, v in results["verdict"]["tasks"].items():
+        rows = {r["method"]: r for r in records if r["task"] == task}
+        native, t = rows[NATIVE], tasks[task]
+        cells = [
+            f"**{_acc(rows[m])}**" if m == v["best_baseline"] else _acc(rows[m])
+            for m in (NATIVE, *BASELINES)
+        ]
+        lines.append(
+            f"| {task} | {t['teacher']} ({t['d']}), {t['teacher_accuracy']:.2f} "
+            f"| {native['student']} | {native['k']} | {native['deployed_params']:,} "
+            f"| {native['epochs']} | " + " | ".join(cells) + f" | {v['delta_points']:+.2f} |"
+        )
+    v = results["verdict"]
+    lines += [
+        "",
+        "Best baseline in bold. Target (>= best baseline on every task, >= +1 point on one): "
+        f"{'met' if v['at_least_best_baseline_everywhere'] else 'NOT met'} on every task; "
+        f"+1 point somewhere: {'yes' if v['one_point_better_somewhere'] else 'no'}.",
+        "",
+        "| task | method | chosen (variant, lr) | deployed params | training-only params "
+        "| val % | test % per seed | agrees with teacher % | epochs run | s / run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        c = r["chosen"]
+        per_seed = ", ".join(f"{a:.2f}" for a in r["accuracies"])
+        lines.append(
+            f"| {r['task']} | {LABELS[r['method']]} | v{c['variant']} {c['lr']:g} "
+            f"| {r['deployed_params']:,} | {r['training_only_params']:,} "
+            f"| {r['val_accuracy_mean']:.2f} | {per_seed} | {r['teacher_agreement']:.1f} "
+            f"| {r['epochs_run_mean']:.1f} "
+            f"| {r['train_seconds']:.0f} |"
+        )
+    lines += [
+        "",
+        "Why (subspace-native, test split unless noted): the student's accuracy against the "
+        "compressed head's on the teacher's own coordinates (its ceiling if it matched them), "
+        "how well it regresses them (R², train / test) and how often it agrees with that head.",
+        "",
+        "| task | compressed head % | student % | R² train | R² test | agrees with head % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in (r for r in records if r["method"] == NATIVE):
+        lines.append(
+            f"| {r['task']} | {r['compressed_head_accuracy']:.2f} | {_acc(r)} "
+            f"| {r['subspace_r2_train']:.2f} | {r['subspace_r2_test']:.2f} "
+            f"| {r['head_agreement']:.1f} |"
+        )
+    lines += ["", "Teachers and compressed heads (k = d/16, gaussian, seed 0), test %:", ""]
+    for t in results["tasks"]:
+        lines.append(
+            f"- {t['task']}: {t['teacher']} {t['teacher_accuracy']:.2f}, compressed head "
+            f"{t['compressed_head_accuracy']:.2f}; splits {t['n_train']}/{t['n_val']}/{t['n_test']}"
+        )
+    if results["k_sweep"]:
+        lines += [
+            "",
+            "Subspace-native student against k (cnn_mnist), test %:",
+            "",
+            "| k | compression | deployed params | compressed head on teacher features | student "
+            "| R² test |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in results["k_sweep"]:
+            lines.append(
+                f"| {r['k']} | {r['compression']}× | {r['deployed_params']:,} "
+                f"| {r['compressed_head_accuracy']:.2f} | {_acc(r)} | {r['subspace_r2_test']:.2f} |"
+            )
+    lines += ["", f"Total wall time {results['total_seconds']:.0f} s (1 torch thread)."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,217 @@
+"""One student run of the students benchmark: a task's inputs, training with a method, and
+how closely the trained student follows its teacher."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from teacher_cases import Case, load_case
+
+from edgesub.config import DistillConfig, StudentConfig
+from edgesub.distill import StudentData, train_student, with_method
+from edgesub.distill.loop import accuracy
+from edgesub.distill.losses import needs
+from edgesub.distill.targets import CachedTargets, SignalMaps
+from edgesub.students import deployed_params, width_for_params
+from edgesub.subspace.compress import Subspace, fit_subspace
+from edgesub.subspace.head import Standardiser
+
+COMPRESSION = 16  # k = d / 16, the paper's setting
+TEXT = {"vocab_size": 8000, "max_length": 48}
+# Each method's two variants (overrides of its preset in edgesub.distill.methods); with 3
+# learning rates that is 6 configurations per method, the same search effort for all.
+VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
+    "subspace_native": ({}, {"losses": {"subspace_mse": 1.0, "head_ce": 0.5}}),
+    "ce": ({}, {"label_smoothing": 0.1}),
+    "ce_direct": ({}, {"label_smoothing": 0.1}),
+    "logit_kd": ({}, {"temperature": 2.0}),
+    "fitnets": ({}, {"losses": {"fitnets": 1.0, "logit_kd": 1.0, "head_ce": 0.5}}),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    name: str
+    case: str
+    student: StudentConfig
+    epochs: int
+    quick_epochs: int
+    lrs: tuple[float, ...]
+    patience: int = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A task's teacher case, its student inputs and the builder options."""
+
+    task: Task
+    case: Case
+    data: StudentData
+    test: tuple[np.ndarray, np.ndarray]
+    options: dict[str, Any]
+
+    @property
+    def d(self) -> int:
+        return int(self.case.feats["train"].h.shape[1])
+
+    @property
+    def classes(self) -> int:
+        return self.case.data.num_classes
+
+
+def prepare(task: Task) -> Prepared:
+    """Teacher features (cached) and the student's inputs: images, or word ids for text."""
+    case = load_case(task.case, progress=True)
+    ds = case.data
+    xs = {n: s.x for n, s in ds.splits().items()}
+    options: dict[str, Any] = {}
+    if task.student.arch == "text_transformer":
+        from edgesub.converters.tokenizer import WordTokenizer
+
+        tok = WordTokenizer.build(
+            ds.train.x.tolist(), size=TEXT["vocab_size"], max_length=TEXT["max_length"]
+        )
+        xs = {n: tok.encode(x.tolist()) for n, x in xs.items()}
+        options = {"vocab_size": len(tok.vocab)}
+    data = StudentData(xs["train"], ds.train.y, xs["val"], ds.val.y, ds.num_classes)
+    return Prepared(task, case, data, (xs["test"], ds.test.y), options)
+
+
+def run_one(
+    p: Prepared, method: str, variant: int, lr: float, seed: int, epochs: int, k: int, work: Path
+) -> dict[str, Any]:
+    """Train one student; its validation and test accuracy and what it cost."""
+    base = DistillConfig(epochs=epochs, lr=lr, seed=seed, patience=p.task.patience)
+    preset = "ce" if method == "ce_direct" else method
+    cfg = with_method(base, preset, **VARIANTS[method][variant])
+    student = p.task.student
+    if method == "ce_direct":  # no k bottleneck: out = classes, widened to the same size
+        target = deployed_params(
+            student.arch,
+            student.width,
+            k,
+            p.data.input_shape,
+            p.classes,
+            student.depth,
+            **p.options,
+        )
+        k = p.classes
+        width = width_for_params(
+            student.arch, target, k, p.data.input_shape, p.classes, student.depth, **p.options
+        )
+        student = dataclasses.replace(student, width=width)
+    wanted = needs(cfg.losses)
+    h = np.asarray(p.case.feats["train"].h)
+    subspace = (
+        fit_subspace(p.case.feats, "gaussian", k, seed, p.classes)
+        if (cfg.head_init == "subspace" or wanted & {"target", "head_logits"})
+        else None
+    )
+    weight, bias = (torch.from_numpy(np.asarray(a)) for a in p.case.head)
+    maps = SignalMaps(
+        wanted,
+        subspace,
+        lambda f: f @ weight.T + bias,
+        Standardiser.fit(h) if "features" in wanted else None,
+    )
+    started = time.perf_counter()
+    model, fit = train_student(
+        p.data,
+        student,
+        cfg,
+        CachedTargets(maps, h, len(h)),
+        k=k,
+        head=None if subspace is None else subspace.head,
+        feature_dim=p.d,
+        checkpoint=work / "student.pt",
+        fingerprint={},
+        options=p.options,
+        progress=False,
+    )
+    seconds = time.perf_counter() - started
+    model.eval()
+    deployed = sum(t.numel() for t in model.parameters())
+    record = {
+        "task": p.task.name,
+        "method": method,
+        "variant": variant,
+        "lr": lr,
+        "seed": seed,
+        "k": k,
+        "arch": student.arch,
+        "width": student.width,
+        "depth": student.depth,
+        "losses": dict(cfg.losses),
+        "deployed_params": deployed,
+        "training_only_params": p.d * k + p.d if "fitnets" in cfg.losses else 0,
+        "epochs": epochs,
+        "epochs_run": fit.epochs_run,
+        "best_epoch": fit.best_epoch,
+        "val_accuracy": fit.best_val_accuracy,
+        "test_accuracy": accuracy(model, *p.test),
+        "train_seconds": round(seconds, 2),
+        **diagnostics(p, model, subspace),
+    }
+    print(
+        f"{p.task.name:>15} {method:>15} v{variant} lr={lr:g} seed={seed} k={k:<4} "
+        f"val {record['val_accuracy']:6.2f} test {record['test_accuracy']:6.2f} "
+        f"({deployed:,} params, {seconds:.0f} s)",
+        flush=True,
+    )
+    return record
+
+
+def diagnostics(p: Prepared, model: torch.nn.Module, subspace: Subspace | None) -> dict:
+    """Test-split agreement with the teacher's own prediction; for subspace targets also the
+    agreement with the compressed head on the teacher's coordinates and the regression's R²
+    (train and test): does the student reach its target, and is the target worth reaching?"""
+    out = {}
+    for split, x in (("train", p.data.train_x), ("test", p.test[0])):
+        with torch.no_grad():
+            out[split] = torch.cat(
+                [model.student(torch.from_numpy(x[i : i + 512])) for i in range(0, len(x), 512)]
+            ).numpy()
+    pred = model.head(torch.from_numpy(out["test"])).argmax(1).numpy()
+    h = np.asarray(p.case.feats["test"].h)
+    weight, bias = (np.asarray(a) for a in p.case.head)
+    record = {"teacher_agreement": 100.0 * float((pred == (h @ weight.T + bias).argmax(1)).mean())}
+    if subspace is not None:
+        target = subspace.coordinates(h)
+        record["head_agreement"] = 100.0 * float(
+            (pred == subspace.head.logits(target).argmax(1)).mean()
+        )
+        record["compressed_head_accuracy"] = subspace.head.accuracy(target, p.test[1])
+        record["subspace_r2_test"] = _r2(out["test"], target)
+        record["subspace_r2_train"] = _r2(
+            out["train"], subspace.coordinates(np.asarray(p.case.feats["train"].h))
+        )
+    return record
+
+
+def _r2(prediction: np.ndarray, target: np.ndarray) -> float:
+    residual = ((prediction - target) ** 2).sum()
+    return float(1.0 - residual / ((target - target.mean(axis=0)) ** 2).sum())
+
+
+def teacher_context(p: Prepared) -> dict[str, Any]:
+    """The teacher's own test accuracy and the compressed head's at k = d/16 (seed 0)."""
+    test = p.case.feats["test"]
+    weight, bias = (np.asarray(a) for a in p.case.head)
+    teacher = 100.0 * float(((np.asarray(test.h) @ weight.T + bias).argmax(1) == test.y).mean())
+    sub = fit_subspace(p.case.feats, "gaussian", p.d // COMPRESSION, 0, p.classes)
+    return {
+        "task": p.task.name,
+        "teacher": p.case.teacher,
+        "d": p.d,
+        "k": p.d // COMPRESSION,
+        "teacher_accuracy": teacher,
+        "compressed_head_accuracy": sub.head.accuracy(sub.coordinates(test.h), test.y),
+        "n_train": len(p.data.train_y),
+        "n_val": len(p.data.val_y),
+        "n_test": len(test.y),
+    }

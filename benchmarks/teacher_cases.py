@@ -1,0 +1,276 @@
+"""The benchmarks' real teachers and their cached features (shared by subspace_heads.py and
+students.py).
+
+Each case is a teacher × task × regime: the task-trained regime (the wide CNN trained on
+MNIST-5000, EfficientNet-Lite0 fine-tuned on MNIST-5000, frozen MiniLM + a trained wide MLP on
+Rotten Tomatoes) and the frozen regime (EfficientNet-Lite0 and MiniLM as generic feature
+extractors). Features, and the task-trained teachers' own classifier heads, are computed once
+and cached under benchmarks/.cache/ (keyed by the data and the settings that made them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesub.atomic import atomic_path, atomic_write_json
+from edgesub.config import DataConfig, TeacherConfig
+from edgesub.data import Dataset, load_dataset
+from edgesub.rundir import RunDir
+from edgesub.subspace.features import Features
+
+CACHE = Path(__file__).parent / ".cache"
+SPLITS = ("train", "val", "test")
+HEAD = ("head_weight", "head_bias")
+IMAGE_SIZE = 64  # EfficientNet-Lite0 sees MNIST upsampled from 28×28 to 64×64 (CPU budget)
+TRAINABLE_BLOCKS = 4
+
+
+@dataclass(frozen=True)
+class Case:
+    """A teacher's features of a task's splits; ``head`` is the teacher's own classifier on
+    them (weight C×d, bias C), None for a frozen feature extractor that has none."""
+
+    teacher: str
+    task: str
+    regime: str
+    feats: dict[str, Features]
+    data: Dataset
+    head: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def load_case(name: str, progress: bool) -> Case:
+    """Features of one case, extracted (or trained) once and cached under benchmarks/.cache."""
+    return CASE_BUILDERS[name](progress)
+
+
+def mnist() -> Dataset:
+    return load_dataset(DataConfig(name="mnist5000"))
+
+
+def reviews() -> Dataset:
+    return load_dataset(DataConfig(name="rotten_tomatoes"))
+
+
+def _cached(
+    name: str, key: dict, build: Callable[[], dict[str, np.ndarray]], extra: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """{split: h} (and the ``extra`` arrays) from benchmarks/.cache/<name>/, rebuilt when the
+    key changed or a file is missing."""
+    folder = CACHE / name
+    meta = folder / "meta.json"
+    names = (*SPLITS, *extra)
+    try:
+        fresh = json.loads(meta.read_text(encoding="utf-8")) == key
+    except (OSError, json.JSONDecodeError):
+        fresh = False
+    if not (fresh and all((folder / f"{n}.npy").exists() for n in names)):
+        folder.mkdir(parents=True, exist_ok=True)
+        for part, array in build().items():
+            with atomic_path(folder / f"{part}.npy") as tmp, open(tmp, "wb") as fh:
+                np.save(fh, np.asarray(array, dtype=np.float32))
+        atomic_write_json(meta, key)
+    return {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in names}
+
+
+def _features(data: Dataset, hs: dict[str, np.ndarray]) -> dict[str, Features]:
+    return {name: Features(np.asarray(hs[name]), split.y) for name, split in data.splits().items()}
+
+
+def _head(module: Any) -> dict[str, np.ndarray]:
+    """A torch Linear's weight and bias as the cache stores them."""
+    weight, bias = module.weight.detach().numpy(), module.bias.detach().numpy()
+    return {"head_weight": weight, "head_bias": bias}
+
+
+def _cached_head(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(arrays["head_weight"]), np.asarray(arrays["head_bias"])
+
+
+def _task_trained(teacher: str, data: Dataset, arrays: dict[str, np.ndarray]) -> Case:
+    """A task-trained case from its cached features and classifier head."""
+    return Case(
+        teacher, data.name, "task-trained", _features(data, arrays), data, _cached_head(arrays)
+    )
+
+
+def cnn_mnist(progress: bool) -> Case:
+    """The foundation's wide CNN (d=512) trained on MNIST-5000 (task-trained regime)."""
+    from edgesub.subspace.features import teacher_features
+    from edgesub.teachers import load_teacher, train_teacher
+
+    data = mnist()
+    run = RunDir(CACHE / "cnn_mnist_run")
+    train_teacher(run, data, TeacherConfig(epochs=8), resume=True, progress=progress)
+    feats = teacher_features(run, data, progress=progress)
+    head = _cached_head(_head(load_teacher(run).head))
+    return Case("wide_cnn", "mnist5000", "task-trained", feats, data, head)
+
+
+def _effnet_prefix(data: Dataset, progress: bool) -> tuple[Any, dict[str, Any]]:
+    """The EfficientNet-Lite0 teacher and its frozen prefix outputs per split (cached)."""
+    import torch
+
+    from edgesub.teachers.efficientnet import efficientnet_teacher
+
+    pre = data.preprocessing
+    teacher = efficientnet_teacher(10, pre["mean"], pre["std"], image_size=IMAGE_SIZE).eval()
+    stop = teacher.num_blocks - TRAINABLE_BLOCKS
+    key = {"data": data.fingerprint(), "image_size": IMAGE_SIZE, "stop": stop}
+    folder = CACHE / "effnet_prefix"
+    out = {}
+    meta_ok = (folder / "meta.json").exists() and json.loads(
+        (folder / "meta.json").read_text()
+    ) == key
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, split in data.splits().items():
+        path = folder / f"{name}.npy"
+        if not (meta_ok and path.exists()):
+            with torch.no_grad():
+                a = torch.cat(
+                    [
+                        teacher.prefix(torch.from_numpy(split.x[i : i + 128]), stop)
+                        for i in bar(range(0, len(split), 128), f"EfficientNet {name}", progress)
+                    ]
+                ).numpy()
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, a)
+        out[name] = torch.from_numpy(np.load(path))
+    atomic_write_json(folder / "meta.json", key)
+    return teacher, out
+
+
+def effnet_frozen_mnist(progress: bool) -> Case:
+    """ImageNet EfficientNet-Lite0 features of MNIST, nothing trained (frozen regime)."""
+    from edgesub.teachers.finetune import run_in_batches
+
+    data = mnist()
+
+    def build() -> dict[str, np.ndarray]:
+        teacher, prefix = _effnet_prefix(data, progress)
+        start = teacher.num_blocks - TRAINABLE_BLOCKS
+        return {
+            n: run_in_batches(lambda a: teacher.tail_features(a, start), p).numpy()
+            for n, p in prefix.items()
+        }
+
+    hs = _cached("effnet_frozen_mnist", {"data": data.fingerprint(), "size": IMAGE_SIZE}, build)
+    return Case("efficientnet_lite0", "mnist5000", "frozen", _features(data, hs), data)
+
+
+def effnet_finetuned_mnist(progress: bool) -> Case:
+    """EfficientNet-Lite0 with its last blocks, head conv and a new classifier fine-tuned."""
+    import torch
+
+    from edgesub.teachers.finetune import finetune_tail, run_in_batches
+
+    data = mnist()
+    key = {"data": data.fingerprint(), "size": IMAGE_SIZE, "blocks": TRAINABLE_BLOCKS, "epochs": 8}
+
+    def build() -> dict[str, np.ndarray]:
+        teacher, prefix = _effnet_prefix(data, progress)
+        start = teacher.num_blocks - TRAINABLE_BLOCKS
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        tail = [
+            *teacher.net._blocks[start:],
+            teacher.net._conv_head,
+            teacher.net._bn1,
+            teacher.head,
+        ]
+        for module in tail:
+            module.requires_grad_(True)
+        y = {n: torch.from_numpy(s.y) for n, s in data.splits().items()}
+        finetune_tail(
+            teacher,
+            lambda a: teacher.head(teacher.tail_features(a, start)),
+            (prefix["train"], y["train"]),
+            (prefix["val"], y["val"]),
+            epochs=key["epochs"],
+            lr=2e-3,
+        )
+        feats = {
+            n: run_in_batches(lambda a: teacher.tail_features(a, start), p).numpy()
+            for n, p in prefix.items()
+        }
+        return {**feats, **_head(teacher.head)}
+
+    arrays = _cached("effnet_finetuned_mnist", key, build, HEAD)
+    return _task_trained("efficientnet_lite0 (fine-tuned)", data, arrays)
+
+
+def _minilm_embeddings(data: Dataset, progress: bool) -> dict[str, np.ndarray]:
+    from edgesub.subspace.features import stream_features
+    from edgesub.teachers.minilm import MiniLM
+
+    def build() -> dict[str, np.ndarray]:
+        import torch
+
+        model = MiniLM()
+        torch.set_num_threads(1)
+        folder = CACHE / "minilm_tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        return {
+            n: np.asarray(
+                stream_features(
+                    model.features, s.x, folder / f"{n}.npy", n, batch_size=64, progress=progress
+                )
+            )
+            for n, s in data.splits().items()
+        }
+
+    return _cached("minilm_frozen_rt", {"data": data.fingerprint()}, build)
+
+
+def minilm_frozen_rt(progress: bool) -> Case:
+    """MiniLM-L6 sentence embeddings of the reviews, nothing trained (frozen regime)."""
+    data = reviews()
+    feats = _features(data, _minilm_embeddings(data, progress))
+    return Case("minilm_l6", "rotten_tomatoes", "frozen", feats, data)
+
+
+def mlp_minilm_rt(progress: bool) -> Case:
+    """A wide MLP (d=1024) trained on frozen MiniLM embeddings: a task-trained text teacher."""
+    import torch
+
+    from edgesub.teachers.finetune import finetune_tail, run_in_batches
+    from edgesub.teachers.wide_mlp import WideMLP
+
+    data = reviews()
+    emb = _minilm_embeddings(data, progress)
+    key = {"data": data.fingerprint(), "width": 1024, "d": 1024, "epochs": 15}
+
+    def build() -> dict[str, np.ndarray]:
+        torch.manual_seed(0)
+        mlp = WideMLP(384, 1024, 2)
+        x = {n: torch.from_numpy(np.asarray(h)) for n, h in emb.items()}
+        y = {n: torch.from_numpy(s.y) for n, s in data.splits().items()}
+        finetune_tail(mlp, mlp, (x["train"], y["train"]), (x["val"], y["val"]), epochs=15, lr=1e-3)
+        feats = {n: run_in_batches(mlp.features, v).numpy() for n, v in x.items()}
+        return {**feats, **_head(mlp.head)}
+
+    arrays = _cached("mlp_minilm_rt", key, build, HEAD)
+    return _task_trained("minilm_l6 + wide_mlp", data, arrays)
+
+
+CASE_BUILDERS: dict[str, Callable[[bool], Case]] = {
+    "cnn_mnist": cnn_mnist,
+    "effnet_frozen_mnist": effnet_frozen_mnist,
+    "effnet_finetuned_mnist": effnet_finetuned_mnist,
+    "minilm_frozen_rt": minilm_frozen_rt,
+    "mlp_minilm_rt": mlp_minilm_rt,
+}
+
+
+def bar(items: range, label: str, enabled: bool) -> Any:
+    """A transient progress bar over ``items`` (the range itself when disabled)."""
+    if not enabled:
+        return items
+    from rich.progress import track
+
+    return track(items, description=label, transient=True)

@@ -1,0 +1,161 @@
+"""Train one student against teacher signals, with no run directory involved.
+
+The ``distill`` stage (teacher and subspace read from a run) and the students benchmark (teachers
+built elsewhere) both call :func:`train_student`: same student, losses, loop, early stopping,
+checkpoints and data-parallel training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgesub._deps import require
+from edgesub.config import DistillConfig, StudentConfig
+from edgesub.distill.augment import AUGMENTATIONS
+from edgesub.distill.ddp import SINGLE, Dist, parallel
+from edgesub.distill.loop import BatchHook, FitResult, LoopConfig, accuracy, fit
+from edgesub.distill.losses import LossInputs, combined, needs_projector
+from edgesub.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgesub.distill.deployable import Deployable
+    from edgesub.subspace.head import LinearHead
+
+TargetSource = Callable[["torch.Tensor", "torch.Tensor"], dict[str, "torch.Tensor"]]
+
+
+@dataclass(frozen=True)
+class StudentData:
+    """Inputs as the student takes them (float32 images or int64 token ids) and labels."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.train_x.shape[1:])
+
+    def check(self) -> None:
+        """Reject splits the loop cannot train or validate on, before anything is written."""
+        for name, x, y in (("train", self.train_x, self.train_y), ("val", self.val_x, self.val_y)):
+            if len(y) == 0:
+                raise DataError(f"the {name} split is empty; distillation needs samples in it")
+            if len(x) != len(y):
+                raise DataError(f"the {name} split has {len(x)} inputs for {len(y)} labels")
+            if y.min() < 0 or y.max() >= self.num_classes:
+                raise DataError(f"the {name} split has labels outside 0..{self.num_classes - 1}")
+        if len(self.train_y) < 2:
+            raise DataError("the train split has a single sample; batch norm needs two")
+        if tuple(self.val_x.shape[1:]) != self.input_shape:
+            raise DataError(
+                f"train inputs are {self.input_shape} but val inputs {self.val_x.shape[1:]}"
+            )
+
+
+def train_student(
+    data: StudentData,
+    student_cfg: StudentConfig,
+    cfg: DistillConfig,
+    targets: TargetSource,
+    *,
+    k: int,
+    head: LinearHead | None,
+    feature_dim: int | None,
+    checkpoint: Path,
+    fingerprint: dict[str, Any],
+    options: dict[str, Any] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    on_batch: BatchHook | None = None,
+    dist: Dist = SINGLE,
+) -> tuple[Deployable, FitResult]:
+    """Train head ∘ student (student out ``k``) and return it (CPU, eval, best validation
+    weights) with the loop's result.
+
+    ``targets(indices, inputs)`` gives the teacher signals the losses need for a batch; ``head``
+    is the compressed head (needed when ``cfg.head_init`` is "subspace"); ``feature_dim`` is the
+    teacher's d (needed by losses with a projector); ``options`` go to the student builder.
+    """
+    torch = require("torch")
+    from edgesub.distill.deployable import Trainee, build_deployable
+
+    student_cfg.validate()
+    cfg.validate()
+    data.check()
+    loss_fn = combined(cfg.losses)
+    augment = AUGMENTATIONS.get(cfg.augment)
+    _check_head(head, cfg, k, data.num_classes)
+    if needs_projector(cfg.losses) and not feature_dim:
+        raise ConfigError("the chosen losses need the teacher's feature dimension d")
+    torch.manual_seed(cfg.seed)
+    meta = {
+        **{"arch": student_cfg.arch, "width": student_cfg.width, "depth": student_cfg.depth},
+        **{"k": k, "input_shape": data.input_shape, "num_classes": data.num_classes},
+        "options": options or {},
+    }
+    model = Trainee(
+        build_deployable(meta),
+        torch.nn.Linear(k, feature_dim) if needs_projector(cfg.losses) else None,
+    )
+    if cfg.head_init == "subspace":
+        model.deployable.head.weight.data.copy_(torch.from_numpy(head.weight))
+        model.deployable.head.bias.data.copy_(torch.from_numpy(head.bias))
+    model.deployable.head.requires_grad_(cfg.train_head)
+    trained = parallel(model, dist)
+    x, y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
+
+    def step_loss(idx: torch.Tensor, rows: slice) -> torch.Tensor:
+        batch = x[idx] if augment is None else augment(x[idx])
+        local = idx[rows]
+        signals = targets(local, batch[rows])
+        out, logits, hint = trained(batch[rows].to(dist.device))
+        return loss_fn(
+            LossInputs(
+                output=out,
+                logits=logits,
+                labels=y[local].to(dist.device),
+                temperature=cfg.temperature,
+                hint=hint,
+                label_smoothing=cfg.label_smoothing,
+                **{name: value.to(dist.device) for name, value in signals.items()},
+            )
+        )
+
+    result = fit(
+        model,
+        step_loss,
+        lambda: accuracy(model.deployable, data.val_x, data.val_y, device=dist.device),
+        len(y),
+        LoopConfig(
+            "student", cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.patience, cfg.seed
+        ),
+        checkpoint,
+        fingerprint,
+        resume=resume,
+        progress=progress,
+        on_batch=on_batch,
+        dist=dist,
+    )
+    return model.deployable.cpu().eval(), result
+
+
+def _check_head(head: LinearHead | None, cfg: DistillConfig, k: int, classes: int) -> None:
+    if cfg.head_init != "subspace":
+        return
+    if head is None:
+        raise ConfigError("distill.head_init = 'subspace' needs a compressed head (run compress)")
+    if head.weight.shape != (classes, k):
+        raise DataError(
+            f"the compressed head maps {head.weight.shape[1]} dims to {head.weight.shape[0]} "
+            f"classes, but the student outputs k={k} and the data has {classes} classes"
+        )

@@ -1,0 +1,50 @@
+"""Distillation methods by name: the loss mix and head handling of subspace-native distillation
+and of the standard baselines it is measured against.
+
+Every method trains the same student (k-dim output) and ships the same head ∘ student, so the
+deployed parameter count is identical; they differ only in the training signal:
+
+- ``subspace_native``: regress the teacher's standardised k-dim subspace coordinates, plus KD and
+  CE through the frozen compressed head fitted on that subspace.
+- ``ce``: cross-entropy on the labels only; the head is trained from a random start.
+- ``logit_kd``: Hinton KD (T = 4, 0.9·KD + 0.1·CE) to the teacher's own logits.
+- ``fitnets``: a learned projector (training only) maps the student's output to the teacher's
+  full d-dim standardised features (MSE) plus CE; the head is trained from a random start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from edgesub.config import DistillConfig
+from edgesub.registry import Registry
+
+METHODS: Registry[dict[str, Any]] = Registry("distillation method")
+METHODS.add(
+    "subspace_native",
+    {
+        "losses": {"subspace_mse": 1.0, "head_kd": 1.0, "head_ce": 0.5},
+        "train_head": False,
+        "head_init": "subspace",
+    },
+)
+METHODS.add("ce", {"losses": {"head_ce": 1.0}, "train_head": True, "head_init": "random"})
+METHODS.add(
+    "logit_kd",
+    {
+        "losses": {"logit_kd": 0.9, "head_ce": 0.1},
+        "temperature": 4.0,
+        "train_head": True,
+        "head_init": "random",
+    },
+)
+METHODS.add(
+    "fitnets",
+    {"losses": {"fitnets": 1.0, "head_ce": 1.0}, "train_head": True, "head_init": "random"},
+)
+
+
+def with_method(cfg: DistillConfig, name: str, **overrides: Any) -> DistillConfig:
+    """``cfg`` with the losses and head settings of method ``name`` (then ``overrides``)."""
+    return dataclasses.replace(cfg, **{**METHODS.get(name), **overrides})
