@@ -32,7 +32,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give what open() would
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -42,7 +42,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
     current = os.umask(0)
     os.umask(current)
     return current

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from edgesub.atomic import current_umask
 from edgesub.digest import file_sha256
 from edgesub.errors import EdgesubError
 
@@ -36,7 +37,7 @@ def staged_folder(out: Path) -> Iterator[Path]:
         raise EdgesubError(f"cannot write {out}: {exc.strerror or exc}") from None
     try:
         yield staging
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give what mkdir would
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; give what mkdir would
         if out.exists():  # appeared while we worked: never replace someone's folder
             raise EdgesubError(f"{out} appeared while packaging; nothing was written")
         os.rename(staging, out)
@@ -46,12 +47,6 @@ def staged_folder(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def bundle_files(folder: Path) -> list[Path]:
