@@ -43,11 +43,12 @@ class GraphEditor:
         """Index of a new tensor; ``data`` makes it a constant."""
         tensor = self.schema.TensorT()
         tensor.name, tensor.shape, tensor.type = name.encode(), list(shape), dtype
-        tensor.buffer = self._buffer(data)
+        tensor.buffer = self.buffer(data)
         self.sub.tensors.append(tensor)
         return len(self.sub.tensors) - 1
 
-    def _buffer(self, data: np.ndarray | None) -> int:
+    def buffer(self, data: np.ndarray | None) -> int:
+        """Index of a new model buffer holding ``data``'s bytes (empty for None)."""
         buffer = self.schema.BufferT()
         if data is not None:
             buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)

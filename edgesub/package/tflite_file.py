@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesub._deps import require
-from edgesub.converters.tflite_edit import read_model, write_model
+from edgesub.converters.tflite_edit import GraphEditor, read_model, write_model
 from edgesub.errors import ModelFileError
 from edgesub.package.metadata import METADATA_NAME, ClassifierMetadata, build_metadata, pack_files
 from edgesub.package.tflite_adapter import ImageInterface, adapt_image_classifier
@@ -21,11 +21,9 @@ def classifier_file(
     graph = read_model(model)
     added = adapt_image_classifier(graph, ImageInterface(layout, channels))
     graph.metadata = [m for m in graph.metadata or [] if m.name != METADATA_NAME.encode()]
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(build_metadata(meta), dtype=np.uint8)
-    graph.buffers.append(buffer)
     entry = schema.MetadataT()
-    entry.name, entry.buffer = METADATA_NAME.encode(), len(graph.buffers) - 1
+    entry.name = METADATA_NAME.encode()
+    entry.buffer = GraphEditor(graph).buffer(np.frombuffer(build_metadata(meta), dtype=np.uint8))
     graph.metadata.append(entry)
     packed = write_model(graph)
     return pack_files(packed, {meta.labels_file: labels.encode("utf-8")}), added
