@@ -187,8 +187,9 @@ def _quantize_static(src: Path, dst: Path, q: _Quantise) -> None:
     """Per-channel symmetric int8 weights, asymmetric int8 (or uint8) activations, QDQ format.
 
     S8S8 is ORT's default and what mobile execution providers expect; U8S8 is the x86 fast path
-    (VPMADDUBSW / VNNI take unsigned × signed bytes): measured on an AVX512-VNNI host it ran
-    MobileNetV2-224 at 0.47× fp32's latency against 0.78× for S8S8.
+    (VPMADDUBSW / VNNI take unsigned × signed bytes): on an AVX512-VNNI host it ran
+    MobileNetV2-224 at 0.53× fp32's latency against 0.79× for S8S8
+    (benchmarks/onnx_int8_activations.py).
     """
     from onnxruntime.quantization import (
         CalibrationMethod,
