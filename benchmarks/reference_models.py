@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgesub.profile.graph import Graph, OpCost, load_graph
+from edgesub.profile.formats import load_graph
+from edgesub.profile.graph import Graph, OpCost
 
 
 def _act(name: str) -> nn.Module:

@@ -14,12 +14,12 @@ from teacher_cases import Case, load_case
 
 from edgesub.config import DistillConfig, StudentConfig
 from edgesub.distill import StudentData, train_student, with_method
-from edgesub.distill.loop import accuracy
 from edgesub.distill.losses import needs
 from edgesub.distill.targets import CachedTargets, SignalMaps
 from edgesub.students import deployed_params, width_for_params
 from edgesub.subspace.compress import Subspace, fit_subspace
 from edgesub.subspace.head import Standardiser
+from edgesub.training.loop import accuracy
 
 COMPRESSION = 16  # k = d / 16, the paper's setting
 TEXT = {"vocab_size": 8000, "max_length": 48}

@@ -22,7 +22,7 @@ from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import DataConfig, TeacherConfig
 from edgesub.data import Dataset, load_dataset
 from edgesub.rundir import RunDir
-from edgesub.subspace.features import Features
+from edgesub.teachers.features import Features
 
 CACHE = Path(__file__).parent / ".cache"
 SPLITS = ("train", "val", "test")
@@ -101,8 +101,8 @@ def _task_trained(teacher: str, data: Dataset, arrays: dict[str, np.ndarray]) ->
 
 def cnn_mnist(progress: bool) -> Case:
     """The foundation's wide CNN (d=512) trained on MNIST-5000 (task-trained regime)."""
-    from edgesub.subspace.features import teacher_features
     from edgesub.teachers import load_teacher, train_teacher
+    from edgesub.teachers.features import teacher_features
 
     data = mnist()
     run = RunDir(CACHE / "cnn_mnist_run")
@@ -205,7 +205,7 @@ def effnet_finetuned_mnist(progress: bool) -> Case:
 
 
 def _minilm_embeddings(data: Dataset, progress: bool) -> dict[str, np.ndarray]:
-    from edgesub.subspace.features import stream_features
+    from edgesub.teachers.features import stream_features
     from edgesub.teachers.minilm import MiniLM
 
     def build() -> dict[str, np.ndarray]:

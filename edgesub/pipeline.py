@@ -146,7 +146,7 @@ def stage_distill(
     run: RunDir, data: Dataset, cfg: RunConfig, *, resume: bool, progress: bool, dist: Any = None
 ) -> dict:
     from edgesub.distill import distill
-    from edgesub.distill.ddp import SINGLE
+    from edgesub.training.ddp import SINGLE
 
     run.require(run.subspace, "compress")
     return distill(

@@ -18,8 +18,8 @@ print("HEAVY=" + ",".join(m for m in heavy if m in sys.modules))
 @pytest.mark.parametrize(
     "body",
     [
-        "import edgesub, edgesub.data, edgesub.teachers, edgesub.subspace, edgesub.students, "
-        "edgesub.distill, edgesub.profile, edgesub.report, edgesub.converters, edgesub.pipeline",
+        "import edgesub, edgesub.training, edgesub.data, edgesub.teachers, edgesub.subspace, "
+        "edgesub.students, edgesub.distill, edgesub.profile, edgesub.report, edgesub.converters, edgesub.pipeline",
         "from edgesub.cli import cli\ntry:\n    cli(['--help'], standalone_mode=False)\n"
         "except SystemExit:\n    pass",
         "from edgesub.cli import cli\nfor c in ['run','compress','distill','convert','profile',"

@@ -189,8 +189,8 @@ def distill(
     --nproc N trains in N processes on this machine with DistributedDataParallel (through
     torchrun); for several machines run `torchrun ... -m edgesub distill RUN_DIR` yourself.
     """
-    from edgesub.distill.ddp import from_env, launch
     from edgesub.pipeline import describe_student, stage_data, stage_distill
+    from edgesub.training.ddp import from_env, launch
 
     if (run_dir is None) == (config_path is None):
         raise click.UsageError("give either RUN_DIR or --config FILE")

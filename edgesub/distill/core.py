@@ -16,11 +16,11 @@ import numpy as np
 
 from edgesub._deps import require
 from edgesub.config import DistillConfig, StudentConfig
-from edgesub.distill.augment import AUGMENTATIONS
-from edgesub.distill.ddp import SINGLE, Dist, parallel
-from edgesub.distill.loop import BatchHook, FitResult, LoopConfig, accuracy, fit
 from edgesub.distill.losses import LossInputs, combined, needs_projector
 from edgesub.errors import ConfigError, DataError
+from edgesub.training.augment import AUGMENTATIONS
+from edgesub.training.ddp import SINGLE, Dist, parallel
+from edgesub.training.loop import BatchHook, FitResult, LoopConfig, accuracy, fit
 
 if TYPE_CHECKING:
     import torch

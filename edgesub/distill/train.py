@@ -14,22 +14,22 @@ from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import DistillConfig, StudentConfig, to_dict
 from edgesub.digest import file_sha256
 from edgesub.distill.core import StudentData, train_student
-from edgesub.distill.ddp import SINGLE, Dist
-from edgesub.distill.loop import BatchHook, accuracy
 from edgesub.distill.losses import needs
 from edgesub.distill.targets import CachedTargets, OnlineTargets, SignalMaps
 from edgesub.errors import DataError
 from edgesub.students import count_params
 from edgesub.subspace import load_subspace
-from edgesub.subspace.features import teacher_features
 from edgesub.subspace.head import Standardiser
+from edgesub.teachers.features import teacher_features
+from edgesub.training.ddp import SINGLE, Dist
+from edgesub.training.loop import BatchHook, accuracy
 
 if TYPE_CHECKING:
     import torch
 
     from edgesub.data import Dataset
     from edgesub.rundir import RunDir
-    from edgesub.subspace.features import Features
+    from edgesub.teachers.features import Features
 
 
 def distill(

@@ -15,7 +15,7 @@ _EXPORTS = {
     "load_devices": "edgesub.profile.devices",
     "get_device": "edgesub.profile.devices",
     "DeviceProfile": "edgesub.profile.devices",
-    "load_graph": "edgesub.profile.graph",
+    "load_graph": "edgesub.profile.formats",
     "Graph": "edgesub.profile.graph",
     "OpCost": "edgesub.profile.graph",
     "estimate": "edgesub.profile.estimate",

@@ -7,7 +7,6 @@ that the dataclasses can be imported cheaply.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,10 +119,6 @@ def peak_live_bytes(
     return peak
 
 
-def num_elements(shape: Sequence[int]) -> int:
-    return math.prod(shape) if shape else 1
-
-
 def check_input_shape(
     name: str, shape: Sequence[int | None], override: Sequence[int] | None, path: Path
 ) -> tuple[int, ...]:
@@ -169,33 +164,5 @@ def _show(shape: Sequence[int | None]) -> str:
 
 
 GraphLoader = Callable[[Path, "Sequence[int] | None"], Graph]
+# file suffix → parser; each parser module registers itself (see edgesub.profile.formats)
 LOADERS: Registry[GraphLoader] = Registry("model format")
-
-
-def model_format(path: Path) -> str:
-    """The format of a model file by extension (``onnx`` or ``tflite``)."""
-    return path.suffix.lower().lstrip(".")
-
-
-def load_graph(path: str | Path, input_shape: Sequence[int] | None = None) -> Graph:
-    """Parse an .onnx or .tflite file into a :class:`Graph` (input_shape fills unknown dims)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
-    fmt = model_format(path)
-    if fmt not in LOADERS:
-        _register_loaders()
-    if fmt not in LOADERS:
-        raise ModelFileError(
-            f"{path.name}: unsupported model format '.{fmt}'; known: {', '.join(LOADERS.names())}"
-        )
-    return LOADERS.get(fmt)(path, input_shape)
-
-
-def _register_loaders() -> None:
-    """Register parsers on first use: importing this module pulls in neither onnx nor litert."""
-    from edgesub.profile import graph_onnx, graph_tflite
-
-    for name, loader in (("onnx", graph_onnx.load_onnx), ("tflite", graph_tflite.load_tflite)):
-        if name not in LOADERS:
-            LOADERS.add(name, loader)

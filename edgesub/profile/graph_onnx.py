@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from edgesub._deps import require
 from edgesub.errors import ModelFileError
 from edgesub.onnx_files import check_external_data
-from edgesub.profile.graph import Graph, OpCost, TensorSpec, check_input_shape, peak_live_bytes
+from edgesub.profile.graph import (
+    LOADERS,
+    Graph,
+    OpCost,
+    TensorSpec,
+    check_input_shape,
+    peak_live_bytes,
+)
 
 if TYPE_CHECKING:
     import onnx
@@ -27,6 +34,7 @@ _INT8_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QG
 _INT8_TYPES = {"INT8", "UINT8", "INT4", "UINT4"}
 
 
+@LOADERS.register("onnx")
 def load_onnx(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
     """Parse ``path`` into a Graph; ``input_shape`` fills dynamic dims of the single input."""
     onnx = require("onnx")

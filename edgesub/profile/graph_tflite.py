@@ -14,7 +14,14 @@ from typing import Any
 
 from edgesub._deps import require
 from edgesub.errors import ModelFileError
-from edgesub.profile.graph import Graph, OpCost, TensorSpec, check_input_shape, peak_live_bytes
+from edgesub.profile.graph import (
+    LOADERS,
+    Graph,
+    OpCost,
+    TensorSpec,
+    check_input_shape,
+    peak_live_bytes,
+)
 
 _KIND = {
     "CONV_2D": "conv",
@@ -37,6 +44,7 @@ _ITEMSIZE = {
 _NUMPY_NAME = {"FLOAT32": "float32", "FLOAT16": "float16", "INT8": "int8", "UINT8": "uint8"}
 
 
+@LOADERS.register("tflite")
 def load_tflite(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
     """Parse ``path`` into a Graph; ``input_shape`` may only fill dims the model left dynamic."""
     schema = require("ai_edge_litert.schema_py_generated")

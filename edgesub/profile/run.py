@@ -16,7 +16,8 @@ from edgesub.atomic import atomic_write_json
 from edgesub.profile.devices import DeviceProfile, load_devices
 from edgesub.profile.energy import estimate_energy
 from edgesub.profile.estimate import MB, estimate
-from edgesub.profile.graph import Graph, load_graph
+from edgesub.profile.formats import load_graph
+from edgesub.profile.graph import Graph
 
 SCHEMA_VERSION = 1
 

@@ -19,9 +19,9 @@ from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import SubspaceConfig, to_dict
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError
-from edgesub.subspace.features import Features, teacher_features
 from edgesub.subspace.head import LinearHead, Standardiser, fit_head
 from edgesub.subspace.projections import DATA_AWARE, PROJECTIONS, project_matrix
+from edgesub.teachers.features import Features, teacher_features
 
 if TYPE_CHECKING:
     from edgesub.data import Dataset

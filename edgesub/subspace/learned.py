@@ -24,7 +24,7 @@ def train_bottleneck(
 ) -> np.ndarray:
     """Return the k×d float32 bottleneck (in raw feature units) with the best val loss."""
     torch = require("torch")
-    from edgesub.distill.loop import TRAIN_THREADS, torch_threads
+    from edgesub.training.loop import TRAIN_THREADS, torch_threads
 
     h = np.asarray(features, dtype=np.float32)
     mean, std = h.mean(axis=0), h.std(axis=0)

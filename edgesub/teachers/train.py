@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import TeacherConfig, to_dict
-from edgesub.distill.augment import random_shift
-from edgesub.distill.loop import BatchHook, LoopConfig, accuracy, fit
 from edgesub.errors import RunDirError
 from edgesub.teachers.registry import TEACHERS
+from edgesub.training.augment import random_shift
+from edgesub.training.loop import BatchHook, LoopConfig, accuracy, fit
 
 if TYPE_CHECKING:
     import torch

@@ -235,7 +235,7 @@ def test_float_io_rewrite_keeps_the_integer_core(converted, digits, tmp_path):
     """QUANTIZE/DEQUANTIZE at the boundary: float32 I/O, the same logits as the int8-I/O file."""
     from edgesub.converters import describe_artifact
     from edgesub.converters.tflite_io import with_float_io
-    from edgesub.profile.graph import load_graph
+    from edgesub.profile.formats import load_graph
 
     out, _ = converted
     source = out / "student_int8.tflite"

@@ -7,8 +7,8 @@ import torch
 from edgesub.distill.targets import CachedTargets, OnlineTargets, SignalMaps
 from edgesub.errors import ConfigError, DataError
 from edgesub.subspace.compress import fit_subspace
-from edgesub.subspace.features import Features
 from edgesub.subspace.head import Standardiser
+from edgesub.teachers.features import Features
 
 ALL = frozenset({"target", "head_logits", "teacher_logits", "features"})
 

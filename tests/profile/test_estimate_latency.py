@@ -15,7 +15,8 @@ from edgesub.profile.estimate import (
     load_params,
     usable_ram_mb,
 )
-from edgesub.profile.graph import Graph, OpCost, load_graph
+from edgesub.profile.formats import load_graph
+from edgesub.profile.graph import Graph, OpCost
 
 
 def _conv_graph(macs: int, precision: str = "fp32", bytes_each: int = 1000) -> Graph:

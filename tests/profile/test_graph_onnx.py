@@ -10,7 +10,8 @@ from onnx import TensorProto, helper, numpy_helper
 from edgesub.errors import EstimateError, ModelFileError
 from edgesub.profile.devices import get_device
 from edgesub.profile.estimate import estimate_latency_ms
-from edgesub.profile.graph import load_graph, peak_live_bytes
+from edgesub.profile.formats import load_graph
+from edgesub.profile.graph import peak_live_bytes
 
 
 def _init(name: str, shape: tuple[int, ...], dtype=np.float32) -> onnx.TensorProto:

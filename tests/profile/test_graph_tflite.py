@@ -8,7 +8,7 @@ import pytest
 from edgesub.errors import EstimateError, ModelFileError
 from edgesub.profile.devices import get_device
 from edgesub.profile.estimate import estimate_latency_ms
-from edgesub.profile.graph import load_graph
+from edgesub.profile.formats import load_graph
 
 torch = pytest.importorskip("torch")
 litert_torch = pytest.importorskip("litert_torch")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgesub.errors import ModelFileError
-from edgesub.profile.graph import load_graph
+from edgesub.profile.formats import load_graph
 from edgesub.profile.runtimes import TfliteRuntime, _prepare_failure
 
 # What ai-edge-litert 2.3 raises for mediapipe's face_landmark_with_attention.tflite.

@@ -3,7 +3,7 @@ import pytest
 
 from edgesub.errors import DataError
 from edgesub.subspace import PROJECTIONS
-from edgesub.subspace.features import check_finite
+from edgesub.teachers.features import check_finite
 
 
 @pytest.fixture(scope="module")

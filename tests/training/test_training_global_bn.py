@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from edgesub.distill.global_bn import to_global_batch_norm
+from edgesub.training.global_bn import to_global_batch_norm
 
 WORLD = 2
 

@@ -83,7 +83,7 @@ def _extract(
 ) -> None:
     """Stream ``teacher.features`` over ``x`` into ``folder/<split>.npy`` (atomically)."""
     torch = require("torch")
-    from edgesub.distill.loop import TRAIN_THREADS, torch_threads
+    from edgesub.training.loop import TRAIN_THREADS, torch_threads
 
     with torch.no_grad(), torch_threads(TRAIN_THREADS):
         stream_features(

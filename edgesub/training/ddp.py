@@ -84,7 +84,7 @@ def parallel(module: nn.Module, dist: Dist) -> nn.Module:
         return module
     torch = require("torch")
     if dist.device == "cpu":
-        from edgesub.distill.global_bn import to_global_batch_norm
+        from edgesub.training.global_bn import to_global_batch_norm
 
         to_global_batch_norm(module)
     else:

@@ -3,7 +3,7 @@
 A checkpoint of plain tensors and numbers is written atomically after every epoch, so Ctrl-C at
 any point leaves the last completed epoch on disk, and ``resume=True`` continues from it. The
 checkpoint records the configuration it belongs to; resuming under another one is refused.
-Under data-parallel training (:mod:`edgesub.distill.ddp`) every rank runs this loop on its rows
+Under data-parallel training (:mod:`edgesub.training.ddp`) every rank runs this loop on its rows
 of each global minibatch; rank 0 validates, decides for all, and writes the checkpoints.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgesub.atomic import atomic_path
-from edgesub.distill.ddp import SINGLE, Dist
 from edgesub.errors import RunDirError
+from edgesub.training.ddp import SINGLE, Dist
 
 if TYPE_CHECKING:
     import torch

@@ -1,0 +1,32 @@
+"""Model files by format: importing this module registers the ONNX and TFLite graph parsers,
+and :func:`load_graph` picks one by the file's suffix.
+
+The parsers import onnx and litert only when a file is parsed, so this stays cheap to import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgesub.errors import ModelFileError
+from edgesub.profile import graph_onnx, graph_tflite  # noqa: F401  (they register in LOADERS)
+from edgesub.profile.graph import LOADERS, Graph
+
+
+def model_format(path: Path) -> str:
+    """The format of a model file by extension (``onnx`` or ``tflite``)."""
+    return path.suffix.lower().lstrip(".")
+
+
+def load_graph(path: str | Path, input_shape: Sequence[int] | None = None) -> Graph:
+    """Parse an .onnx or .tflite file into a :class:`Graph` (input_shape fills unknown dims)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    fmt = model_format(path)
+    if fmt not in LOADERS:
+        raise ModelFileError(
+            f"{path.name}: unsupported model format '.{fmt}'; known: {', '.join(LOADERS.names())}"
+        )
+    return LOADERS.get(fmt)(path, input_shape)
