@@ -185,23 +185,23 @@ def train_students(work: Path, run_dir: Path | None) -> tuple[Any, list[tuple[st
     from edgesub.distill import load_deployable
     from edgesub.pipeline import (
         Mode,
-        load_run,
+        open_run,
         prepare_run_dir,
-        stage_compress,
         stage_data,
         stage_distill,
+        stage_subspace,
         stage_teacher,
     )
 
     if run_dir is not None:
-        run, cfg = load_run(run_dir)
+        run, cfg = open_run(run_dir)
         data = stage_data(cfg)
     else:
         cfg = config_mod.apply_overrides(RunConfig(), {"runs_dir": str(work), "name": "default"})
         run = prepare_run_dir(cfg, Mode.NEW)
         data = stage_data(cfg)
         stage_teacher(run, data, cfg, resume=False, progress=False)
-        stage_compress(run, data, cfg, progress=False)
+        stage_subspace(run, data, cfg, progress=False)
         stage_distill(run, data, cfg, resume=False, progress=False)
     students = [("student_" + _student_meta(run)["arch"], load_deployable(run), _student_meta(run))]
 

@@ -17,7 +17,7 @@ from edgesub.distill import StudentData, train_student, with_method
 from edgesub.distill.losses import needs
 from edgesub.distill.targets import CachedTargets, SignalMaps
 from edgesub.students import deployed_params, width_for_params
-from edgesub.subspace.compress import Subspace, fit_subspace
+from edgesub.subspace.build import Subspace, fit_subspace
 from edgesub.subspace.head import Standardiser
 from edgesub.training.loop import accuracy
 

@@ -32,7 +32,7 @@ import numpy as np
 from teacher_cases import Case, load_case
 
 from edgesub.atomic import atomic_write_json, atomic_write_text
-from edgesub.subspace.compress import fit_subspace
+from edgesub.subspace.build import fit_subspace
 from edgesub.subspace.head import Standardiser, fit_head, fit_head_streaming
 from edgesub.subspace.stream import NpyRows, column_moments, write_gaussian_mixture
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from edgesub.converters import keras_source, onnx_export, tflite_export
+from edgesub.converters.artifact_set import convert
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, format_for_file
 from edgesub.converters.manifest import load_manifest
-from edgesub.converters.pipeline import convert
-from edgesub.converters.predict import predict
+from edgesub.converters.prediction import predict
 from edgesub.converters.sources import SOURCES, SourceRequest, convert_source
 from edgesub.errors import ModelFileError
 
@@ -26,7 +26,7 @@ __all__ = [
     "SourceRequest",
     "convert",
     "convert_source",
-    "describe_artifact",
+    "describe_io",
     "keras_source",
     "load_manifest",
     "onnx_export",
@@ -48,7 +48,7 @@ def run_artifact(path: Path, x: np.ndarray, *, threads: int = 1) -> np.ndarray:
     return format_for_file(path).run(path, np.asarray(x, dtype=np.float32), threads)
 
 
-def describe_artifact(path: Path) -> dict[str, list[dict]]:
+def describe_io(path: Path) -> dict[str, list[dict]]:
     """Inputs and outputs of a model file as manifest records (name, shape, dtype, quantization)."""
     path = Path(path)
     if not path.is_file():

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edgesub.converters.formats import first_line
 from edgesub.converters.tokenizer import WordTokenizer
-from edgesub.errors import DataError
+from edgesub.errors import DataError, first_line
 
 CALIBRATION_SEED = 0
 

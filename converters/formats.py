@@ -61,9 +61,3 @@ def format_for_file(path: Path) -> ArtifactFormat:
             return fmt
     known = ", ".join(CONVERTERS.get(n).extension for n in CONVERTERS)
     raise ModelFileError(f"{path}: unknown model file type '{suffix}'; expected one of {known}")
-
-
-def first_line(exc: BaseException) -> str:
-    """The headline of a tool's exception, for a one-line user-facing error."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub._deps import require
+from edgesub.converters.artifact_set import finish, prepare_output, publish_artifact
 from edgesub.converters.calibration import read_labels
-from edgesub.converters.formats import CONVERTERS, first_line
-from edgesub.converters.pipeline import finish, prepare_output, publish_artifact
+from edgesub.converters.formats import CONVERTERS
 from edgesub.converters.sources import (
     SAVED_MODEL_FILE,
     SAVED_MODEL_KEY,
@@ -32,7 +32,7 @@ from edgesub.converters.sources import (
 )
 from edgesub.converters.verify import REFERENCE_BATCH, Reference
 from edgesub.digest import file_sha256
-from edgesub.errors import ConversionError, DataError, ModelFileError
+from edgesub.errors import ConversionError, DataError, ModelFileError, first_line
 
 if TYPE_CHECKING:
     from edgesub.config import ConvertConfig

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub._deps import require
-from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob, first_line
+from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
 from edgesub.converters.tensors import batches, io_entry
-from edgesub.errors import ConversionError, ModelFileError
+from edgesub.errors import ConversionError, ModelFileError, first_line
 from edgesub.onnx_files import check_external_data
 
 if TYPE_CHECKING:

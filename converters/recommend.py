@@ -39,8 +39,8 @@ def measure_host_latency(
     At least ``runs`` timed runs per file (more for fast files, see MIN_ROUND_S);
     ``input_shape`` fixes dynamic dims other than the batch axis.
     """
-    from edgesub.profile._child import latency_stats, time_runs
     from edgesub.profile.runtimes import runtime_for, synthesise_inputs
+    from edgesub.profile.timing import latency_stats, time_runs
 
     sessions = {}
     for path in paths:

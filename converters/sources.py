@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub._deps import require
+from edgesub.converters.artifact_set import convert, finish, prepare_output, publish_artifact
 from edgesub.converters.calibration import (
     ArrayData,
     ArraySplit,
@@ -27,12 +28,11 @@ from edgesub.converters.calibration import (
     load_array,
     read_labels,
 )
-from edgesub.converters.formats import CONVERTERS, first_line
+from edgesub.converters.formats import CONVERTERS
 from edgesub.converters.onnx_export import quantize_onnx
-from edgesub.converters.pipeline import convert, finish, prepare_output, publish_artifact
 from edgesub.converters.verify import Reference
 from edgesub.digest import file_sha256
-from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileError
+from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileError, first_line
 from edgesub.registry import Registry
 
 if TYPE_CHECKING:

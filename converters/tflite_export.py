@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub._deps import require
-from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob, first_line
+from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
 from edgesub.converters.tensors import batches, dequantize, io_entry, quantize
 from edgesub.converters.tflite_io import with_float_io
-from edgesub.errors import ConversionError, MissingDependencyError, ModelFileError
+from edgesub.errors import ConversionError, MissingDependencyError, ModelFileError, first_line
 
 if TYPE_CHECKING:
     import torch

@@ -206,9 +206,26 @@ def _positive(obj: Any, *names: str) -> None:
         _check(getattr(obj, name) > 0, f"{section}.{name} must be > 0")
 
 
+# former section names still accepted in TOML and --set keys: old name → current name
+SECTION_ALIASES = {"compress": "subspace"}
+
+
 def from_dict(raw: dict[str, Any]) -> RunConfig:
     """Build and validate a RunConfig from nested dicts (TOML); unknown keys are errors."""
-    return _build(RunConfig, raw, prefix="").validate()
+    return _build(RunConfig, _unalias(raw), prefix="").validate()
+
+
+def _unalias(raw: Any) -> Any:
+    """``[compress]`` read as ``[subspace]``; giving both is ambiguous and refused."""
+    if not isinstance(raw, dict):
+        return raw
+    out = dict(raw)
+    for old, new in SECTION_ALIASES.items():
+        if old in out:
+            if new in out:
+                raise ConfigError(f"[{old}] is the former name of [{new}]; give only one of them")
+            out[new] = out.pop(old)
+    return out
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -297,6 +314,8 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     for dotted, value in overrides.items():
         if value is None:
             continue
+        section, dot, rest = dotted.partition(".")
+        dotted = SECTION_ALIASES.get(section, section) + dot + rest
         node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:

@@ -46,3 +46,10 @@ class EstimateError(EdgesubError):
 
 class ConversionError(EdgesubError):
     """Exporting or quantising a model failed (unsupported op, bad calibration, tool failure)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The headline of a tool's exception (its first non-blank line, else its type), for a
+    one-line user-facing error that wraps it."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

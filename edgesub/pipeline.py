@@ -16,6 +16,7 @@ from edgesub.atomic import atomic_write_json, atomic_write_text
 from edgesub.config import RunConfig
 from edgesub.console import note, stage
 from edgesub.errors import RunDirError
+from edgesub.report.lines import artifact_line, student_line, subspace_line, teacher_line
 from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def record_config(run: RunDir, cfg: RunConfig) -> None:
     atomic_write_text(run.config, config_mod.to_toml(cfg))
 
 
-def load_run(run_dir: str | Path) -> tuple[RunDir, RunConfig]:
+def open_run(run_dir: str | Path) -> tuple[RunDir, RunConfig]:
     """Open an existing run directory with the configuration it was made with."""
     run = RunDir(Path(run_dir))
     if not run.root.is_dir():
@@ -136,10 +137,10 @@ def stage_teacher(
     return train_teacher(run, data, cfg.teacher, resume=resume, progress=progress)
 
 
-def stage_compress(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> dict:
-    from edgesub.subspace import compress
+def stage_subspace(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> dict:
+    from edgesub.subspace import build_subspace
 
-    return compress(run, data, cfg.subspace, progress=progress)
+    return build_subspace(run, data, cfg.subspace, progress=progress)
 
 
 def stage_distill(
@@ -148,7 +149,7 @@ def stage_distill(
     from edgesub.distill import distill
     from edgesub.training.ddp import SINGLE
 
-    run.require(run.subspace, "compress")
+    run.require(run.subspace, "subspace")
     return distill(
         run, data, cfg.student, cfg.distill, resume=resume, progress=progress, dist=dist or SINGLE
     )
@@ -172,7 +173,7 @@ def ensure_subspace(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: boo
         and run.subspace.exists()
     )
     if not current:
-        stage_compress(run, data, cfg, progress=progress)
+        stage_subspace(run, data, cfg, progress=progress)
 
 
 def stage_convert(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> list[dict]:
@@ -226,19 +227,19 @@ def run_pipeline(
         teacher = summary["teacher"] = stage_teacher(
             run, data, cfg, resume=resume, progress=progress
         )
-        note(describe_teacher(teacher), quiet)
-    with stage("compress", timings, quiet):
-        sub = summary["subspace"] = stage_compress(run, data, cfg, progress=progress)
-        note(describe_subspace(sub), quiet)
+        note(teacher_line(teacher), quiet)
+    with stage("subspace", timings, quiet):
+        sub = summary["subspace"] = stage_subspace(run, data, cfg, progress=progress)
+        note(subspace_line(sub), quiet)
     with stage("distill", timings, quiet):
         student = summary["student"] = stage_distill(
             run, data, cfg, resume=resume, progress=progress
         )
-        note(describe_student(student), quiet)
+        note(student_line(student), quiet)
     with stage("convert", timings, quiet):
         summary["artifacts"] = stage_convert(run, data, cfg, progress=progress)
         for entry in summary["artifacts"]:
-            note(describe_artifact(entry), quiet)
+            note(artifact_line(entry), quiet)
     with stage("profile", timings, quiet):
         summary["profile"] = stage_profile(run, cfg, progress=progress)
     _write_timings(run, timings)
@@ -246,49 +247,6 @@ def run_pipeline(
         summary["report"] = str(stage_report(run))
     summary["timings"] = _write_timings(run, timings)
     return summary
-
-
-def describe_teacher(summary: dict[str, Any]) -> str:
-    return f"teacher {summary['arch']}: {summary['test_accuracy']:.2f} % test accuracy"
-
-
-def describe_subspace(summary: dict[str, Any]) -> str:
-    return (
-        f"{summary['method']} d={summary['d']} → k={summary['k']} "
-        f"({summary['compression']:g}× smaller head): full head "
-        f"{summary['full_head_accuracy']:.2f} %, compressed head "
-        f"{summary['compressed_head_accuracy']:.2f} % test accuracy"
-    )
-
-
-def describe_student(summary: dict[str, Any]) -> str:
-    return (
-        f"student {summary['arch']}: {summary['test_accuracy']:.2f} % test accuracy, "
-        f"{summary['deployed_params']:,} deployed parameters"
-    )
-
-
-def describe_artifact(entry: dict[str, Any]) -> str:
-    """Size, accuracy (or agreement, without labels), parity and host latency of one artifact."""
-    parity = entry["parity"]
-    quality = (
-        f"{entry['accuracy']:.2f} % test accuracy"
-        if entry.get("accuracy") is not None
-        else f"top-1 agreement {parity['top1_agreement']:.1f} %"
-    )
-    from edgesub.converters.recommend import slower_than_fp32
-
-    latency = ""
-    if entry.get("host_latency_ms") is not None:
-        latency = f", host {entry['host_latency_ms']:.3f} ms measured"
-        if slower_than_fp32(entry):
-            latency += f" ({entry['host_latency_vs_fp32']:.2f}× fp32: slower here)"
-        latency += " (recommended)" if entry.get("recommended") else ""
-    status = "verified" if parity["passed"] else "FAILED verification"
-    return (
-        f"{entry['file']}: {entry['size_bytes']:,} bytes, {quality}, "
-        f"max |Δ| {parity['max_abs_diff']:.1e}{latency}, {status}"
-    )
 
 
 def _write_timings(run: RunDir, timings: dict[str, float]) -> dict[str, Any]:

@@ -19,7 +19,8 @@ print("HEAVY=" + ",".join(m for m in heavy if m in sys.modules))
     "body",
     [
         "import edgesub, edgesub.training, edgesub.data, edgesub.teachers, edgesub.subspace, "
-        "edgesub.students, edgesub.distill, edgesub.profile, edgesub.report, edgesub.converters, edgesub.pipeline",
+        "edgesub.students, edgesub.distill, edgesub.profile, edgesub.report, "
+        "edgesub.converters, edgesub.pipeline",
         "from edgesub.cli import cli\ntry:\n    cli(['--help'], standalone_mode=False)\n"
         "except SystemExit:\n    pass",
         "from edgesub.cli import cli\nfor c in ['run','compress','distill','convert','profile',"

@@ -47,7 +47,7 @@ def test_artifacts_are_verified_and_match_pytorch(fast_run):
     from edgesub.converters import load_manifest, run_artifact
     from edgesub.data import load_dataset
     from edgesub.distill import load_deployable
-    from edgesub.pipeline import load_run
+    from edgesub.pipeline import open_run
 
     run, _ = fast_run
     manifest = load_manifest(run.manifest)
@@ -55,7 +55,7 @@ def test_artifacts_are_verified_and_match_pytorch(fast_run):
     formats = [(e["format"], e["precision"]) for e in entries]
     for combo in [("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "int8")]:
         assert combo in formats
-    _, cfg = load_run(run.root)
+    _, cfg = open_run(run.root)
     test = load_dataset(cfg.data).test
     torch = pytest.importorskip("torch")
     with torch.no_grad():
@@ -93,7 +93,7 @@ def test_run_prints_summary_and_stage_timings(fast_run):
     assert set(timings["stages"]) == {
         "data",
         "teacher",
-        "compress",
+        "subspace",
         "distill",
         "convert",
         "profile",

@@ -6,6 +6,7 @@ can cause print one line and exit non-zero; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -78,12 +79,19 @@ no_progress_option = click.option("--no-progress", is_flag=True, help="Hide prog
 run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
 
 
-def open_run(run_dir: str, sets: tuple[str, ...]) -> tuple[Any, Any]:
+def open_run_with_sets(run_dir: str, sets: tuple[str, ...]) -> tuple[Any, Any]:
     """An existing run and its configuration with ``--set`` overrides applied."""
-    from edgesub.pipeline import load_run
+    from edgesub.pipeline import open_run
 
-    run, cfg = load_run(run_dir)
+    run, cfg = open_run(run_dir)
     return run, config_mod.apply_overrides(cfg, parse_sets(sets))
+
+
+def add_hidden_alias(command: click.Command, name: str) -> None:
+    """Register ``command`` under a former name too, kept out of ``--help``."""
+    alias = copy.copy(command)
+    alias.name, alias.hidden = name, True
+    cli.add_command(alias, name)
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:

@@ -10,7 +10,7 @@ from edgesub import config as config_mod
 from edgesub.cli.app import (
     cli,
     no_progress_option,
-    open_run,
+    open_run_with_sets,
     parse_sets,
     print_json,
     set_option,
@@ -79,7 +79,7 @@ def convert(
     Keras .keras/.h5 file or SavedModel directory (TFLite via TensorFlow; the tensorflow extra).
     """
     from edgesub.converters.sources import is_saved_model
-    from edgesub.pipeline import describe_artifact
+    from edgesub.report.lines import artifact_line
 
     path = Path(source)
     flags = {
@@ -112,7 +112,7 @@ def convert(
         print_json(entries)
         return
     for entry in entries:
-        out.print(describe_artifact(entry))
+        out.print(artifact_line(entry))
 
 
 def _convert_run(
@@ -125,7 +125,7 @@ def _convert_run(
 ) -> list[dict]:
     from edgesub.pipeline import stage_convert, stage_data
 
-    run, cfg = open_run(run_dir, sets)
+    run, cfg = open_run_with_sets(run_dir, sets)
     cfg = config_mod.apply_overrides(
         cfg,
         {
@@ -153,7 +153,7 @@ def predict(
 
     Needs only numpy and a runtime (no torch); images are preprocessed as the manifest says.
     """
-    from edgesub.converters.predict import predict as run_predict
+    from edgesub.converters.prediction import predict as run_predict
 
     result = run_predict(
         Path(artifact),

@@ -1,4 +1,4 @@
-"""Pipeline commands: ``run`` and the stage commands ``compress``, ``distill``, ``report``."""
+"""Pipeline commands: ``run`` and the stage commands ``subspace``, ``distill``, ``report``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import click
 
 from edgesub import config as config_mod
 from edgesub.cli.app import (
+    add_hidden_alias,
     cli,
     no_progress_option,
-    open_run,
+    open_run_with_sets,
     parse_sets,
     print_json,
     run_dir_argument,
@@ -101,7 +102,7 @@ def _print_run_summary(run_dir: Path, summary: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print subspace.json.")
 @set_option
 @no_progress_option
-def compress(
+def subspace(
     run_dir: str,
     method: str | None,
     compression: int | None,
@@ -116,13 +117,15 @@ def compress(
     """Build the subspace and compressed head of a run (trains the teacher if needed).
 
     Sweeps the methods over compressions 2× to 64×, prints the accuracy table and writes
-    subspace.json and plots/accuracy_vs_compression.png.
+    subspace.json and plots/accuracy_vs_compression.png. ``edgesub compress`` is the same
+    command under its former name.
     """
-    from edgesub.pipeline import describe_subspace, stage_compress, stage_data, stage_teacher
+    from edgesub.pipeline import stage_data, stage_subspace, stage_teacher
+    from edgesub.report.lines import subspace_line
     from edgesub.report.plots import write_plots
-    from edgesub.subspace.compress import sweep_table
+    from edgesub.subspace.build import sweep_table
 
-    run, cfg = open_run(run_dir, sets)
+    run, cfg = open_run_with_sets(run_dir, sets)
     cfg = config_mod.apply_overrides(
         cfg,
         {
@@ -136,7 +139,7 @@ def compress(
     )
     data = stage_data(cfg)
     stage_teacher(run, data, cfg, resume=True, progress=not no_progress)
-    result = stage_compress(run, data, cfg, progress=not no_progress)
+    result = stage_subspace(run, data, cfg, progress=not no_progress)
     plots = write_plots(run.root) if result["sweep"] else []
     if as_json:
         print_json(result)
@@ -146,9 +149,12 @@ def compress(
     if result["auto_k"]:
         met = "within" if result["auto_k"]["met"] else "NOT within"
         out.print(f"auto-k: k={result['k']} is {met} {result['auto_k']['tolerance']} points")
-    out.print(describe_subspace(result))
+    out.print(subspace_line(result))
     for path in plots:
         out.print(f"wrote {path}")
+
+
+add_hidden_alias(subspace, "compress")  # the stage's former name
 
 
 @cli.command()
@@ -189,7 +195,8 @@ def distill(
     --nproc N trains in N processes on this machine with DistributedDataParallel (through
     torchrun); for several machines run `torchrun ... -m edgesub distill RUN_DIR` yourself.
     """
-    from edgesub.pipeline import describe_student, stage_data, stage_distill
+    from edgesub.pipeline import stage_data, stage_distill
+    from edgesub.report.lines import student_line
     from edgesub.training.ddp import from_env, launch
 
     if (run_dir is None) == (config_path is None):
@@ -217,7 +224,7 @@ def distill(
     if as_json:
         print_json(result)
     else:
-        out.print(describe_student(result))
+        out.print(student_line(result))
 
 
 def _distill_target(
@@ -237,7 +244,7 @@ def _distill_target(
     from edgesub.rundir import RunDir
 
     if run_dir is not None:
-        run, cfg = open_run(run_dir, sets)
+        run, cfg = open_run_with_sets(run_dir, sets)
     else:
         cfg = config_mod.apply_overrides(config_mod.load(config_path), parse_sets(sets))
         run = None

@@ -20,15 +20,15 @@ from edgesub.errors import ConfigError, DataError
 if TYPE_CHECKING:
     import torch
 
-    from edgesub.subspace.compress import Subspace
+    from edgesub.subspace.build import Subspace
     from edgesub.subspace.head import Standardiser
 
 Signals = dict[str, "torch.Tensor"]
 FeatureFn = Callable[["torch.Tensor"], "torch.Tensor"]
 
 WHAT = {
-    "target": "the subspace (run `edgesub compress`)",
-    "head_logits": "the subspace's compressed head (run `edgesub compress`)",
+    "target": "the subspace (run `edgesub subspace`)",
+    "head_logits": "the subspace's compressed head (run `edgesub subspace`)",
     "teacher_logits": "the teacher's own classifier head",
     "features": "the teacher's full features and their standardisation",
 }

@@ -144,7 +144,7 @@ def check_same_data(run: RunDir, data: Dataset) -> None:
     """The teacher and the subspace must come from the data the student is given (and the
     subspace from this teacher); otherwise the targets belong to other samples."""
     fix = (
-        f"run `edgesub compress {run.root}` to refit them on this data, "
+        f"run `edgesub subspace {run.root}` to refit them on this data, "
         "or keep the run's data settings"
     )
     for path, recorded, what in (

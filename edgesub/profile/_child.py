@@ -9,7 +9,6 @@ with exit status 2; anything else dies with a traceback on stderr.
 from __future__ import annotations
 
 import argparse
-import gc
 import re
 import resource
 import sys
@@ -22,9 +21,10 @@ from edgesub.atomic import atomic_write_json
 from edgesub.errors import EdgesubError
 from edgesub.profile.power import PowerSensor, SensorError, detect_sensor
 from edgesub.profile.runtimes import Runtime, runtime_for, synthesise_inputs
+from edgesub.profile.timing import latency_stats, time_runs
 
 if TYPE_CHECKING:
-    import numpy as np
+    pass
 
 _VMHWM = re.compile(r"^VmHWM:\s+(\d+)\s+kB", re.MULTILINE)
 
@@ -46,55 +46,6 @@ def peak_rss_kb() -> int:
         return int(match.group(1))
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return maxrss // 1024 if sys.platform == "darwin" else maxrss
-
-
-# Cap on timed runs so a microsecond model under a time floor stays bounded (160 KB of timings).
-MAX_RUNS = 20_000
-
-
-def time_runs(
-    run: Callable[[], None], warmup: int, runs: int, min_time_s: float = 0.0
-) -> np.ndarray:
-    """Nanoseconds per timed run, after discarded warm-up runs, with the GC paused.
-
-    Runs continue past ``runs`` until ``min_time_s`` of timing has accumulated (up to MAX_RUNS),
-    and warm-up lasts at least a tenth of that: for microsecond-scale models 50 runs are a few
-    milliseconds, and one scheduler hiccup on a busy machine would move the median by 20 %.
-    """
-    import numpy as np
-
-    deadline = time.perf_counter() + min_time_s / 10
-    done = 0
-    while done < warmup or time.perf_counter() < deadline:
-        run()
-        done += 1
-    durations = np.zeros(max(runs, MAX_RUNS) if min_time_s > 0 else runs, dtype=np.int64)
-    budget_ns = int(min_time_s * 1e9)
-    spent = count = 0
-    gc.disable()
-    try:
-        while count < runs or (spent < budget_ns and count < durations.size):
-            start = time.perf_counter_ns()
-            run()
-            durations[count] = elapsed = time.perf_counter_ns() - start
-            spent += elapsed
-            count += 1
-    finally:
-        gc.enable()
-    return durations[:count]
-
-
-def latency_stats(durations_ns: np.ndarray) -> dict[str, Any]:
-    import numpy as np
-
-    ms = durations_ns.astype(np.float64) / 1e6
-    return {
-        "latency_ms": round(float(np.percentile(ms, 50)), 6),
-        "latency_p90_ms": round(float(np.percentile(ms, 90)), 6),
-        "latency_std_ms": round(float(ms.std(ddof=1)), 6) if ms.size > 1 else 0.0,
-        "latency_min_ms": round(float(ms.min()), 6),
-        "runs": int(ms.size),
-    }
 
 
 def measure_energy(sensor: PowerSensor, run: Callable[[], None], runs: int) -> dict[str, Any]:

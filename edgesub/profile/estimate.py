@@ -25,8 +25,9 @@ MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """What the estimator must know about an inference runtime.
+class RuntimeCosts:
+    """What the estimator must know about an inference runtime (the runtimes that *run* a file
+    are :data:`edgesub.profile.runtimes.RUNTIMES`).
 
     ``overhead_mb``: resident memory beyond weights and activations (library, kernel scratch,
     allocator slack): peak RSS growth from Python + numpy (25 MB) to a session that ran a 12 kB
@@ -41,13 +42,13 @@ class Runtime:
     fp32_as_fp16: bool
 
 
-RUNTIMES: Registry[Runtime] = Registry("runtime")
+RUNTIME_COSTS: Registry[RuntimeCosts] = Registry("runtime")
 for _runtime in (
-    Runtime("onnxruntime", overhead_mb=30.0, fp32_as_fp16=False),
-    Runtime("tflite", overhead_mb=13.0, fp32_as_fp16=False),
-    Runtime("ncnn", overhead_mb=4.0, fp32_as_fp16=True),
+    RuntimeCosts("onnxruntime", overhead_mb=30.0, fp32_as_fp16=False),
+    RuntimeCosts("tflite", overhead_mb=13.0, fp32_as_fp16=False),
+    RuntimeCosts("ncnn", overhead_mb=4.0, fp32_as_fp16=True),
 ):
-    RUNTIMES.add(_runtime.name, _runtime)
+    RUNTIME_COSTS.add(_runtime.name, _runtime)
 RUNTIME_FOR_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
 
 # RAM the OS and other processes keep: a Linux board idles at a few hundred MB, a phone keeps
@@ -128,7 +129,7 @@ def compute_rate_gops(device: DeviceProfile, arithmetic: str, threads: int, p: f
     return peaks[0] / ((1.0 - p) + p / ideal)
 
 
-def arithmetic(op: OpCost, runtime: Runtime) -> str:
+def arithmetic(op: OpCost, runtime: RuntimeCosts) -> str:
     """The arithmetic a kernel runs in: fp16-stored weights are computed in fp32 on CPUs."""
     if op.precision == "int8":
         return "int8"
@@ -136,7 +137,7 @@ def arithmetic(op: OpCost, runtime: Runtime) -> str:
 
 
 def op_seconds(
-    op: OpCost, device: DeviceProfile, threads: int, params: EstimatorParams, runtime: Runtime
+    op: OpCost, device: DeviceProfile, threads: int, params: EstimatorParams, runtime: RuntimeCosts
 ) -> float:
     """Roofline time of one op plus its dispatch overhead."""
     memory = op.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
@@ -151,9 +152,9 @@ def op_seconds(
     return max(compute, memory) + overhead
 
 
-def runtime_for(graph: Graph, runtime: str | None = None) -> Runtime:
+def runtime_costs_for(graph: Graph, runtime: str | None = None) -> RuntimeCosts:
     """The named runtime, else the one that runs the graph's file format."""
-    return RUNTIMES.get(runtime or RUNTIME_FOR_FORMAT.get(graph.format, "onnxruntime"))
+    return RUNTIME_COSTS.get(runtime or RUNTIME_FOR_FORMAT.get(graph.format, "onnxruntime"))
 
 
 def estimate_latency_ms(
@@ -166,14 +167,14 @@ def estimate_latency_ms(
     """Estimated latency of one inference (batch as in the graph) in milliseconds."""
     check_estimable(graph)
     params = params or load_params()
-    rt = runtime_for(graph, runtime)
+    rt = runtime_costs_for(graph, runtime)
     return 1e3 * sum(op_seconds(op, device, threads, params, rt) for op in graph.ops)
 
 
 def estimate_memory_mb(graph: Graph, runtime: str | None = None) -> float:
     """Weights + peak live activations + the runtime's own resident overhead."""
     data = (graph.weight_bytes + graph.peak_activation_bytes) / MB
-    return data + runtime_for(graph, runtime).overhead_mb
+    return data + runtime_costs_for(graph, runtime).overhead_mb
 
 
 def usable_ram_mb(device: DeviceProfile) -> float:

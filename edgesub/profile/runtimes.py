@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
-from edgesub.errors import EdgesubError, MissingDependencyError, ModelFileError
+from edgesub.errors import EdgesubError, MissingDependencyError, ModelFileError, first_line
 from edgesub.profile.graph import batch_of_one
 from edgesub.registry import Registry
 
@@ -86,11 +86,6 @@ def runtime_for(path: Path) -> Runtime:
             f"cannot measure {path.name}: unsupported file type (expected {known})"
         )
     return RUNTIMES.get(fmt)()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 # --- ONNX Runtime -------------------------------------------------------------------------------
@@ -174,9 +169,7 @@ class OnnxRuntime(Runtime):
         try:
             return OrtSession(ort, path, threads, op_profile)
         except (RuntimeError, ValueError, OSError, *_ort_errors(ort)) as exc:
-            raise ModelFileError(
-                f"onnxruntime cannot load {path.name}: {_first_line(exc)}"
-            ) from exc
+            raise ModelFileError(f"onnxruntime cannot load {path.name}: {first_line(exc)}") from exc
 
     def op_profile(self, session: Session, skip_runs: int = 0) -> dict[str, float]:
         if not isinstance(session, OrtSession) or not hasattr(session, "_profile_dir"):
@@ -326,7 +319,7 @@ class TfliteRuntime(Runtime):
         try:
             return TfliteSession(interpreter_cls, path, threads)
         except (RuntimeError, ValueError) as exc:
-            raise ModelFileError(f"cannot load {path.name} as TFLite: {_first_line(exc)}") from exc
+            raise ModelFileError(f"cannot load {path.name} as TFLite: {first_line(exc)}") from exc
 
 
 # --- Inputs --------------------------------------------------------------------------------------

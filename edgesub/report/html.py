@@ -20,7 +20,7 @@ from edgesub.report import fmt
 from edgesub.report.pareto_plot import comparison_of
 from edgesub.report.plots import CAPTIONS, plots_for
 from edgesub.report.rows import model_rows, timing_rows
-from edgesub.report.rundata import RunData, as_rundir, load_run
+from edgesub.report.rundata import RunData, as_rundir, read_run_data
 from edgesub.rundir import RunDir
 
 _BADGE_CLASS = {
@@ -41,7 +41,7 @@ _BADGE_CLASS = {
 
 def write_report(run: RunDir | str | Path) -> Path:
     """Write the run's plots and ``report.html`` (atomically) and return the page's path."""
-    data = load_run(as_rundir(run))
+    data = read_run_data(as_rundir(run))
     plots = plots_for(data)
     return atomic_write_text(data.run.report, render_html(data, plots))
 

@@ -14,7 +14,7 @@ from edgesub._deps import require
 from edgesub.report import fmt
 from edgesub.report.canvas import PALETTE, log_labels, render
 from edgesub.report.pareto_plot import PARETO_CAPTION, PARETO_PNG, comparison_of, write_pareto_plot
-from edgesub.report.rundata import RunData, as_rundir, load_run
+from edgesub.report.rundata import RunData, as_rundir, read_run_data
 from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ _FORMAT_MARKER = {"onnx": "o", "tflite": "s"}
 
 def write_plots(run: RunDir | str | Path) -> list[Path]:
     """Write every plot the run has data for to ``run/plots/`` and return the written paths."""
-    return plots_for(load_run(as_rundir(run)))
+    return plots_for(read_run_data(as_rundir(run)))
 
 
 def plots_for(data: RunData) -> list[Path]:

@@ -61,7 +61,7 @@ class RunData:
 # (RunDir attribute, label shown to users, the command whose stage writes it)
 _JSON_FILES = (
     ("teacher_json", "teacher.json", "edgesub run"),
-    ("subspace_json", "subspace.json", "edgesub compress"),
+    ("subspace_json", "subspace.json", "edgesub subspace"),
     ("student_json", "student.json", "edgesub distill"),
     ("manifest", "artifacts/manifest.json", "edgesub convert"),
     ("profile", "profile.json", "edgesub profile"),
@@ -73,7 +73,7 @@ def as_rundir(run: RunDir | str | Path) -> RunDir:
     return run if isinstance(run, RunDir) else RunDir(Path(run))
 
 
-def load_run(run: RunDir | str | Path) -> RunData:
+def read_run_data(run: RunDir | str | Path) -> RunData:
     """Load every report input of ``run``; absent or malformed files are listed in ``missing``."""
     run = as_rundir(run)
     missing: list[Missing] = []

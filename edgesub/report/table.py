@@ -18,7 +18,7 @@ from rich.text import Text
 
 from edgesub.report import fmt
 from edgesub.report.rows import model_rows, timing_rows
-from edgesub.report.rundata import load_run
+from edgesub.report.rundata import read_run_data
 from edgesub.rundir import RunDir
 
 _KIND_STYLE = {"measured": "green", "estimated": "yellow", "unavailable": "dim"}
@@ -52,7 +52,7 @@ def profile_table(records: list[dict[str, Any]]) -> Table:
 
 def summary_table(run_dir: RunDir | str | Path) -> Table:
     """Accuracy and size of teacher, heads, student and each artifact; lists missing files."""
-    data = load_run(run_dir)
+    data = read_run_data(run_dir)
     table = Table(title=f"Run {data.config_name}", box=box.SIMPLE_HEAD)
     table.add_column("Model", no_wrap=True)
     table.add_column("Details", no_wrap=True)

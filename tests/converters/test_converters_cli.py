@@ -308,15 +308,15 @@ def test_recommendation_prefers_fast_then_accurate_then_small():
 
 def test_a_quantised_file_slower_than_fp32_is_said_so():
     from edgesub.converters.recommend import slower_than_fp32
-    from edgesub.pipeline import describe_artifact
+    from edgesub.report.lines import artifact_line
 
     base = {"file": "m_int8.onnx", "format": "onnx", "precision": "int8", "size_bytes": 10}
     base |= {"accuracy": 98.0, "parity": {"passed": True, "max_abs_diff": 0.1}}
     slower = {**base, "host_latency_ms": 0.05, "host_latency_vs_fp32": 1.65}
     noise = {**base, "host_latency_ms": 0.031, "host_latency_vs_fp32": 1.04}
     assert slower_than_fp32(slower) and not slower_than_fp32(noise)
-    assert "(1.65× fp32: slower here)" in describe_artifact(slower)
-    assert "slower" not in describe_artifact(noise)
+    assert "(1.65× fp32: slower here)" in artifact_line(slower)
+    assert "slower" not in artifact_line(noise)
 
 
 def _with_external_data(source: Path, folder: Path) -> Path:

@@ -233,7 +233,7 @@ def test_fp16_and_dynamic_int8_on_both_formats(model, digits, tmp_path):
 
 def test_float_io_rewrite_keeps_the_integer_core(converted, digits, tmp_path):
     """QUANTIZE/DEQUANTIZE at the boundary: float32 I/O, the same logits as the int8-I/O file."""
-    from edgesub.converters import describe_artifact
+    from edgesub.converters import describe_io
     from edgesub.converters.tflite_io import with_float_io
     from edgesub.profile.formats import load_graph
 
@@ -241,10 +241,10 @@ def test_float_io_rewrite_keeps_the_integer_core(converted, digits, tmp_path):
     source = out / "student_int8.tflite"
     target = tmp_path / "float_io.tflite"
     target.write_bytes(with_float_io(source.read_bytes()))
-    io = describe_artifact(target)
+    io = describe_io(target)
     assert [t["dtype"] for t in io["inputs"] + io["outputs"]] == ["float32", "float32"]
     assert io["inputs"][0]["quantization"] is None and io["inputs"][0]["shape"] == [1, 1, 8, 8]
-    assert io["inputs"][0]["name"] == describe_artifact(source)["inputs"][0]["name"]
+    assert io["inputs"][0]["name"] == describe_io(source)["inputs"][0]["name"]
     np.testing.assert_array_equal(
         run_artifact(target, digits.test.x), run_artifact(source, digits.test.x)
     )

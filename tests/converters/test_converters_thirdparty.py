@@ -12,7 +12,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from edgesub.converters import describe_artifact, run_artifact  # noqa: E402
+from edgesub.converters import describe_io, run_artifact  # noqa: E402
 from edgesub.converters.onnx_export import quantize_onnx  # noqa: E402
 from edgesub.errors import ModelFileError  # noqa: E402
 
@@ -31,7 +31,7 @@ def test_dynamic_int8_quantisation_of_a_third_party_onnx_model(tmp_path):
 
     ops = {node.op_type for node in onnx.load(str(dst)).graph.node}
     assert "ConvInteger" in ops and "Conv" not in ops
-    io = describe_artifact(dst)
+    io = describe_io(dst)
     assert [i["name"] for i in io["inputs"]] == ["data_0"]  # dangling weight inputs removed
     assert io["inputs"][0]["shape"] == [1, 3, 224, 224]
 

@@ -12,7 +12,7 @@ from edgesub.data import load_dataset
 from edgesub.distill import StudentData, distill, load_deployable, train_student, with_method
 from edgesub.errors import ConfigError, DataError, RunDirError
 from edgesub.rundir import RunDir
-from edgesub.subspace import compress
+from edgesub.subspace import build_subspace
 from edgesub.teachers import train_teacher
 
 STUDENT = StudentConfig(width=8)
@@ -30,7 +30,7 @@ def run(tmp_path_factory, digits):
     train_teacher(
         run, digits, TeacherConfig(feature_dim=64, epochs=2, batch_size=128), progress=False
     )
-    compress(run, digits, SubspaceConfig(k=8), progress=False)
+    build_subspace(run, digits, SubspaceConfig(k=8), progress=False)
     return run
 
 
@@ -49,10 +49,10 @@ def test_compress_writes_projection_head_and_features(run, digits):
 
 def test_compress_rejects_bad_k_and_missing_teacher(run, digits, tmp_path):
     with pytest.raises(ConfigError, match="k=64"):
-        compress(run, digits, SubspaceConfig(k=64, sweep=False), progress=False)
+        build_subspace(run, digits, SubspaceConfig(k=64, sweep=False), progress=False)
     with pytest.raises(RunDirError, match="edgesub run"):
-        compress(RunDir(tmp_path), digits, SubspaceConfig(), progress=False)
-    with pytest.raises(RunDirError, match="compress"):
+        build_subspace(RunDir(tmp_path), digits, SubspaceConfig(), progress=False)
+    with pytest.raises(RunDirError, match="edgesub subspace"):
         distill(RunDir(tmp_path), digits, STUDENT, DISTILL, progress=False)
 
 

@@ -6,7 +6,7 @@ import torch
 
 from edgesub.distill.targets import CachedTargets, OnlineTargets, SignalMaps
 from edgesub.errors import ConfigError, DataError
-from edgesub.subspace.compress import fit_subspace
+from edgesub.subspace.build import fit_subspace
 from edgesub.subspace.head import Standardiser
 from edgesub.teachers.features import Features
 

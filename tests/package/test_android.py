@@ -18,7 +18,7 @@ from PIL import Image
 
 from edgesub.cli import cli
 from edgesub.converters import load_manifest, run_artifact
-from edgesub.converters.predict import predict
+from edgesub.converters.prediction import predict
 from edgesub.package import PackageRequest, package
 from edgesub.package.android import pixel_normalisation
 from edgesub.package.metadata_reader import read_metadata

@@ -25,7 +25,7 @@ from venvs import cached_venv, fresh_venv
 from edgesub.cli import cli
 from edgesub.config import DataConfig
 from edgesub.converters import load_manifest
-from edgesub.converters.predict import predict
+from edgesub.converters.prediction import predict
 from edgesub.package import PackageRequest, package
 from edgesub.package.android import pixel_normalisation
 from edgesub.package.metadata_reader import read_metadata
@@ -45,9 +45,9 @@ def default_run(tmp_path_factory) -> Path:
     args = ["run", "--runs-dir", str(runs), "--name", "default", "--no-progress"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    from edgesub.pipeline import load_run
+    from edgesub.pipeline import open_run
 
-    _, cfg = load_run(runs / "default")
+    _, cfg = open_run(runs / "default")
     assert cfg.data == DataConfig()  # the test split the `images` fixture wrote
     return runs / "default"
 
@@ -181,7 +181,7 @@ def test_raspberry_pi_bundle_in_a_runtime_only_environment(default_run, images, 
 
 def _test_split(run: Path) -> np.ndarray:
     from edgesub.data import load_dataset
-    from edgesub.pipeline import load_run
+    from edgesub.pipeline import open_run
 
-    _, cfg = load_run(run)
+    _, cfg = open_run(run)
     return load_dataset(cfg.data).test.x

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from edgesub.converters import load_manifest, run_artifact
-from edgesub.converters.predict import predict
+from edgesub.converters.prediction import predict
 from edgesub.digest import file_sha256
 from edgesub.package import PackageRequest, package
 from edgesub.package.bundle import CHECKSUMS, bundle_files

@@ -8,7 +8,7 @@ from test_graph_onnx import tiny_cnn
 
 from edgesub.profile.devices import get_device
 from edgesub.profile.estimate import (
-    RUNTIMES,
+    RUNTIME_COSTS,
     estimate,
     estimate_latency_ms,
     estimate_memory_mb,
@@ -80,10 +80,10 @@ def test_memory_bound_op_follows_bandwidth():
 def test_memory_estimate_and_fit():
     graph = _conv_graph(10**6, bytes_each=8 * 2**20)
     assert estimate_memory_mb(graph) == pytest.approx(
-        8 + 16 + RUNTIMES.get("onnxruntime").overhead_mb
+        8 + 16 + RUNTIME_COSTS.get("onnxruntime").overhead_mb
     )
     tflite = replace(graph, format="tflite")
-    assert estimate_memory_mb(tflite) == pytest.approx(24 + RUNTIMES.get("tflite").overhead_mb)
+    assert estimate_memory_mb(tflite) == pytest.approx(24 + RUNTIME_COSTS.get("tflite").overhead_mb)
     zero = get_device("raspberry-pi-zero-2w")
     assert estimate(graph, zero).fits_in_memory
     huge = _conv_graph(10**6, bytes_each=400 * 2**20)

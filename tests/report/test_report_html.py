@@ -15,7 +15,7 @@ import pytest
 from edgesub.report import write_report
 from edgesub.report.html import render_html
 from edgesub.report.plots import write_plots
-from edgesub.report.rundata import load_run
+from edgesub.report.rundata import read_run_data
 
 FIXTURE = Path(__file__).parent / "fixture_run"
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>.onnx'
@@ -36,7 +36,7 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def page_of(run: Path) -> str:
     """The HTML without plots, for checks of the page text (drawing plots costs seconds)."""
-    return render_html(load_run(run), [])
+    return render_html(read_run_data(run), [])
 
 
 def rewrite_json(path: Path, edit) -> None:

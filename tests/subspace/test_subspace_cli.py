@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from edgesub import config as config_mod
 from edgesub.cli import cli
 from edgesub.errors import ConfigError
-from edgesub.subspace.compress import choose_k
+from edgesub.subspace.build import choose_k
 
 
 def _row(k, val):

@@ -43,7 +43,7 @@ class Subspace:
         return self.standardiser(np.asarray(h, dtype=np.float32) @ self.projection.T)
 
 
-def compress(
+def build_subspace(
     run: RunDir, data: Dataset, cfg: SubspaceConfig, *, progress: bool = True
 ) -> dict[str, Any]:
     """Fit the compressed head (and the full head for comparison); return subspace.json.
@@ -140,7 +140,7 @@ def save_subspace(run: RunDir, subspace: Subspace, method: str, seed: int) -> No
 def load_subspace(run: RunDir) -> Subspace:
     """Read subspace.safetensors; a missing file names the command that writes it."""
     safetensors_numpy = require("safetensors.numpy")
-    t = safetensors_numpy.load_file(str(run.require(run.subspace, "compress")))
+    t = safetensors_numpy.load_file(str(run.require(run.subspace, "subspace")))
     head = LinearHead(t["head_weight"], t["head_bias"], l2=float("nan"), val_accuracy=float("nan"))
     return Subspace(t["projection"], Standardiser(t["feature_mean"], t["feature_std"]), head)
 

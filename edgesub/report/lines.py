@@ -1,0 +1,52 @@
+"""One line per stage result, as the console prints it under the stage's name (``edgesub run``,
+``subspace``, ``distill``, ``convert``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgesub.converters.recommend import slower_than_fp32
+
+
+def teacher_line(summary: dict[str, Any]) -> str:
+    """teacher.json as one line: architecture and test accuracy."""
+    return f"teacher {summary['arch']}: {summary['test_accuracy']:.2f} % test accuracy"
+
+
+def subspace_line(summary: dict[str, Any]) -> str:
+    """subspace.json as one line: d → k, and the full and compressed heads' accuracy."""
+    return (
+        f"{summary['method']} d={summary['d']} → k={summary['k']} "
+        f"({summary['compression']:g}× smaller head): full head "
+        f"{summary['full_head_accuracy']:.2f} %, compressed head "
+        f"{summary['compressed_head_accuracy']:.2f} % test accuracy"
+    )
+
+
+def student_line(summary: dict[str, Any]) -> str:
+    """student.json as one line: architecture, accuracy, deployed parameters."""
+    return (
+        f"student {summary['arch']}: {summary['test_accuracy']:.2f} % test accuracy, "
+        f"{summary['deployed_params']:,} deployed parameters"
+    )
+
+
+def artifact_line(entry: dict[str, Any]) -> str:
+    """Size, accuracy (or agreement, without labels), parity and host latency of one artifact."""
+    parity = entry["parity"]
+    quality = (
+        f"{entry['accuracy']:.2f} % test accuracy"
+        if entry.get("accuracy") is not None
+        else f"top-1 agreement {parity['top1_agreement']:.1f} %"
+    )
+    latency = ""
+    if entry.get("host_latency_ms") is not None:
+        latency = f", host {entry['host_latency_ms']:.3f} ms measured"
+        if slower_than_fp32(entry):
+            latency += f" ({entry['host_latency_vs_fp32']:.2f}× fp32: slower here)"
+        latency += " (recommended)" if entry.get("recommended") else ""
+    status = "verified" if parity["passed"] else "FAILED verification"
+    return (
+        f"{entry['file']}: {entry['size_bytes']:,} bytes, {quality}, "
+        f"max |Δ| {parity['max_abs_diff']:.1e}{latency}, {status}"
+    )
