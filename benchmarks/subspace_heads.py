@@ -32,6 +32,7 @@ import numpy as np
 from teacher_cases import Case, load_case
 
 from edgesub.atomic import atomic_write_json, atomic_write_text
+from edgesub.jsonfile import read_json_or_empty
 from edgesub.subspace.build import fit_subspace
 from edgesub.subspace.head import Standardiser, fit_head, fit_head_streaming
 from edgesub.subspace.stream import NpyRows, column_moments, write_gaussian_mixture
@@ -189,10 +190,7 @@ def evaluate(
 def merge_results(path: Path, **sections: Any) -> Path:
     """Replace some sections of the results file, keeping the others from earlier runs; write
     the markdown table beside it. Returns the table's path."""
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        results = {}
+    results = read_json_or_empty(path)
     results.update(sections)
     atomic_write_json(path, results)
     return atomic_write_text(path.with_suffix(".md"), markdown(results))

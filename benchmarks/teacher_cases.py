@@ -21,6 +21,7 @@ import numpy as np
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import DataConfig, TeacherConfig
 from edgesub.data import Dataset, load_dataset
+from edgesub.jsonfile import read_json_or_empty
 from edgesub.rundir import RunDir
 from edgesub.teachers.features import Features
 
@@ -65,10 +66,7 @@ def _cached(
     folder = CACHE / name
     meta = folder / "meta.json"
     names = (*SPLITS, *extra)
-    try:
-        fresh = json.loads(meta.read_text(encoding="utf-8")) == key
-    except (OSError, json.JSONDecodeError):
-        fresh = False
+    fresh = read_json_or_empty(meta) == key
     if not (fresh and all((folder / f"{n}.npy").exists() for n in names)):
         folder.mkdir(parents=True, exist_ok=True)
         for part, array in build().items():

@@ -22,6 +22,7 @@ from edgesub._deps import require
 from edgesub.converters.artifact_set import finish, prepare_output, publish_artifact
 from edgesub.converters.calibration import read_labels
 from edgesub.converters.formats import CONVERTERS
+from edgesub.converters.manifest import source_model_section
 from edgesub.converters.sources import (
     SAVED_MODEL_FILE,
     SAVED_MODEL_KEY,
@@ -66,15 +67,15 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
             make = functools.partial(_convert_into, tf, saved, precision, calibration, cfg.float_io)
             target = out / f"{name}_{precision}{fmt.extension}"
             entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
-    model = {
-        "name": name,
-        "num_classes": num_classes,
-        "labels": labels,
-        "input_shape": [-1 if d is None else d for d in dims],
-        "preprocessing": {"layout": _layout(dims)} if len(dims) == 3 else {},
-        "source": {"kind": kind, "file": Path(src).name, "sha256": _source_digest(Path(src))},
-        "verified_on": verified_on,
-    }
+    model = source_model_section(
+        name,
+        num_classes,
+        labels,
+        dims,
+        {"layout": _layout(dims)} if len(dims) == 3 else {},
+        {"kind": kind, "file": Path(src).name, "sha256": _source_digest(Path(src))},
+        verified_on,
+    )
     finish(out, model, entries, measure_latency=request.measure_latency)
     return entries
 

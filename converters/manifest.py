@@ -43,6 +43,28 @@ def model_section(name: str, data: Any) -> dict[str, Any]:
     }
 
 
+def source_model_section(
+    name: str,
+    num_classes: int | None,
+    labels: list[str] | None,
+    dims: list[int | None],
+    preprocessing: dict[str, Any],
+    source: dict[str, Any],
+    verified_on: str,
+) -> dict[str, Any]:
+    """The model section for a model file a user brought (ONNX, Keras, SavedModel): unknown
+    input dims are -1, and the source file and what verification ran on are recorded."""
+    return {
+        "name": name,
+        "num_classes": num_classes,
+        "labels": labels,
+        "input_shape": [-1 if d is None else d for d in dims],
+        "preprocessing": preprocessing,
+        "source": source,
+        "verified_on": verified_on,
+    }
+
+
 def write_manifest(
     out_dir: Path,
     model: dict[str, Any],

@@ -29,6 +29,7 @@ from edgesub.converters.calibration import (
     read_labels,
 )
 from edgesub.converters.formats import CONVERTERS
+from edgesub.converters.manifest import source_model_section
 from edgesub.converters.onnx_export import quantize_onnx
 from edgesub.converters.verify import Reference
 from edgesub.digest import file_sha256
@@ -120,15 +121,8 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
         )
         target = out / f"{name}_{precision}{fmt.extension}"
         entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
-    model = {
-        "name": name,
-        "num_classes": num_classes,
-        "labels": labels,
-        "input_shape": [-1 if d is None else d for d in dims],
-        "preprocessing": {},
-        "source": {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)},
-        "verified_on": verified_on,
-    }
+    source = {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)}
+    model = source_model_section(name, num_classes, labels, dims, {}, source, verified_on)
     shape = (1, *verify.shape[1:])  # the data's own size fixes dynamic spatial dims
     finish(out, model, entries, measure_latency=request.measure_latency, input_shape=shape)
     return entries

@@ -16,6 +16,7 @@ from edgesub.atomic import atomic_write_json, atomic_write_text
 from edgesub.config import RunConfig
 from edgesub.console import note, stage
 from edgesub.errors import RunDirError
+from edgesub.jsonfile import read_json_or_empty
 from edgesub.report.lines import artifact_line, student_line, subspace_line, teacher_line
 from edgesub.rundir import RunDir
 
@@ -157,15 +158,10 @@ def stage_distill(
 
 def ensure_subspace(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> None:
     """Train the teacher and fit the subspace unless the run already holds them for ``cfg``."""
-    import json
-
     from edgesub.digest import file_sha256
 
     stage_teacher(run, data, cfg, resume=True, progress=progress)
-    try:
-        saved = json.loads(run.subspace_json.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        saved = {}
+    saved = read_json_or_empty(run.subspace_json)
     current = (
         saved.get("config") == config_mod.to_dict(cfg.subspace)
         and saved.get("data") == data.fingerprint()

@@ -34,6 +34,22 @@ class Dataset:
     labels: list[str]
     preprocessing: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_indices(
+        cls,
+        name: str,
+        x: np.ndarray,
+        y: np.ndarray,
+        indices: tuple[np.ndarray, np.ndarray, np.ndarray],
+        labels: list[str],
+        input_shape: tuple[int, ...],
+        preprocessing: dict,
+    ) -> Dataset:
+        """The dataset whose train/val/test splits are the rows ``indices`` of ``x`` and ``y``;
+        one class per entry of ``labels``."""
+        train, val, test = (Split(x[i], y[i]) for i in indices)
+        return cls(name, train, val, test, len(labels), input_shape, labels, preprocessing)
+
     def splits(self) -> dict[str, Split]:
         return {"train": self.train, "val": self.val, "test": self.test}
 

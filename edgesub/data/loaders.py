@@ -8,7 +8,7 @@ import numpy as np
 
 from edgesub._deps import require
 from edgesub.config import DataConfig
-from edgesub.data.dataset import Dataset, Split, check_split
+from edgesub.data.dataset import Dataset, check_split
 from edgesub.registry import Registry
 
 DATASETS: Registry[Callable[[DataConfig], Dataset]] = Registry("dataset")
@@ -51,15 +51,14 @@ def standardised_images(
     std = np.where(std > 1e-8, std, 1.0).astype(np.float32)
     x = (x - mean[None, :, None, None]) / std[None, :, None, None]
     x = np.ascontiguousarray(x, dtype=np.float32)
-    return Dataset(
-        name=name,
-        train=Split(x[train], y[train]),
-        val=Split(x[val], y[val]),
-        test=Split(x[test], y[test]),
-        num_classes=len(labels),
-        input_shape=tuple(int(s) for s in x.shape[1:]),
-        labels=labels,
-        preprocessing={
+    return Dataset.from_indices(
+        name,
+        x,
+        y,
+        (train, val, test),
+        labels,
+        tuple(int(s) for s in x.shape[1:]),
+        {
             "layout": "NCHW",
             "scale": scale,
             "mean": [float(m) for m in mean],

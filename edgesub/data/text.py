@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesub.config import DataConfig
-from edgesub.data.dataset import Dataset, Split
+from edgesub.data.dataset import Dataset
 from edgesub.data.loaders import DATASETS, stratified_splits
 from edgesub.errors import DataError, MissingDependencyError
 
@@ -31,16 +31,7 @@ def text_dataset(name: str, texts: list[str], labels: list[str], cfg: DataConfig
     x = np.array(texts, dtype=np.str_)
     y = np.array([index[c] for c in labels], dtype=np.int64)
     train, val, test = stratified_splits(len(y), y, cfg)
-    return Dataset(
-        name=name,
-        train=Split(x[train], y[train]),
-        val=Split(x[val], y[val]),
-        test=Split(x[test], y[test]),
-        num_classes=len(classes),
-        input_shape=(),
-        labels=classes,
-        preprocessing={"layout": "text"},
-    )
+    return Dataset.from_indices(name, x, y, (train, val, test), classes, (), {"layout": "text"})
 
 
 @DATASETS.register("rotten_tomatoes")

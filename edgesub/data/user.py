@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesub.config import DataConfig
-from edgesub.data.dataset import Dataset, Split
+from edgesub.data.dataset import Dataset
 from edgesub.data.loaders import DATASETS, standardised_images, stratified_splits
 from edgesub.data.text import user_path
 from edgesub.errors import DataError
@@ -69,13 +69,7 @@ def _tabular(
     mean, std = x[train].mean(axis=0), x[train].std(axis=0)
     std = np.where(std > 1e-8, std, 1.0).astype(np.float32)
     x = ((x - mean) / std).astype(np.float32)
-    return Dataset(
-        name=name,
-        train=Split(x[train], y[train]),
-        val=Split(x[val], y[val]),
-        test=Split(x[test], y[test]),
-        num_classes=len(labels),
-        input_shape=(x.shape[1],),
-        labels=labels,
-        preprocessing={"layout": "NF", "mean": mean.tolist(), "std": std.tolist()},
+    preprocessing = {"layout": "NF", "mean": mean.tolist(), "std": std.tolist()}
+    return Dataset.from_indices(
+        name, x, y, (train, val, test), labels, (x.shape[1],), preprocessing
     )

@@ -17,6 +17,7 @@ from edgesub.distill.core import StudentData, train_student
 from edgesub.distill.losses import needs
 from edgesub.distill.targets import CachedTargets, OnlineTargets, SignalMaps
 from edgesub.errors import DataError
+from edgesub.jsonfile import read_json_or_empty
 from edgesub.students import count_params
 from edgesub.subspace import load_subspace
 from edgesub.subspace.head import Standardiser
@@ -151,12 +152,12 @@ def check_same_data(run: RunDir, data: Dataset) -> None:
         (run.teacher_json, ("fingerprint", "data"), "teacher was trained"),
         (run.subspace_json, ("data",), "subspace was fitted"),
     ):
-        meta = _read_json(path)
+        meta = read_json_or_empty(path)
         for key in recorded:
             meta = meta.get(key, {}) if isinstance(meta, dict) else {}
         if meta and meta != data.fingerprint():
             raise DataError(f"the run's {what} on other data than '{data.name}' as given; {fix}")
-    teacher_sha = _read_json(run.subspace_json).get("teacher_sha256")
+    teacher_sha = read_json_or_empty(run.subspace_json).get("teacher_sha256")
     if teacher_sha and run.teacher.exists() and teacher_sha != file_sha256(run.teacher):
         raise DataError(f"the run's subspace was fitted on another teacher's features; {fix}")
 
@@ -168,13 +169,6 @@ def _check_features(feats: dict[str, Features], data: Dataset, d: int) -> None:
             raise DataError(f"cached teacher features of {name} do not match the {name} split")
     if feats["train"].h.shape[1] != d:
         raise DataError(f"teacher features are {feats['train'].h.shape[1]}-dim, the subspace {d}")
-
-
-def _read_json(path: Any) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def _teacher(run: RunDir) -> Any:

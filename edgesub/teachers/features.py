@@ -6,7 +6,6 @@ or different data never reuses stale features.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.digest import file_sha256
 from edgesub.errors import DataError
+from edgesub.jsonfile import read_json_or_empty
 
 if TYPE_CHECKING:
     from edgesub.data import Dataset
@@ -64,10 +64,7 @@ def check_finite(h: np.ndarray, split: str, offset: int = 0) -> None:
 
 
 def _cache_valid(meta_path: Path, key: dict, data: Dataset) -> bool:
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
+    meta = read_json_or_empty(meta_path)
     files = [meta_path.parent / f"{n}{s}.npy" for n in data.splits() for s in ("", "_labels")]
     return meta == key and all(f.exists() for f in files)
 

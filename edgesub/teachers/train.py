@@ -10,6 +10,7 @@ from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import TeacherConfig, to_dict
 from edgesub.errors import RunDirError
+from edgesub.jsonfile import read_json_or_empty
 from edgesub.teachers.registry import TEACHERS
 from edgesub.training.augment import random_shift
 from edgesub.training.loop import BatchHook, LoopConfig, accuracy, fit
@@ -94,8 +95,5 @@ def load_teacher(run: RunDir) -> torch.nn.Module:
 def _cached(run: RunDir, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
     if not (run.teacher.exists() and run.teacher_json.exists()):
         return None
-    try:
-        meta = json.loads(run.teacher_json.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+    meta = read_json_or_empty(run.teacher_json)
     return meta if meta.get("fingerprint") == json.loads(json.dumps(fingerprint)) else None
