@@ -212,7 +212,7 @@ SECTION_ALIASES = {"compress": "subspace"}
 
 def from_dict(raw: dict[str, Any]) -> RunConfig:
     """Build and validate a RunConfig from nested dicts (TOML); unknown keys are errors."""
-    return _build(RunConfig, _unalias(raw), prefix="").validate()
+    return build_dataclass(RunConfig, _unalias(raw), prefix="").validate()
 
 
 def _unalias(raw: Any) -> Any:
@@ -228,17 +228,29 @@ def _unalias(raw: Any) -> Any:
     return out
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
+def build_dataclass(cls: type, raw: Any, prefix: str) -> Any:
+    """``cls`` from a TOML table: unknown keys, missing required fields and values of the wrong
+    type are ConfigErrors naming the dotted key (``prefix`` + field). Also used for the
+    tables of device profiles."""
     if not isinstance(raw, dict):
         raise ConfigError(f"[{prefix.rstrip('.')}] must be a table")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
+    fields = dataclasses.fields(cls)
+    known = {f.name for f in fields}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(
             f"unknown option {prefix}{unknown[0]}; "
             f"known in this section: {', '.join(sorted(known))}"
         )
+    required = [
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise ConfigError(f"{prefix}{missing[0]} is missing")
     kwargs = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in raw.items()}
     return cls(**kwargs)
 
@@ -246,7 +258,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     """Check a TOML value against a field's type hint, converting lists to tuples."""
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, f"{key}.")
+        return build_dataclass(hint, value, f"{key}.")
     origin = typing.get_origin(hint)
     if origin is tuple:
         if isinstance(value, str):

@@ -67,3 +67,28 @@ def test_k_must_be_smaller_than_d():
     cfg = config_mod.apply_overrides(RunConfig(), {"subspace.k": 600})
     with pytest.raises(ConfigError, match="1 <= k < d"):
         cfg.subspace.resolve_k(512)
+
+
+def test_former_section_name_compress_is_read_as_subspace(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text("[compress]\nk = 8\n")
+    assert config_mod.load(path).subspace.k == 8
+    both = tmp_path / "both.toml"
+    both.write_text("[compress]\nk = 8\n\n[subspace]\nk = 16\n")
+    with pytest.raises(ConfigError, match=r"\[compress\] is the former name of \[subspace\]"):
+        config_mod.load(both)
+    overridden = config_mod.apply_overrides(RunConfig(), {"compress.compression": "8"})
+    assert overridden.subspace.compression == 8
+
+
+def test_a_required_field_missing_from_a_table_is_named():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Needs:
+        speed: float
+        name: str = "x"
+
+    with pytest.raises(ConfigError, match=r"^sec\.speed is missing$"):
+        config_mod.build_dataclass(Needs, {"name": "y"}, "sec.")
+    assert config_mod.build_dataclass(Needs, {"speed": 2}, "sec.") == Needs(2.0)

@@ -12,14 +12,21 @@ from edgesub import config as config_mod
 from edgesub.cli.app import cli, no_progress_option, parse_shape, print_json
 from edgesub.console import out
 
+# One source of defaults: the [profile] section of the pipeline configuration.
+PROFILE_DEFAULTS = config_mod.ProfileConfig()
+
 
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--device", "devices", multiple=True, help="Device profile id (repeatable).")
 @click.option("--measure/--no-measure", default=True, help="Also measure on this machine.")
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--runs", type=int, default=50, show_default=True, help="Timed runs.")
-@click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up runs.")
+@click.option("--threads", type=int, default=PROFILE_DEFAULTS.threads, show_default=True)
+@click.option(
+    "--runs", type=int, default=PROFILE_DEFAULTS.runs, show_default=True, help="Timed runs."
+)
+@click.option(
+    "--warmup", type=int, default=PROFILE_DEFAULTS.warmup, show_default=True, help="Warm-up runs."
+)
 @click.option("--input-shape", help="Input shape for models with dynamic dims, e.g. 1,3,224,224.")
 @click.option(
     "--profiles", "profiles_dir", type=click.Path(file_okay=False), help="Extra device profiles."
@@ -48,7 +55,7 @@ def profile(
     from edgesub.profile import profile_artifacts, write_profile
 
     paths, manifest, run = _resolve_profile_targets(targets)
-    device_ids = list(devices) or list(config_mod.ProfileConfig().devices)
+    device_ids = list(devices) or list(PROFILE_DEFAULTS.devices)
     records = profile_artifacts(
         paths,
         device_ids,
@@ -104,7 +111,7 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict
 @click.option(
     "--exclude-idle", is_flag=True, help="Count only energy above idle (default: idle included)."
 )
-@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--threads", type=int, default=PROFILE_DEFAULTS.threads, show_default=True)
 @click.option("--measure/--no-measure", default=False, help="Also measure artifacts here.")
 @click.option("--input-shape", help="Input shape for models with dynamic dims, e.g. 1,3,224,224.")
 @click.option(
@@ -114,24 +121,7 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @no_progress_option
 def compare(
-    targets: tuple[str, ...],
-    devices: tuple[str, ...],
-    budget_mj: float | None,
-    max_latency_ms: float | None,
-    rate_hz: float | None,
-    max_power_mw: float | None,
-    battery_mah: float | None,
-    battery_v: float | None,
-    battery_wh: float | None,
-    min_hours: float | None,
-    exclude_idle: bool,
-    threads: int,
-    measure: bool,
-    input_shape: str | None,
-    profiles_dir: str | None,
-    plot: str | None,
-    as_json: bool,
-    no_progress: bool,
+    targets: tuple[str, ...], plot: str | None, as_json: bool, no_progress: bool, **options: Any
 ) -> None:
     """Which artifact × device pairs fit an energy, latency or battery budget; Pareto fronts.
 
@@ -139,28 +129,11 @@ def compare(
     files, which are estimated on --device first. A run directory also gets compare.json and
     a budget section in report.html.
     """
-    shape = parse_shape(input_shape)
-    from edgesub.profile.compare import (
-        COMPARE_FILE,
-        Budget,
-        battery_capacity_wh,
-        compare_records,
-        write_comparison,
-    )
+    from edgesub.profile.compare import COMPARE_FILE, compare_records, write_comparison
 
-    budget = Budget(
-        energy_mj=budget_mj,
-        max_latency_ms=max_latency_ms,
-        rate_hz=rate_hz,
-        max_power_mw=max_power_mw,
-        battery_wh=battery_capacity_wh(mah=battery_mah, volts=battery_v, wh=battery_wh),
-        min_hours=min_hours,
-        include_idle=not exclude_idle,
-    )
-    records, run = _compare_inputs(
-        targets, list(devices), threads, measure, shape, profiles_dir, not no_progress
-    )
-    comparison = compare_records(records, budget)
+    cfg = _compare_config(options)
+    records, run = _compare_inputs(targets, cfg, progress=not no_progress)
+    comparison = compare_records(records, cfg.budget)
     if run is not None:
         write_comparison(run.root / COMPARE_FILE, comparison)
         _refresh_report(run)
@@ -180,14 +153,34 @@ def compare(
         out.print(f"Pareto front on {device}: {', '.join(front)}")
 
 
+def _compare_config(options: dict[str, Any]) -> Any:
+    """The command's budget and estimation options as one validated CompareConfig."""
+    from edgesub.profile.compare import Budget, CompareConfig, battery_capacity_wh
+
+    battery = battery_capacity_wh(
+        mah=options["battery_mah"], volts=options["battery_v"], wh=options["battery_wh"]
+    )
+    budget = Budget(
+        energy_mj=options["budget_mj"],
+        max_latency_ms=options["max_latency_ms"],
+        rate_hz=options["rate_hz"],
+        max_power_mw=options["max_power_mw"],
+        battery_wh=battery,
+        min_hours=options["min_hours"],
+        include_idle=not options["exclude_idle"],
+    )
+    return CompareConfig(
+        budget=budget,
+        devices=tuple(options["devices"]),
+        threads=options["threads"],
+        measure=options["measure"],
+        input_shape=parse_shape(options["input_shape"]),
+        profiles_dir=options["profiles_dir"],
+    )
+
+
 def _compare_inputs(
-    targets: tuple[str, ...],
-    devices: list[str],
-    threads: int,
-    measure: bool,
-    shape: tuple[int, ...] | None,
-    profiles_dir: str | None,
-    progress: bool,
+    targets: tuple[str, ...], cfg: Any, *, progress: bool
 ) -> tuple[list[dict], Any]:
     """Records from a profile.json (file or run dir), else fresh estimates of the artifacts."""
     from edgesub.profile.compare import load_profile_records, select_devices
@@ -196,17 +189,17 @@ def _compare_inputs(
     first = Path(targets[0])
     if len(targets) == 1 and (first.suffix == ".json" or (first / "profile.json").is_file()):
         run = RunDir(first) if first.is_dir() else None
-        return select_devices(load_profile_records(first), devices), run
+        return select_devices(load_profile_records(first), list(cfg.devices)), run
     from edgesub.profile import profile_artifacts
 
     paths, manifest, run = _resolve_profile_targets(targets)
     records = profile_artifacts(
         paths,
-        devices or list(config_mod.ProfileConfig().devices),
-        threads=threads,
-        measure=measure,
-        profiles_dir=profiles_dir,
-        input_shape=shape,
+        list(cfg.devices) or list(PROFILE_DEFAULTS.devices),
+        threads=cfg.threads,
+        measure=cfg.measure,
+        profiles_dir=cfg.profiles_dir,
+        input_shape=cfg.input_shape,
         manifest=manifest,
         progress=progress,
     )

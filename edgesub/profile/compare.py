@@ -81,6 +81,26 @@ class Budget:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CompareConfig:
+    """What ``edgesub compare`` is asked: the budget, and how to get records for model files.
+
+    ``devices`` empty means every device of a given profile.json, or the default devices
+    (``ProfileConfig``) when model files are estimated first.
+    """
+
+    budget: Budget
+    devices: tuple[str, ...] = ()
+    threads: int = 1
+    measure: bool = False
+    input_shape: tuple[int, ...] | None = None
+    profiles_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+
+
 def battery_capacity_wh(
     *, mah: float | None = None, volts: float | None = None, wh: float | None = None
 ) -> float | None:

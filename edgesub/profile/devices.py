@@ -7,6 +7,7 @@ number in a profile must name a source URL, so estimates can be traced back to p
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import tomllib
@@ -15,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edgesub.config import build_dataclass
 from edgesub.errors import ConfigError
 from edgesub.registry import Registry
 
@@ -84,19 +86,6 @@ class DeviceProfile:
 
 _REQUIRED_TOP = {"id": str, "display_name": str, "soc": str, "runtimes": list}
 _REQUIRED_CPU = {"cores": int, "microarchitecture": str, "simd": str, "clusters": list}
-_REQUIRED_CLUSTER = {
-    "name": str,
-    "cores": int,
-    "microarchitecture": str,
-    "clock_ghz": float,
-    "fp32_flops_per_cycle": float,
-    "fp16_flops_per_cycle": float,
-    "int8_ops_per_cycle": float,
-    "peak_fp32_gflops_per_core": float,
-    "peak_fp16_gflops_per_core": float,
-    "peak_int8_gops_per_core": float,
-    "active_w_per_core": float,
-}
 _REQUIRED_MEMORY = {"ram_mb": int, "bandwidth_gbps": float}
 _REQUIRED_POWER = {"idle_w": float, "full_load_w": float}
 
@@ -170,20 +159,28 @@ def _fields(table: dict[str, Any], spec: dict[str, type], prefix: str, source: s
 def _cluster(raw: Any, index: int, source: str) -> Cluster:
     prefix = f"cpu.clusters[{index}]."
     _check(isinstance(raw, dict), source, prefix.rstrip("."), "must be a table")
-    _fields(raw, _REQUIRED_CLUSTER, prefix, source)
+    try:
+        cluster = build_dataclass(Cluster, raw, prefix)
+    except ConfigError as exc:
+        raise ConfigError(f"device profile {source}: {exc}") from None
+    for field in dataclasses.fields(Cluster):
+        value = getattr(cluster, field.name)
+        ok = bool(value) if isinstance(value, str) else value > 0
+        _check(ok, source, prefix + field.name, f"must be > 0 or non-empty, got {value!r}")
     for peak, per_cycle in (
         ("peak_fp32_gflops_per_core", "fp32_flops_per_cycle"),
         ("peak_fp16_gflops_per_core", "fp16_flops_per_cycle"),
         ("peak_int8_gops_per_core", "int8_ops_per_cycle"),
     ):
-        expected = raw["clock_ghz"] * raw[per_cycle]
+        stated = getattr(cluster, peak)
+        expected = cluster.clock_ghz * getattr(cluster, per_cycle)
         _check(
-            abs(raw[peak] - expected) <= _PEAK_TOLERANCE * expected,
+            abs(stated - expected) <= _PEAK_TOLERANCE * expected,
             source,
             prefix + peak,
-            f"is {raw[peak]} but clock_ghz × {per_cycle} = {expected:.2f}",
+            f"is {stated} but clock_ghz × {per_cycle} = {expected:.2f}",
         )
-    return Cluster(**{k: raw[k] for k in _REQUIRED_CLUSTER})
+    return cluster
 
 
 def _numeric_fields(table: dict[str, Any], prefix: str = "") -> list[str]:

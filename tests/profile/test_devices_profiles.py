@@ -98,6 +98,13 @@ def test_missing_folder_is_a_config_error(tmp_path):
             "memory.bandwidth_gbps",
         ),
         (lambda t: t.replace("[power]", "[powr]"), "power"),
+        (lambda t: t.replace("clock_ghz = 1.5\n", ""), "cpu.clusters[0].clock_ghz"),
+        (
+            lambda t: t.replace('name = "main"\ncores = 4', 'name = "main"\ncores = "four"'),
+            "cpu.clusters[0].cores",
+        ),
+        (lambda t: t.replace('name = "main"', 'name = "main"\nturbo = 1'), "cpu.clusters[0].turbo"),
+        (lambda t: t.replace("active_w_per_core = 0.925", "active_w_per_core = -1.0"), "active_w"),
         (lambda t: t.replace('url = "https://datasheets', 'url = "ftp://datasheets', 1), "url"),
     ],
 )
