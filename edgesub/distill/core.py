@@ -25,7 +25,7 @@ from edgesub.training.loop import BatchHook, FitResult, LoopConfig, accuracy, fi
 if TYPE_CHECKING:
     import torch
 
-    from edgesub.distill.deployable import Deployable
+    from edgesub.distill.deployable import Deployable, Trainee
     from edgesub.subspace.head import LinearHead
 
 TargetSource = Callable[["torch.Tensor", "torch.Tensor"], dict[str, "torch.Tensor"]]
@@ -87,21 +87,50 @@ def train_student(
     teacher's d (needed by losses with a projector); ``options`` go to the student builder.
     """
     torch = require("torch")
-    from edgesub.distill.deployable import Trainee, build_deployable
-
     student_cfg.validate()
     cfg.validate()
     data.check()
-    loss_fn = combined(cfg.losses)
-    augment = AUGMENTATIONS.get(cfg.augment)
     _check_head(head, cfg, k, data.num_classes)
     if needs_projector(cfg.losses) and not feature_dim:
         raise ConfigError("the chosen losses need the teacher's feature dimension d")
     torch.manual_seed(cfg.seed)
+    model = _trainee(data, student_cfg, cfg, k, head, feature_dim, options or {})
+    result = fit(
+        model,
+        _step_loss(parallel(model, dist), data, cfg, targets, dist),
+        lambda: accuracy(model.deployable, data.val_x, data.val_y, device=dist.device),
+        len(data.train_y),
+        LoopConfig(
+            "student", cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.patience, cfg.seed
+        ),
+        checkpoint,
+        fingerprint,
+        resume=resume,
+        progress=progress,
+        on_batch=on_batch,
+        dist=dist,
+    )
+    return model.deployable.cpu().eval(), result
+
+
+def _trainee(
+    data: StudentData,
+    student_cfg: StudentConfig,
+    cfg: DistillConfig,
+    k: int,
+    head: LinearHead | None,
+    feature_dim: int | None,
+    options: dict[str, Any],
+) -> Trainee:
+    """head ∘ student (the head initialised from the subspace's and frozen unless trained),
+    with the training-only projector the losses may need."""
+    torch = require("torch")
+    from edgesub.distill.deployable import Trainee, build_deployable
+
     meta = {
         **{"arch": student_cfg.arch, "width": student_cfg.width, "depth": student_cfg.depth},
         **{"k": k, "input_shape": data.input_shape, "num_classes": data.num_classes},
-        "options": options or {},
+        "options": options,
     }
     model = Trainee(
         build_deployable(meta),
@@ -111,7 +140,17 @@ def train_student(
         model.deployable.head.weight.data.copy_(torch.from_numpy(head.weight))
         model.deployable.head.bias.data.copy_(torch.from_numpy(head.bias))
     model.deployable.head.requires_grad_(cfg.train_head)
-    trained = parallel(model, dist)
+    return model
+
+
+def _step_loss(
+    trained: Any, data: StudentData, cfg: DistillConfig, targets: TargetSource, dist: Dist
+) -> Callable[[torch.Tensor, slice], torch.Tensor]:
+    """The loop's loss on this rank's rows of a batch: (augmented) inputs through the model,
+    teacher signals from ``targets``, the configured losses combined."""
+    torch = require("torch")
+    loss_fn = combined(cfg.losses)
+    augment = AUGMENTATIONS.get(cfg.augment)
     x, y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
 
     def step_loss(idx: torch.Tensor, rows: slice) -> torch.Tensor:
@@ -131,22 +170,7 @@ def train_student(
             )
         )
 
-    result = fit(
-        model,
-        step_loss,
-        lambda: accuracy(model.deployable, data.val_x, data.val_y, device=dist.device),
-        len(y),
-        LoopConfig(
-            "student", cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.patience, cfg.seed
-        ),
-        checkpoint,
-        fingerprint,
-        resume=resume,
-        progress=progress,
-        on_batch=on_batch,
-        dist=dist,
-    )
-    return model.deployable.cpu().eval(), result
+    return step_loss
 
 
 def _check_head(head: LinearHead | None, cfg: DistillConfig, k: int, classes: int) -> None:

@@ -23,13 +23,14 @@ from edgesub.subspace import load_subspace
 from edgesub.subspace.head import Standardiser
 from edgesub.teachers.features import teacher_features
 from edgesub.training.ddp import SINGLE, Dist
-from edgesub.training.loop import BatchHook, accuracy
+from edgesub.training.loop import BatchHook, FitResult, accuracy
 
 if TYPE_CHECKING:
     import torch
 
     from edgesub.data import Dataset
     from edgesub.rundir import RunDir
+    from edgesub.subspace.build import Subspace
     from edgesub.teachers.features import Features
 
 
@@ -49,44 +50,26 @@ def distill(
     Every check (configuration, data against the run's teacher and subspace, the checkpoint's
     configuration on resume) runs before anything in the run directory is written.
     """
-    torch = require("torch")
     student_cfg.validate()
     cfg.validate()
     subspace = load_subspace(run)
     check_same_data(run, data)
-    if dist.main:  # one rank extracts missing features, the others then read the cache
-        teacher_features(run, data, progress=progress)
-    dist.barrier()
-    feats = teacher_features(run, data, progress=False)
-    _check_features(feats, data, subspace.projection.shape[1])
+    feats = _features(run, data, subspace, dist, progress)
     started = time.perf_counter()
-    online = cfg.augment != "none"
-    wanted = needs(cfg.losses)
-    teacher = _teacher(run) if online or "teacher_logits" in wanted else None
     h_train = np.asarray(feats["train"].h)
-    maps = SignalMaps(
-        wanted,
-        subspace=subspace,
-        teacher_head=None if teacher is None else teacher.head,
-        feature_std=Standardiser.fit(h_train) if "features" in wanted else None,
-    )
-    if online:
-        targets = OnlineTargets(maps, teacher.features)
-    else:
-        targets = CachedTargets(maps, h_train, len(data.train))
+    targets = _targets(run, data, cfg, subspace, h_train)
     fingerprint = {
         "student": to_dict(student_cfg),
         "distill": to_dict(cfg),
         "subspace_sha256": file_sha256(run.subspace),
         "data": data.fingerprint(),
     }
-    k = len(subspace.projection)
     model, result = train_student(
         StudentData(data.train.x, data.train.y, data.val.x, data.val.y, data.num_classes),
         student_cfg,
         cfg,
         targets,
-        k=k,
+        k=len(subspace.projection),
         head=subspace.head,
         feature_dim=h_train.shape[1],
         checkpoint=run.checkpoints / "student.pt",
@@ -97,15 +80,68 @@ def distill(
         dist=dist,
     )
     summary = {
+        **_summary(model, result, data, student_cfg, cfg, subspace, dist, started),
+        "fingerprint": fingerprint,
+    }
+    if dist.main:
+        _save(run, model, subspace, summary)
+    dist.barrier()
+    return summary
+
+
+def _features(
+    run: RunDir, data: Dataset, subspace: Subspace, dist: Dist, progress: bool
+) -> dict[str, Features]:
+    """The teacher's cached features, checked against the data and the subspace."""
+    if dist.main:  # one rank extracts missing features, the others then read the cache
+        teacher_features(run, data, progress=progress)
+    dist.barrier()
+    feats = teacher_features(run, data, progress=False)
+    _check_features(feats, data, subspace.projection.shape[1])
+    return feats
+
+
+def _targets(
+    run: RunDir, data: Dataset, cfg: DistillConfig, subspace: Subspace, h_train: np.ndarray
+) -> CachedTargets | OnlineTargets:
+    """The teacher signals the losses need: from the feature cache, or from the teacher itself
+    on augmented inputs."""
+    online = cfg.augment != "none"
+    wanted = needs(cfg.losses)
+    teacher = _teacher(run) if online or "teacher_logits" in wanted else None
+    maps = SignalMaps(
+        wanted,
+        subspace=subspace,
+        teacher_head=None if teacher is None else teacher.head,
+        feature_std=Standardiser.fit(h_train) if "features" in wanted else None,
+    )
+    if online:
+        return OnlineTargets(maps, teacher.features)
+    return CachedTargets(maps, h_train, len(data.train))
+
+
+def _summary(
+    model: Any,
+    result: FitResult,
+    data: Dataset,
+    student_cfg: StudentConfig,
+    cfg: DistillConfig,
+    subspace: Subspace,
+    dist: Dist,
+    started: float,
+) -> dict[str, Any]:
+    """What student.json records of the trained student (``started``: when training began,
+    by ``time.perf_counter``); the caller adds the fingerprint."""
+    return {
         "arch": student_cfg.arch,
         "width": student_cfg.width,
         "depth": student_cfg.depth,
-        "k": k,
+        "k": len(subspace.projection),
         "losses": dict(cfg.losses),
         "train_head": cfg.train_head,
         "head_init": cfg.head_init,
         "augment": cfg.augment,
-        "teacher_targets": "online" if online else "feature cache",
+        "teacher_targets": "online" if cfg.augment != "none" else "feature cache",
         "processes": dist.world,
         "student_params": count_params(model.student),
         "deployed_params": count_params(model),
@@ -117,17 +153,18 @@ def distill(
         "input_shape": list(data.input_shape),
         "num_classes": data.num_classes,
         "labels": list(data.labels),
-        "fingerprint": fingerprint,
     }
-    if dist.main:
-        tensors = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
-        tensors["target_mean"] = torch.from_numpy(subspace.standardiser.mean)
-        tensors["target_std"] = torch.from_numpy(subspace.standardiser.std)
-        with atomic_path(run.student) as tmp:
-            require("safetensors.torch").save_file(tensors, str(tmp))
-        atomic_write_json(run.student_json, summary)
-    dist.barrier()
-    return summary
+
+
+def _save(run: RunDir, model: Any, subspace: Subspace, summary: dict[str, Any]) -> None:
+    """student.safetensors (with the target standardisation) and student.json, atomically."""
+    torch = require("torch")
+    tensors = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
+    tensors["target_mean"] = torch.from_numpy(subspace.standardiser.mean)
+    tensors["target_std"] = torch.from_numpy(subspace.standardiser.std)
+    with atomic_path(run.student) as tmp:
+        require("safetensors.torch").save_file(tensors, str(tmp))
+    atomic_write_json(run.student_json, summary)
 
 
 def load_deployable(run: RunDir) -> torch.nn.Module:

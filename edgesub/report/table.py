@@ -7,12 +7,10 @@ objects, never markup strings, so user file names containing ``[`` cannot inject
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -83,23 +81,6 @@ def stage_timings_table(timings: dict[str, Any] | None) -> Table:
     for stage, secs, share in rows:
         table.add_row(Text(stage), Text(fmt.seconds(secs)), Text(_share(share)))
     return table
-
-
-def render_text(table: Table, width: int = 200) -> str:
-    """Plain text of ``table`` at a fixed width without colour, for logs and golden tests."""
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=width,
-        color_system=None,
-        force_terminal=False,
-        no_color=True,
-        highlight=False,
-        emoji=False,
-        legacy_windows=False,
-    )
-    console.print(table)
-    return buffer.getvalue()
 
 
 def _figure(value: str, label: str, kind: Any) -> Text:

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from table_text import render_text
 from test_report_golden import check_golden
 
 from edgesub.profile.compare import COMPARE_FILE, Budget, compare_records, write_comparison
 from edgesub.report import write_report
 from edgesub.report.pareto_plot import write_pareto_plot
-from edgesub.report.table import compare_table, render_text
+from edgesub.report.table import compare_table
 
 FIXTURE = Path(__file__).parent / "fixture_run"
 BUDGET = Budget(energy_mj=0.5, max_latency_ms=0.2, rate_hz=10.0, battery_wh=11.1, min_hours=3.0)

@@ -13,9 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from table_text import render_text
 
 from edgesub.report import write_report
-from edgesub.report.table import profile_table, render_text, stage_timings_table, summary_table
+from edgesub.report.table import profile_table, stage_timings_table, summary_table
 
 FIXTURE = Path(__file__).parent / "fixture_run"
 GOLDEN = Path(__file__).parent / "golden"

@@ -6,7 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from edgesub.report.table import profile_table, render_text, stage_timings_table, summary_table
+from table_text import render_text
+
+from edgesub.report.table import profile_table, stage_timings_table, summary_table
 
 FIXTURE = Path(__file__).parent / "fixture_run"
 
