@@ -217,7 +217,7 @@ def _quantize_static(src: Path, dst: Path, q: _Quantise) -> None:
 
 
 def _quantize_dynamic(src: Path, dst: Path, q: _Quantise) -> None:
-    """QUInt8 weights: QInt8 dynamic quantisation hurt a BERT-like model badly (DESIGN.md)."""
+    """QUInt8 weights: QInt8 dynamic quantisation hurt a BERT-like model badly, QUInt8 did not."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)

@@ -1,4 +1,4 @@
-"""The run-directory contract (DESIGN.md): where each stage reads and writes."""
+"""The run-directory contract (docs/run-directory.md): where each stage reads and writes."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 A user's question is rarely "how fast" but "which variant can I ship": it must fit the device's
 RAM, answer within a latency limit, stay under an energy budget per inference, or keep a
 battery-powered device running long enough at the rate the application needs. The power model
-is the one the records were estimated with (schemas.md): ``energy_mj`` is the whole device over
-one inference, ``energy_dynamic_mj`` the part above idle, so idle power is
+is the one the records were estimated with (docs/run-directory.md): ``energy_mj`` is the whole
+device over one inference, ``energy_dynamic_mj`` the part above idle, so idle power is
 ``(energy_mj - energy_dynamic_mj) / latency_ms`` and nothing else has to be looked up.
 """
 

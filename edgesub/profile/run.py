@@ -1,7 +1,7 @@
 """Profile artifacts: estimates per device profile, plus a real measurement on this machine.
 
-Produces the ``profile.json`` records of schemas.md. Works on any .onnx/.tflite file (a manifest
-only adds accuracy and precision) and needs only numpy, onnx and ai-edge-litert.
+Produces the ``profile.json`` records of docs/run-directory.md. Works on any .onnx/.tflite file
+(a manifest only adds accuracy and precision) and needs only numpy, onnx and ai-edge-litert.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _base_record(path: Path, graph: Graph, entry: dict[str, Any]) -> dict[str, A
 def estimate_record(
     path: Path, graph: Graph, device: DeviceProfile, threads: int, entry: dict[str, Any]
 ) -> dict[str, Any]:
-    """One estimated record (schemas.md) of ``graph`` on ``device``."""
+    """One estimated record (docs/run-directory.md) of ``graph`` on ``device``."""
     est = estimate(graph, device, threads)
     energy = estimate_energy(device, est.threads, est.latency_ms)
     return {
@@ -165,7 +165,7 @@ def _ordered(records: list[dict], paths: list[Path]) -> list[dict]:
 
 
 def write_profile(path: str | Path, records: list[dict]) -> Path:
-    """Write ``profile.json`` (schemas.md) atomically."""
+    """Write ``profile.json`` (docs/run-directory.md) atomically."""
     return atomic_write_json(
         path, {"schema_version": SCHEMA_VERSION, "host": host_info(), "records": records}
     )
