@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub.atomic import atomic_path
+from edgesub.console import err
 from edgesub.converters.calibration import calibration_set, checked_inputs
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, ExportJob
 from edgesub.converters.manifest import (
@@ -28,6 +29,7 @@ from edgesub.converters.recommend import recommend
 from edgesub.converters.verify import Reference, failure_message, parity, torch_reference
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, EdgesubError, ParityError
+from edgesub.native_logs import native_noise_filtered
 
 if TYPE_CHECKING:
     import torch
@@ -149,10 +151,11 @@ def publish_artifact(
     """Write the file with ``make(tmp)``, verify it, and rename it into place unless it fails."""
     with atomic_path(target) as tmp:
         start = time.perf_counter()
-        make(tmp)
-        convert_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        outputs = fmt.run(tmp, reference.x, VERIFY_THREADS)
+        with native_noise_filtered():  # exporters' and runtimes' C++ INFO lines
+            make(tmp)
+            convert_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            outputs = fmt.run(tmp, reference.x, VERIFY_THREADS)
         result = parity(reference, outputs, precision, cfg)
         verify_seconds = time.perf_counter() - start
         if not result["passed"] and not cfg.keep_failed:
@@ -179,12 +182,12 @@ def _tracked(
     plan: list[tuple[ArtifactFormat, str, Exporter]], enabled: bool
 ) -> Iterator[tuple[ArtifactFormat, str, Exporter]]:
     """Yield the plan's items under a rich progress bar naming the artifact being made."""
-    if not enabled:
+    if not enabled or not err.is_terminal:  # nothing to erase in a log: no empty line either
         yield from plan
         return
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(transient=True, console=err) as bar:
         task = bar.add_task("converting", total=len(plan))
         for fmt, precision, exporter in plan:
             bar.update(task, description=f"converting {fmt.name} {precision}")

@@ -24,6 +24,7 @@ from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
 from edgesub.converters.tensors import batches, dequantize, io_entry, quantize
 from edgesub.converters.tflite_io import with_float_io
 from edgesub.errors import ConversionError, MissingDependencyError, ModelFileError, first_line
+from edgesub.native_logs import native_noise_filtered
 
 if TYPE_CHECKING:
     import torch
@@ -190,7 +191,8 @@ def run(path: Path, x: np.ndarray, threads: int = 1) -> np.ndarray:
     dynamic = int(spec["shape_signature"][0]) == -1
     if dynamic:
         interpreter.resize_tensor_input(spec["index"], [len(x), *spec["shape"][1:]])
-    interpreter.allocate_tensors()
+    with native_noise_filtered():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        interpreter.allocate_tensors()
     out_spec = interpreter.get_output_details()[0]
     outputs = []
     for chunk in batches(x, None if dynamic else int(spec["shape"][0])):

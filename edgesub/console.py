@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from rich.console import Console
+
+T = TypeVar("T")
 
 err = Console(stderr=True, highlight=False)
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
@@ -30,3 +33,15 @@ def note(message: str, quiet: bool = False) -> None:
     """A one-line result of a stage, shown under its name."""
     if not quiet:
         err.print(f"  {message}", markup=False, soft_wrap=True)
+
+
+def transient_track(
+    items: Iterable[T], label: str, *, total: int | None = None, enabled: bool = True
+) -> Iterable[T]:
+    """A progress bar that vanishes when done, on a terminal only: in a log or a pipe there is
+    nothing to erase, and rich would leave an empty line behind instead."""
+    if not enabled or not err.is_terminal:
+        return items
+    from rich.progress import track
+
+    return track(items, total=total, description=label, transient=True, console=err)

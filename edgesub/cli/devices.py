@@ -73,9 +73,10 @@ def profile(
     if as_json:
         print_json(records)
     else:
-        from edgesub.report.table import profile_table
+        from edgesub.report.table import profile_tables
 
-        out.print(profile_table(records))
+        for table in profile_tables(records, out.width):
+            out.print(table)
 
 
 def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict | None, Any]:

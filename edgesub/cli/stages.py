@@ -83,10 +83,11 @@ def run(
 
 
 def _print_run_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    from edgesub.report.table import profile_table, stage_timings_table, summary_table
+    from edgesub.report.table import profile_tables, stage_timings_table, summary_table
 
     out.print(summary_table(run_dir))
-    out.print(profile_table(summary["profile"]))
+    for table in profile_tables(summary["profile"], out.width):
+        out.print(table)
     out.print(stage_timings_table(summary["timings"]))
     out.print(f"report: {summary['report']}")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from edgesub.atomic import atomic_write_json
+from edgesub.console import transient_track
 from edgesub.profile.devices import DeviceProfile, load_devices
 from edgesub.profile.energy import estimate_energy
 from edgesub.profile.estimate import MB, estimate
@@ -113,14 +113,6 @@ def measured_record(
     }
 
 
-def _progress(items: Iterable, total: int, enabled: bool) -> Iterable:
-    if not enabled:
-        return items
-    from rich.progress import track
-
-    return track(items, total=total, description="profiling", transient=True)
-
-
 def profile_artifacts(
     paths: list[Path],
     devices: list[str],
@@ -150,7 +142,9 @@ def profile_artifacts(
     if measure:
         from edgesub.profile.measure import measure_artifact
 
-        for path, graph in _progress(graphs, len(graphs), progress):
+        for path, graph in transient_track(
+            graphs, "profiling", total=len(graphs), enabled=progress
+        ):
             result = measure_artifact(
                 path, threads=threads, warmup=warmup, runs=runs, input_shape=input_shape
             )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
 from edgesub.errors import EdgesubError, MissingDependencyError, ModelFileError, first_line
+from edgesub.native_logs import native_noise_filtered
 from edgesub.profile.graph import batch_of_one
 from edgesub.registry import Registry
 
@@ -264,7 +265,8 @@ class TfliteSession(Session):
             if tuple(detail["shape"]) != array.shape:
                 self.interpreter.resize_tensor_input(detail["index"], list(array.shape))
         try:
-            self.interpreter.allocate_tensors()
+            with native_noise_filtered():  # the XNNPACK delegate's INFO line
+                self.interpreter.allocate_tensors()
         except RuntimeError as exc:
             raise ModelFileError(_prepare_failure(self.path, str(exc))) from None
         self._bound = [(d["index"], feeds[d["name"]]) for d in self._details]

@@ -214,7 +214,13 @@ def _timings_section(data: RunData) -> str:
         '<td class="num">100.0</td><td></td></tr>'
     )
     headers = [("Stage", ""), ("Time (s)", "num"), ("Share (%)", "num"), ("", "bar-cell")]
-    return _section("timings", "Stage timings", _table(headers, body, "timings"))
+    table = _table(headers, body, "timings")
+    if "report" not in {stage for stage, _, _ in rows}:
+        table += (
+            '<p class="empty">The total is that of the stages above: this page is written by the '
+            "report stage, whose time the console and timings.json add afterwards.</p>"
+        )
+    return _section("timings", "Stage timings", table)
 
 
 def _artifacts_section(data: RunData) -> str:

@@ -7,6 +7,7 @@ objects, never markup strings, so user file names containing ``[`` cannot inject
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,49 @@ def profile_table(records: list[dict[str, Any]]) -> Table:
             Text(str(rec.get("precision", fmt.DASH))),
             Text(str(rec.get("device", fmt.DASH))),
             Text(fmt.count(rec.get("threads"))),
-            _figure(
-                fmt.number(rec.get("latency_ms")), fmt.latency_label(rec), rec.get("latency_kind")
-            ),
+            _latency_cell(rec),
             _memory_cell(rec),
             _energy_cell(rec),
             Text(fmt.percent(rec.get("accuracy"))),
         )
     return table
+
+
+def profile_tables(records: list[dict[str, Any]], width: int) -> list[Table]:
+    """The profile table if it fits ``width`` columns, else the same figures in two narrower
+    tables: latency and memory, then energy and accuracy (the file suffix gives the format)."""
+    full = profile_table(records)
+    if _width(full) <= width:
+        return [full]
+    threads = {rec.get("threads") for rec in records}
+    uniform = len(threads) == 1
+    title = "Latency and memory per artifact and device"
+    if uniform:
+        title += f", {fmt.count(next(iter(threads)))} thread(s)"
+    timing = Table(title=title, box=box.SIMPLE_HEAD)
+    energy = Table(title="Energy per inference and accuracy", box=box.SIMPLE_HEAD)
+    headers = ["Artifact", "Precision", "Device", *([] if uniform else ["Threads"])]
+    for header in (*headers, "Latency (ms)", "Memory (MB)"):
+        timing.add_column(header, no_wrap=True)
+    for header in ("Artifact", "Device", "Energy mJ (dynamic mJ)"):
+        energy.add_column(header, no_wrap=True)
+    energy.add_column("Accuracy (%)", justify="right", no_wrap=True)
+    for rec in records:
+        artifact, device = Text(str(rec.get("artifact", "?"))), Text(str(rec.get("device", "?")))
+        cells = [artifact, Text(str(rec.get("precision", fmt.DASH))), device]
+        if not uniform:
+            cells.append(Text(fmt.count(rec.get("threads"))))
+        timing.add_row(*cells, _latency_cell(rec), _memory_cell(rec, short=True))
+        energy.add_row(artifact, device, _energy_cell(rec), Text(fmt.percent(rec.get("accuracy"))))
+    return [timing, energy]
+
+
+def _width(table: Table) -> int:
+    """Columns ``table`` takes when nothing is wrapped."""
+    from rich.console import Console
+
+    console = Console(width=10_000, color_system=None, file=io.StringIO())
+    return console.measure(table).maximum
 
 
 def summary_table(run_dir: RunDir | str | Path) -> Table:
@@ -87,16 +123,22 @@ def _figure(value: str, label: str, kind: Any) -> Text:
     return Text.assemble(value, " ", (label, _KIND_STYLE.get(str(kind), "")))
 
 
-def _memory_cell(rec: dict[str, Any]) -> Text:
+def _latency_cell(rec: dict[str, Any]) -> Text:
+    value = fmt.number(rec.get("latency_ms"))
+    return _figure(value, fmt.latency_label(rec), rec.get("latency_kind"))
+
+
+def _memory_cell(rec: dict[str, Any], *, short: bool = False) -> Text:
+    """Peak memory, its kind and whether it fits the device (``short``: only when it does not)."""
     kind = str(rec.get("memory_kind") or "unknown")
     fits = fmt.fits_label(rec)
-    return Text.assemble(
-        fmt.number(rec.get("peak_memory_mb")),
-        " ",
-        (kind, _KIND_STYLE.get(kind, "")),
-        ", ",
-        (fits, "red bold" if fits == "exceeds RAM" else ""),
+    cell = Text.assemble(
+        fmt.number(rec.get("peak_memory_mb")), " ", (kind, _KIND_STYLE.get(kind, ""))
     )
+    if not short or fits == "exceeds RAM":
+        cell.append(", ")
+        cell.append(fits, "red bold" if fits == "exceeds RAM" else "")
+    return cell
 
 
 def _energy_cell(rec: dict[str, Any]) -> Text:

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
+from edgesub.console import transient_track
 from edgesub.digest import file_sha256
 from edgesub.errors import DataError
 from edgesub.jsonfile import read_json_or_empty
@@ -109,7 +110,7 @@ def stream_features(
     starts = range(0, len(x), batch_size)
     with atomic_path(path) as tmp:
         out = None
-        for start in _maybe_bar(starts, f"features {label}", progress):
+        for start in transient_track(starts, f"features {label}", enabled=progress):
             h = np.asarray(fn(x[start : start + batch_size]), dtype=np.float32)
             check_finite(h, label, start)
             if out is None:
@@ -122,11 +123,3 @@ def stream_features(
         out.flush()
         del out
     return np.load(path, mmap_mode="r")
-
-
-def _maybe_bar(items: range, label: str, enabled: bool) -> object:
-    if not enabled:
-        return items
-    from rich.progress import track
-
-    return track(items, description=label, transient=True)

@@ -109,6 +109,20 @@ def test_the_default_student_converts_to_every_format_and_precision(weights, tmp
     assert len(load_manifest(out / "manifest.json")["artifacts"]) == 8
 
 
+def test_convert_console_has_no_native_log_lines(weights, tmp_path):
+    """A fresh process, as a user runs it: the TFLite/absl/oneDNN C++ notices stay out of it."""
+    out = tmp_path / "art"
+    args = ["convert", str(weights), "--out", str(out), "--format", "tflite", "--no-progress"]
+    result = subprocess.run(
+        [sys.executable, "-m", "edgesub", *args], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = result.stdout + result.stderr
+    for notice in ("XNNPACK", "absl", "oneDNN", "INFO:", "I0000", "W0000"):
+        assert notice not in console, console
+    assert "student_fp32.tflite" in result.stdout
+
+
 def test_predict_npy_matches_the_runtime_and_torch(artifacts, model, digits, tmp_path):
     sample = digits.test.x[:3]
     np.save(tmp_path / "x.npy", sample)

@@ -153,3 +153,10 @@ def test_importing_report_package_stays_light() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_timings_written_before_the_report_stage_say_what_the_total_covers(run_dir: Path) -> None:
+    """`edgesub run` renders the page before it knows the report stage's own time."""
+    assert "stages above" not in page_of(run_dir)  # the fixture's timings include the report
+    rewrite_json(run_dir / "timings.json", lambda t: t["stages"].pop("report"))
+    assert "The total is that of the stages above" in page_of(run_dir)

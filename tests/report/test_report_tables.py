@@ -8,7 +8,12 @@ from pathlib import Path
 
 from table_text import render_text
 
-from edgesub.report.table import profile_table, stage_timings_table, summary_table
+from edgesub.report.table import (
+    profile_table,
+    profile_tables,
+    stage_timings_table,
+    summary_table,
+)
 
 FIXTURE = Path(__file__).parent / "fixture_run"
 
@@ -34,6 +39,21 @@ def test_every_profile_record_renders_its_kinds() -> None:
         assert rec["energy_kind"] in row
         if rec["latency_kind"] == "estimated":
             assert f"estimated ±{rec['latency_error_pct']:g} %" in row
+
+
+def test_profile_tables_fit_a_100_column_terminal_and_keep_every_figure() -> None:
+    records = fixture_records()
+    assert profile_tables(records, 200) and len(profile_tables(records, 200)) == 1
+    tables = profile_tables(records, 100)
+    assert len(tables) == 2
+    for table in tables:
+        widest = max(len(line) for line in render_text(table, width=300).splitlines())
+        assert widest <= 100, render_text(table, width=300)
+    timing, energy = (row_texts(t) for t in tables)
+    for rec, t_row, e_row in zip(records, timing, energy, strict=True):
+        assert rec["artifact"] in t_row and rec["device"] in t_row
+        assert rec["latency_kind"] in t_row and rec["memory_kind"] in t_row
+        assert rec["energy_kind"] in e_row
 
 
 def test_profile_headers_name_units() -> None:

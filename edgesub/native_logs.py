@@ -1,0 +1,83 @@
+"""Keep the C++ runtimes' routine log lines out of the console, and nothing else.
+
+TensorFlow Lite, absl and oneDNN write INFO notices straight to file descriptor 2, where Python's
+logging and warnings filters cannot reach them ("INFO: Created TensorFlow Lite XNNPACK delegate
+for CPU."). :func:`native_noise_filtered` points descriptor 2 at a temporary file while a native
+call runs, then writes back every line that is not a known notice — a real error from the library
+still reaches the user, after the call instead of during it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+# Routine notices, each matched against one line of native stderr.
+NATIVE_NOISE = tuple(
+    re.compile(pattern)
+    for pattern in (
+        r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$",
+        r"^INFO: Initialized TensorFlow Lite runtime\.$",
+        r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+        r"oneDNN custom operations are on",
+        r"This TensorFlow binary is optimized to use available CPU instructions",
+        r"To enable the following instructions: .* in other operations, rebuild TensorFlow",
+        r"Unable to register cu(DNN|FFT|BLAS) factory",
+        r"computation placer already registered",
+        r"failed call to cuInit",
+    )
+)
+
+
+def is_noise(line: str) -> bool:
+    """Whether ``line`` (without its newline) is a routine notice of a native library."""
+    return any(pattern.search(line) for pattern in NATIVE_NOISE)
+
+
+@contextlib.contextmanager
+def native_noise_filtered() -> Iterator[None]:
+    """Run a block with descriptor 2 captured; afterwards replay its lines minus the notices.
+
+    Python's own ``sys.stderr`` (progress bars, warnings) keeps writing to the terminal during
+    the block: only what native code writes to descriptor 2 is held back. Without a usable
+    descriptor 2 (closed, or a platform without ``dup``) the block runs as it is.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    original = sys.stderr
+    passthrough = os.fdopen(
+        os.dup(saved), "w", buffering=1, encoding="utf-8", errors="backslashreplace"
+    )
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        sys.stderr = passthrough
+        try:
+            yield
+        finally:
+            sys.stderr = original
+            passthrough.close()
+            os.dup2(saved, 2)
+            os.close(saved)
+            _replay(capture)
+
+
+def _replay(capture: IO[bytes]) -> None:
+    """Write the captured lines that are not routine notices to ``sys.stderr``."""
+    capture.seek(0)
+    kept = [
+        line
+        for line in capture.read().decode("utf-8", errors="replace").splitlines()
+        if line.strip() and not is_noise(line)
+    ]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")
+        sys.stderr.flush()

@@ -1,0 +1,47 @@
+"""Native libraries' routine notices are held back from the console; their real errors are not."""
+
+import os
+import sys
+
+from edgesub.native_logs import is_noise, native_noise_filtered
+
+
+def test_notices_are_dropped_and_other_native_lines_replayed(capfd):
+    with native_noise_filtered():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"E0000 something real went wrong\n")
+        os.write(
+            2,
+            b"WARNING: All log messages before absl::InitializeLog() is called are written "
+            b"to STDERR\n",
+        )
+    err = capfd.readouterr().err
+    assert "XNNPACK" not in err and "absl" not in err
+    assert "E0000 something real went wrong" in err
+
+
+def test_python_stderr_is_not_held_back(capfd):
+    with native_noise_filtered():
+        print("progress from python", file=sys.stderr, flush=True)
+        os.write(2, b"late native line\n")
+        early = capfd.readouterr().err
+    assert early == "progress from python\n"  # written during the block, not after it
+    assert capfd.readouterr().err == "late native line\n"
+
+
+def test_descriptor_2_and_sys_stderr_are_restored_after_an_error(capfd):
+    before = sys.stderr
+    try:
+        with native_noise_filtered():
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert sys.stderr is before
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_is_noise_matches_whole_notices_only():
+    assert is_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
+    assert not is_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU. But then: error")
+    assert not is_noise("RuntimeError: tensor shape mismatch")
