@@ -73,7 +73,8 @@ set_option = click.option(
     "sets",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override any config option, e.g. --set distill.epochs=10 (repeatable).",
+    help="Override any config option, e.g. --set distill.epochs=10 (repeatable; every key: "
+    "README, Configuration).",
 )
 no_progress_option = click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
@@ -85,6 +86,19 @@ def open_run_with_sets(run_dir: str, sets: tuple[str, ...]) -> tuple[Any, Any]:
 
     run, cfg = open_run(run_dir)
     return run, config_mod.apply_overrides(cfg, parse_sets(sets))
+
+
+DEFAULTS = config_mod.RunConfig()
+
+
+def config_default(dotted: str) -> str:
+    """The built-in default of a config option, as help texts show it (``"subspace.k"``)."""
+    value: Any = DEFAULTS
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def add_hidden_alias(command: click.Command, name: str) -> None:

@@ -9,6 +9,7 @@ import click
 from edgesub import config as config_mod
 from edgesub.cli.app import (
     cli,
+    config_default,
     no_progress_option,
     open_run_with_sets,
     parse_sets,
@@ -20,32 +21,55 @@ from edgesub.console import out
 
 @cli.command()
 @click.argument("source", type=click.Path())
-@click.option("--format", "formats", multiple=True, help="onnx, tflite (repeatable).")
 @click.option(
-    "--precision", "precisions", multiple=True, help="fp32, fp16, int8, int8_dynamic (repeatable)."
+    "--format",
+    "formats",
+    multiple=True,
+    help=f"onnx, tflite; repeatable (default: {config_default('convert.formats')}).",
+)
+@click.option(
+    "--precision",
+    "precisions",
+    multiple=True,
+    help="fp32, fp16, int8, int8_dynamic; repeatable "
+    f"(default: {config_default('convert.precisions')}).",
 )
 @click.option("--keep-failed", is_flag=True, help="Keep artifacts that fail verification.")
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder for a file SOURCE."
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder for a file SOURCE (default: <stem>_artifacts beside it).",
 )
 @click.option(
     "--calibration",
     type=click.Path(dir_okay=False),
-    help=".npy float32 inputs (N × input shape) to calibrate int8 and verify on.",
+    help=".npy float32 inputs (N × input shape) to calibrate int8 and verify on "
+    "(default: the dataset's, or dynamic int8 for an ONNX file).",
 )
 @click.option(
     "--arch-config",
     type=click.Path(dir_okay=False),
     help="student.json-style architecture of a .safetensors SOURCE (default: beside it).",
 )
-@click.option("--dataset", default="digits", show_default=True, help="Dataset for weights.")
-@click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one per line.")
+@click.option(
+    "--dataset",
+    default="digits",
+    show_default=True,
+    help="Dataset a weights SOURCE is verified on.",
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False),
+    help="Class names, one per line (default: the dataset's, or none).",
+)
 @click.option("--name", help="Artifact file stem for a file SOURCE (default: its stem).")
 @click.option(
     "--float-io",
     is_flag=True,
     default=None,
-    help="TFLite full int8: float32 input/output (a quantise/dequantise op at each end).",
+    help="TFLite full int8: float32 input/output, a quantise/dequantise op at each end "
+    "(default: int8 I/O).",
 )
 @click.option(
     "--dynamic-batch/--fixed-batch",
@@ -77,6 +101,11 @@ def convert(
     SOURCE is a run directory, any .onnx file (quantised with ONNX Runtime and verified
     against itself), .safetensors weights with a student.json-style --arch-config, or a
     Keras .keras/.h5 file or SavedModel directory (TFLite via TensorFlow; the tensorflow extra).
+
+    \b
+    Examples:
+      edgesub convert runs/default --precision fp32 --precision int8
+      edgesub convert model.onnx --calibration x.npy --out model_artifacts
     """
     from edgesub.converters.sources import is_saved_model
     from edgesub.report.lines import artifact_line
@@ -143,7 +172,13 @@ def _convert_run(
 @click.option(
     "--manifest", type=click.Path(dir_okay=False), help="Manifest (default: beside ARTIFACT)."
 )
-@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="How many labels to print, best first.",
+)
 @click.option("--invert", is_flag=True, help="Invert image brightness (dark ink on white).")
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
 def predict(
@@ -152,6 +187,10 @@ def predict(
     """Run ARTIFACT on INPUT (an image, a .npy array or text) and print the top-k labels.
 
     Needs only numpy and a runtime (no torch); images are preprocessed as the manifest says.
+
+    \b
+    Example:
+      edgesub predict runs/default/artifacts/student_int8.tflite digit.png --top 3
     """
     from edgesub.converters.prediction import predict as run_predict
 

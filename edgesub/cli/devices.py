@@ -15,22 +15,58 @@ from edgesub.console import out
 # One source of defaults: the [profile] section of the pipeline configuration.
 PROFILE_DEFAULTS = config_mod.ProfileConfig()
 
+profiles_option = click.option(
+    "--profiles",
+    "profiles_dir",
+    type=click.Path(file_okay=False),
+    help="Folder of extra device profiles, *.toml (default: $EDGESUB_PROFILES if set).",
+)
+input_shape_option = click.option(
+    "--input-shape",
+    help="Input shape for models with dynamic dims, e.g. 1,3,224,224 (default: the model's).",
+)
+threads_option = click.option(
+    "--threads",
+    type=int,
+    default=PROFILE_DEFAULTS.threads,
+    show_default=True,
+    help="CPU threads to measure and estimate at.",
+)
+
+
+def device_option(default: str) -> Any:
+    """``--device``, repeatable; ``default`` says what none means for this command."""
+    return click.option(
+        "--device",
+        "devices",
+        multiple=True,
+        help=f"Device profile id, repeatable (default: {default}; ids: `edgesub devices`).",
+    )
+
 
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--device", "devices", multiple=True, help="Device profile id (repeatable).")
-@click.option("--measure/--no-measure", default=True, help="Also measure on this machine.")
-@click.option("--threads", type=int, default=PROFILE_DEFAULTS.threads, show_default=True)
+@device_option(", ".join(PROFILE_DEFAULTS.devices))
 @click.option(
-    "--runs", type=int, default=PROFILE_DEFAULTS.runs, show_default=True, help="Timed runs."
+    "--measure/--no-measure", default=True, show_default=True, help="Also measure on this machine."
+)
+@threads_option
+@click.option(
+    "--runs",
+    type=int,
+    default=PROFILE_DEFAULTS.runs,
+    show_default=True,
+    help="Timed runs per artifact (more for sub-millisecond models).",
 )
 @click.option(
-    "--warmup", type=int, default=PROFILE_DEFAULTS.warmup, show_default=True, help="Warm-up runs."
+    "--warmup",
+    type=int,
+    default=PROFILE_DEFAULTS.warmup,
+    show_default=True,
+    help="Untimed runs before timing.",
 )
-@click.option("--input-shape", help="Input shape for models with dynamic dims, e.g. 1,3,224,224.")
-@click.option(
-    "--profiles", "profiles_dir", type=click.Path(file_okay=False), help="Extra device profiles."
-)
+@input_shape_option
+@profiles_option
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON record per artifact × device."
 )
@@ -50,6 +86,10 @@ def profile(
     """Measure and estimate latency, memory and energy of artifacts or a run directory.
 
     TARGETS are .onnx / .tflite files (any, not only edgesub's) or run directories.
+
+    \b
+    Example:
+      edgesub profile model.tflite --device raspberry-pi-5 --device pixel-4 --threads 4
     """
     shape = parse_shape(input_shape)
     from edgesub.profile import profile_artifacts, write_profile
@@ -100,25 +140,49 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict
 
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--device", "devices", multiple=True, help="Device profile id (repeatable).")
-@click.option("--budget-mj", type=float, help="Energy budget per inference (mJ).")
-@click.option("--max-latency-ms", type=float, help="Latency limit per inference (ms).")
-@click.option("--rate", "rate_hz", type=float, help="Inferences per second the app needs (Hz).")
-@click.option("--max-power-mw", type=float, help="Average power limit at --rate (mW).")
-@click.option("--battery-mah", type=float, help="Battery capacity (mAh), with --battery-v.")
-@click.option("--battery-v", type=float, help="Battery nominal voltage (V).")
-@click.option("--battery-wh", type=float, help="Battery energy (Wh), instead of mAh and V.")
-@click.option("--min-hours", type=float, help="Battery life the device must reach (h).")
+@device_option(
+    "every device of a profile.json, or " + ", ".join(PROFILE_DEFAULTS.devices) + " for files"
+)
+@click.option("--budget-mj", type=float, help="Energy budget per inference, mJ (default: none).")
+@click.option(
+    "--max-latency-ms", type=float, help="Latency limit per inference, ms (default: none)."
+)
+@click.option(
+    "--rate",
+    "rate_hz",
+    type=float,
+    help="Inferences per second the app needs, Hz (default: none; needed for power and hours).",
+)
+@click.option(
+    "--max-power-mw", type=float, help="Average power limit at --rate, mW (default: none)."
+)
+@click.option(
+    "--battery-mah", type=float, help="Battery capacity, mAh, with --battery-v (default: none)."
+)
+@click.option("--battery-v", type=float, help="Battery nominal voltage, V (default: none).")
+@click.option(
+    "--battery-wh", type=float, help="Battery energy, Wh, instead of mAh and V (default: none)."
+)
+@click.option(
+    "--min-hours", type=float, help="Battery life the device must reach, h (default: none)."
+)
 @click.option(
     "--exclude-idle", is_flag=True, help="Count only energy above idle (default: idle included)."
 )
-@click.option("--threads", type=int, default=PROFILE_DEFAULTS.threads, show_default=True)
-@click.option("--measure/--no-measure", default=False, help="Also measure artifacts here.")
-@click.option("--input-shape", help="Input shape for models with dynamic dims, e.g. 1,3,224,224.")
+@threads_option
 @click.option(
-    "--profiles", "profiles_dir", type=click.Path(file_okay=False), help="Extra device profiles."
+    "--measure/--no-measure",
+    default=False,
+    show_default=True,
+    help="Also measure model files here.",
 )
-@click.option("--plot", type=click.Path(dir_okay=False), help="Write the Pareto plot (PNG) here.")
+@input_shape_option
+@profiles_option
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Write the Pareto plot (PNG) here (default: no).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @no_progress_option
 def compare(
@@ -129,6 +193,10 @@ def compare(
     TARGETS is a run directory or profile.json (its records are used), or .onnx / .tflite
     files, which are estimated on --device first. A run directory also gets compare.json and
     a budget section in report.html.
+
+    \b
+    Example:
+      edgesub compare runs/default --budget-mj 0.15 --rate 5 --battery-mah 2000 --battery-v 3.7
     """
     from edgesub.profile.compare import COMPARE_FILE, compare_records, write_comparison
 
@@ -220,13 +288,16 @@ def _refresh_report(run: Any) -> None:
 
 
 @cli.group(invoke_without_command=True)
-@click.option(
-    "--profiles", "profiles_dir", type=click.Path(file_okay=False), help="Extra device profiles."
-)
-@click.option("--json", "as_json", is_flag=True)
+@profiles_option
+@click.option("--json", "as_json", is_flag=True, help="Print the profiles as JSON.")
 @click.pass_context
 def devices(ctx: click.Context, profiles_dir: str | None, as_json: bool) -> None:
-    """List device profiles (built-in and from --profiles / $EDGESUB_PROFILES)."""
+    """List device profiles (built-in and from --profiles / $EDGESUB_PROFILES).
+
+    \b
+    Example:
+      edgesub devices show raspberry-pi-5
+    """
     ctx.obj = {"profiles_dir": profiles_dir, "as_json": as_json}
     if ctx.invoked_subcommand is None:
         ctx.invoke(devices_list)
@@ -235,7 +306,12 @@ def devices(ctx: click.Context, profiles_dir: str | None, as_json: bool) -> None
 @devices.command("list")
 @click.pass_context
 def devices_list(ctx: click.Context) -> None:
-    """One line per device: id, name, cores, RAM, power."""
+    """One line per device: id, name, cores, RAM, power.
+
+    \b
+    Example:
+      edgesub devices --json list
+    """
     from edgesub.profile.devices import load_devices
 
     opts = ctx.obj
@@ -253,7 +329,12 @@ def devices_list(ctx: click.Context) -> None:
 @click.argument("device_id")
 @click.pass_context
 def devices_show(ctx: click.Context, device_id: str) -> None:
-    """Every field of one device profile, with its sources."""
+    """Every field of one device profile, with its sources.
+
+    \b
+    Example:
+      edgesub devices show pixel-4
+    """
     from edgesub.profile.devices import get_device, profile_text
 
     device = get_device(device_id, ctx.obj["profiles_dir"])

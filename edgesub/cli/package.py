@@ -24,7 +24,7 @@ def parse_normalize(text: str | None) -> tuple[float, ...] | None:
 
 @cli.command("package")
 @click.argument("source", type=click.Path())
-@click.option("--target", required=True, help="android or raspberry-pi.")
+@click.option("--target", required=True, help="android or raspberry-pi (required).")
 @click.option(
     "--out",
     "out_dir",
@@ -41,13 +41,14 @@ def parse_normalize(text: str | None) -> tuple[float, ...] | None:
 @click.option(
     "--labels",
     type=click.Path(dir_okay=False),
-    help="Class names, one per line, for a model file without manifest.json.",
+    help="Class names, one per line, for a model file without manifest.json "
+    "(default: the manifest's).",
 )
 @click.option(
     "--normalize",
     metavar="MEAN,STD",
-    help="Normalisation of 0..255 pixels (or C means, then C stds), for a model file "
-    "without manifest.json.",
+    help="Normalisation of 0..255 pixel values, (pixel - MEAN) / STD (or C means, then C stds), "
+    "for a model file without manifest.json (default: the manifest's).",
 )
 @click.option("--model-version", help="Version in the android metadata (default: sha256 prefix).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
@@ -66,6 +67,11 @@ def package_command(
     android: the .tflite with TFLite Model Metadata for MediaPipe Tasks, labels.txt and an assets/
     folder to copy into an app. raspberry-pi: a folder and .tar.gz with the artifacts, manifest,
     labels, requirements.txt (no torch), run.py and SHA256SUMS. Nothing is left at --out on error.
+
+    \b
+    Examples:
+      edgesub package runs/default --target android --out bundles/android
+      edgesub package runs/default --target raspberry-pi --out bundles/pi
     """
     from edgesub.package import PackageRequest, package
 

@@ -11,6 +11,7 @@ from edgesub import config as config_mod
 from edgesub.cli.app import (
     add_hidden_alias,
     cli,
+    config_default,
     no_progress_option,
     open_run_with_sets,
     parse_sets,
@@ -31,11 +32,33 @@ FAST_OVERRIDES = {
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Pipeline TOML.")
-@click.option("--name", help="Run name (folder under --runs-dir).")
-@click.option("--runs-dir", type=click.Path(file_okay=False), help="Parent of run folders.")
-@click.option("--device", "devices", multiple=True, help="Device profile id (repeatable).")
-@click.option("--threads", type=int, help="Threads for measurement and estimates.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Pipeline TOML (default: the built-in configuration; flags override it).",
+)
+@click.option(
+    "--name", help=f"Run name, a folder under --runs-dir (default: {config_default('name')})."
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False),
+    help=f"Parent folder of runs (default: {config_default('runs_dir')}).",
+)
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    help=f"Device profile id, repeatable (default: {config_default('profile.devices')}; "
+    "list them with `edgesub devices`).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    help="CPU threads for measurement and estimates "
+    f"(default: {config_default('profile.threads')}).",
+)
 @click.option("--fast", is_flag=True, help="Few epochs and runs: a smoke test of every stage.")
 @click.option("--overwrite", is_flag=True, help="Delete an earlier run of this name first.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of this name.")
@@ -57,7 +80,12 @@ def run(
     sets: tuple[str, ...],
     no_progress: bool,
 ) -> None:
-    """Run the whole pipeline (default: digits, wide CNN teacher, 16× subspace)."""
+    """Run the whole pipeline (default: digits, wide CNN teacher, 16× subspace).
+
+    \b
+    Example:
+      edgesub run --fast --name smoke --device raspberry-pi-5
+    """
     from edgesub.pipeline import Mode, interrupted_hint, run_pipeline
 
     if overwrite and resume:
@@ -94,12 +122,30 @@ def _print_run_summary(run_dir: Path, summary: dict[str, Any]) -> None:
 
 @cli.command()
 @run_dir_argument
-@click.option("--method", help="Projection: gaussian, sparse, pca, lda, learned.")
-@click.option("--compression", type=int, help="Compression factor d/k.")
-@click.option("--k", type=int, help="Subspace dimension (overrides --compression).")
-@click.option("--methods", help="Comma-separated methods to sweep, e.g. gaussian,pca,lda.")
+@click.option(
+    "--method",
+    help="Projection: gaussian, sparse, pca, lda, learned "
+    f"(default: {config_default('subspace.method')}).",
+)
+@click.option(
+    "--compression",
+    type=int,
+    help=f"Compression factor d/k, × (default: {config_default('subspace.compression')}).",
+)
+@click.option(
+    "--k", type=int, help="Subspace dimension, overrides --compression (default: d/compression)."
+)
+@click.option(
+    "--methods",
+    help="Comma-separated methods to sweep, e.g. gaussian,pca,lda (default: --method only).",
+)
 @click.option("--auto-k", is_flag=True, default=None, help="Pick the smallest k within tolerance.")
-@click.option("--tolerance", type=float, help="Accuracy points --auto-k may lose (default 1.0).")
+@click.option(
+    "--tolerance",
+    type=float,
+    help="Accuracy points (%) --auto-k may lose against the full head "
+    f"(default: {config_default('subspace.tolerance')}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print subspace.json.")
 @set_option
 @no_progress_option
@@ -118,8 +164,12 @@ def subspace(
     """Build the subspace and compressed head of a run (trains the teacher if needed).
 
     Sweeps the methods over compressions 2× to 64×, prints the accuracy table and writes
-    subspace.json and plots/accuracy_vs_compression.png. ``edgesub compress`` is the same
+    subspace.json and plots/accuracy_vs_compression.png. `edgesub compress` is the same
     command under its former name.
+
+    \b
+    Example:
+      edgesub subspace runs/default --methods gaussian,pca,lda --auto-k
     """
     from edgesub.pipeline import stage_data, stage_subspace, stage_teacher
     from edgesub.report.lines import subspace_line
@@ -165,11 +215,17 @@ add_hidden_alias(subspace, "compress")  # the stage's former name
     "config_path",
     type=click.Path(dir_okay=False),
     help="Pipeline TOML instead of RUN_DIR: distil in its run directory (teacher and subspace "
-    "are made first when missing).",
+    "are made first when missing; default: RUN_DIR's own config.toml).",
 )
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint.")
-@click.option("--epochs", type=int, help="Training epochs.")
-@click.option("--method", help="subspace_native, ce, logit_kd or fitnets (sets the losses).")
+@click.option(
+    "--epochs", type=int, help=f"Training epochs (default: {config_default('distill.epochs')})."
+)
+@click.option(
+    "--method",
+    help="subspace_native, ce, logit_kd or fitnets: sets the losses "
+    "(default: the configured losses, subspace-native).",
+)
 @click.option(
     "--nproc",
     type=click.IntRange(min=1),
@@ -195,6 +251,10 @@ def distill(
 
     --nproc N trains in N processes on this machine with DistributedDataParallel (through
     torchrun); for several machines run `torchrun ... -m edgesub distill RUN_DIR` yourself.
+
+    \b
+    Example:
+      edgesub distill runs/default --method logit_kd --epochs 20
     """
     from edgesub.pipeline import stage_data, stage_distill
     from edgesub.report.lines import student_line
@@ -280,7 +340,12 @@ def _forwarded(
 @cli.command()
 @run_dir_argument
 def report(run_dir: str) -> None:
-    """Write plots and report.html of a run directory from what its stages produced."""
+    """Write plots and report.html of a run directory from what its stages produced.
+
+    \b
+    Example:
+      edgesub report runs/default
+    """
     from edgesub.pipeline import stage_report
     from edgesub.rundir import RunDir
 
