@@ -219,6 +219,8 @@ def _bar(label: str, total: int, done: int, enabled: bool) -> Iterator[Callable[
         MofNCompleteColumn(),
         TextColumn("{task.fields[status]}"),
     )
-    with Progress(*columns, transient=False) as bar:
+    from edgesub.console import err
+
+    with Progress(*columns, transient=False, console=err) as bar:  # stdout is for data
         task = bar.add_task(label, total=total, completed=done, status="")
         yield lambda status: bar.update(task, advance=1, status=status)
