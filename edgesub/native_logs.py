@@ -23,6 +23,9 @@ NATIVE_NOISE = tuple(
     for pattern in (
         r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$",
         r"^INFO: Initialized TensorFlow Lite runtime\.$",
+        # absl/glog INFO records ("I0000 00:00:1796.8 15192 flatbuffer_export.cc:4410] ..."):
+        # warnings (W) and errors (E, F) are kept
+        r"^I\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\] ",
         r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
         r"oneDNN custom operations are on",
         r"This TensorFlow binary is optimized to use available CPU instructions",

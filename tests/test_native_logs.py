@@ -41,6 +41,16 @@ def test_descriptor_2_and_sys_stderr_are_restored_after_an_error(capfd):
     assert capfd.readouterr().err == "after\n"
 
 
+def test_absl_info_records_are_notices_but_warnings_and_errors_are_not():
+    info = (
+        "I0000 00:00:1796123948.828736   15192 flatbuffer_export.cc:4410] Estimated count of "
+        "arithmetic ops: 0.050 M  ops, equivalently 0.025 M MACs"
+    )
+    assert is_noise(info)
+    assert not is_noise(info.replace("I0000", "W0000", 1))
+    assert not is_noise(info.replace("I0000", "E0000", 1))
+
+
 def test_is_noise_matches_whole_notices_only():
     assert is_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
     assert not is_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU. But then: error")

@@ -113,6 +113,7 @@ def test_convert_console_has_no_native_log_lines(weights, tmp_path):
     """A fresh process, as a user runs it: the TFLite/absl/oneDNN C++ notices stay out of it."""
     out = tmp_path / "art"
     args = ["convert", str(weights), "--out", str(out), "--format", "tflite", "--no-progress"]
+    args += ["--precision", "int8", "--precision", "fp16", "--precision", "int8_dynamic"]
     result = subprocess.run(
         [sys.executable, "-m", "edgesub", *args], capture_output=True, text=True, timeout=300
     )
@@ -120,7 +121,7 @@ def test_convert_console_has_no_native_log_lines(weights, tmp_path):
     console = result.stdout + result.stderr
     for notice in ("XNNPACK", "absl", "oneDNN", "INFO:", "I0000", "W0000"):
         assert notice not in console, console
-    assert "student_fp32.tflite" in result.stdout
+    assert "student_int8_dynamic.tflite" in result.stdout
 
 
 def test_predict_npy_matches_the_runtime_and_torch(artifacts, model, digits, tmp_path):
