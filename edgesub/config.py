@@ -183,7 +183,7 @@ class RunConfig:
     profile: ProfileConfig = field(default_factory=ProfileConfig)
 
     def validate(self) -> RunConfig:
-        _check(bool(self.name) and "/" not in self.name, "name must be a plain folder name")
+        check_run_name(self.name)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if dataclasses.is_dataclass(value):
@@ -193,6 +193,31 @@ class RunConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.name
+
+
+MAX_RUN_NAME = 100  # characters: one path component, well under every filesystem's limit
+
+
+def check_run_name(name: str) -> None:
+    """A run name is one plain folder name under ``runs_dir``: never ``.``/``..``, a path
+    separator or a control character, so no run can point at (or delete) another folder."""
+    shown = name.encode("unicode_escape").decode("ascii")[:60]
+    _check(
+        bool(name) and name not in (".", ".."),
+        f"name must be a plain folder name, not {shown!r}",
+    )
+    _check(
+        not any(sep in name for sep in ("/", "\\")),
+        f"name must be one folder name without path separators, got {shown!r}",
+    )
+    _check(
+        not any(ord(ch) < 32 or ord(ch) == 127 for ch in name),
+        f"name must not contain control characters, got {shown!r}",
+    )
+    _check(
+        len(name) <= MAX_RUN_NAME,
+        f"name must be at most {MAX_RUN_NAME} characters, got {len(name)}",
+    )
 
 
 def _check(ok: bool, message: str) -> None:

@@ -41,17 +41,29 @@ def prepare_run_dir(cfg: RunConfig, mode: Mode) -> RunDir:
             f"{run.root} is not empty; pass --resume to continue it or --overwrite to start again"
         )
     if exists and mode is Mode.OVERWRITE:
-        if not run.config.exists():
-            raise RunDirError(
-                f"{run.root} is not empty and is not an edgesub run (no config.toml); "
-                "refusing to delete it — choose another --name or --runs-dir"
-            )
+        _check_deletable(run, cfg)
         shutil.rmtree(run.root)
     if exists and mode is Mode.RESUME and run.config.exists():
         _check_same_config(run, cfg)
     run.root.mkdir(parents=True, exist_ok=True)
+    run.mark()
     atomic_write_text(run.config, config_mod.to_toml(cfg))
     return run
+
+
+def _check_deletable(run: RunDir, cfg: RunConfig) -> None:
+    """--overwrite deletes only a folder edgesub marked as a run, directly inside runs_dir."""
+    refuse = "refusing to delete it — choose another --name or --runs-dir"
+    if run.root.is_symlink() or run.root.resolve().parent != Path(cfg.runs_dir).resolve():
+        raise RunDirError(f"{run.root} is not a folder directly inside {cfg.runs_dir}; {refuse}")
+    if run.run_id() is None:
+        why = (
+            "it has a config.toml but no .edgesub-run marker (an older edgesub's run? delete "
+            "it yourself if it is yours)"
+            if run.config.exists()
+            else "no .edgesub-run marker"
+        )
+        raise RunDirError(f"{run.root} is not empty and is not an edgesub run ({why}); {refuse}")
 
 
 def _check_same_config(run: RunDir, cfg: RunConfig) -> None:
@@ -105,6 +117,7 @@ def prepare_distill_run(cfg: RunConfig) -> RunDir:
     else:
         run.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run.config, config_mod.to_toml(cfg))
+    run.mark()
     return run
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgesub.atomic import atomic_write_json
 from edgesub.errors import RunDirError
+
+MARKER = ".edgesub-run"
+MARKER_VERSION = 1
+_MARKER_MAX_BYTES = 4096  # a marker is a few dozen bytes; a larger file is not ours
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,30 @@ class RunDir:
     @property
     def timings(self) -> Path:
         return self.root / "timings.json"
+
+    @property
+    def marker(self) -> Path:
+        """The file that says edgesub made this folder: only such a folder is ever deleted."""
+        return self.root / MARKER
+
+    def mark(self) -> None:
+        """Write the marker (a run id) unless the folder already has a valid one."""
+        if self.run_id() is None:
+            record = {"schema_version": MARKER_VERSION, "run_id": uuid.uuid4().hex}
+            atomic_write_json(self.marker, record)
+
+    def run_id(self) -> str | None:
+        """The id in a valid marker; None when there is none (or it is not edgesub's)."""
+        try:
+            if not self.marker.is_file() or self.marker.stat().st_size > _MARKER_MAX_BYTES:
+                return None
+            record = json.loads(self.marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("schema_version") != MARKER_VERSION:
+            return None
+        run_id = record.get("run_id")
+        return run_id if isinstance(run_id, str) and run_id else None
 
     def require(self, path: Path, stage: str) -> Path:
         """Return ``path`` or explain which stage must run first."""

@@ -93,3 +93,59 @@ def test_devices_list_json_has_every_builtin():
 
 def test_devices_show_unknown_lists_known():
     assert_one_line_error(invoke("devices", "show", "toaster"), "toaster", "raspberry-pi-4b")
+
+
+HOSTILE_NAMES = ["..", ".", "a/b", "../x", "a\\b", "x\x00y", "tab\tname", "new\nline", "a" * 101]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=repr)
+@pytest.mark.parametrize("mode", ["--overwrite", "--resume", None])
+def test_a_run_name_is_one_plain_folder_name(tmp_path, name, mode):
+    """`--name .. --overwrite` once deleted the folder above runs_dir, `--name .` its siblings."""
+    outer = tmp_path / "outer"
+    runs = outer / "runs"
+    (runs / "sibling").mkdir(parents=True)
+    (runs / "sibling" / "config.toml").write_text('name = "sibling"\n')
+    (outer / "config.toml").write_text("# the user's own file\n")
+    args = ["run", "--runs-dir", str(runs), "--name", name, *([mode] if mode else [])]
+    assert_one_line_error(invoke(*args), "name must")
+    assert (outer / "config.toml").read_text() == "# the user's own file\n"
+    assert (runs / "sibling" / "config.toml").is_file()
+    assert sorted(p.name for p in outer.iterdir()) == ["config.toml", "runs"]
+
+
+def test_overwrite_needs_the_marker_edgesub_writes(tmp_path):
+    """A folder with a config.toml is not enough: only a folder edgesub marked is deleted."""
+    from edgesub.config import RunConfig
+    from edgesub.pipeline import Mode, prepare_run_dir
+
+    legacy = tmp_path / "default"
+    legacy.mkdir()
+    (legacy / "config.toml").write_text('name = "default"\n')
+    (legacy / "thesis.tex").write_text("mine")
+    result = invoke("run", "--runs-dir", str(tmp_path), "--overwrite")
+    assert_one_line_error(result, "not an edgesub run", ".edgesub-run")
+    assert (legacy / "thesis.tex").read_text() == "mine"
+
+    cfg = RunConfig(name="made", runs_dir=str(tmp_path)).validate()
+    run = prepare_run_dir(cfg, Mode.NEW)
+    first_id = run.run_id()
+    assert first_id and run.marker.is_file()
+    (run.root / "teacher.json").write_text("{}")
+    again = prepare_run_dir(cfg, Mode.OVERWRITE)
+    assert not (again.root / "teacher.json").exists()
+    assert again.run_id() and again.run_id() != first_id
+
+
+def test_overwrite_refuses_a_symlinked_run_folder(tmp_path):
+    from edgesub.config import RunConfig
+    from edgesub.pipeline import Mode, prepare_run_dir
+
+    elsewhere = tmp_path / "elsewhere"
+    made = prepare_run_dir(RunConfig(name="x", runs_dir=str(elsewhere)).validate(), Mode.NEW)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "x").symlink_to(made.root, target_is_directory=True)
+    result = invoke("run", "--runs-dir", str(runs), "--name", "x", "--overwrite")
+    assert_one_line_error(result, "not a folder directly inside")
+    assert made.config.is_file() and made.marker.is_file()

@@ -26,6 +26,7 @@ def fast_run(tmp_path_factory):
 def test_run_writes_the_run_directory_contract(fast_run):
     run, _ = fast_run
     for path in [
+        run.marker,
         run.config,
         run.teacher,
         run.subspace,
