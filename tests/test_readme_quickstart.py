@@ -48,22 +48,20 @@ def test_a_newcomer_following_the_quick_start_gets_what_it_promises(tmp_path):
     env.pop("PYTHONPATH", None)
     install, run = (part.strip() for part in quick_start_commands()[0].split("&&"))
     assert run == "edgesub run"
-    done = subprocess.run(
-        ["bash", "-c", install], cwd=clone, env=env, capture_output=True, text=True, timeout=1800
-    )
+
+    def shell(argv: list[str], timeout: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            argv, cwd=clone, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    done = shell(["bash", "-c", install], 1800)
     assert done.returncode == 0, done.stderr[-3000:]
     # the main command, with --fast so the check stays short (same stages, fewer epochs)
-    result = subprocess.run(
-        ["edgesub", "run", "--fast"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = shell(["edgesub", "run", "--fast"], 900)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = clone / "runs" / "default"
     for name in (
+        ".edgesub-run",
         "config.toml",
         "teacher.json",
         "subspace.json",
@@ -87,12 +85,5 @@ def test_a_newcomer_following_the_quick_start_gets_what_it_promises(tmp_path):
     console = result.stdout + result.stderr
     assert "XNNPACK" not in console and "absl" not in console
     # it refuses to touch the existing run, as the README says, and names the way out
-    again = subprocess.run(
-        ["edgesub", "run", "--fast"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = shell(["edgesub", "run", "--fast"], 300)
     assert again.returncode != 0 and "--overwrite" in again.stderr + again.stdout
