@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgesub.atomic import atomic_write_json
 from edgesub.errors import RunDirError
+from edgesub.jsonfile import read_json_or_empty
 
 MARKER = ".edgesub-run"
 MARKER_VERSION = 1
@@ -100,10 +100,10 @@ class RunDir:
         try:
             if not self.marker.is_file() or self.marker.stat().st_size > _MARKER_MAX_BYTES:
                 return None
-            record = json.loads(self.marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except OSError:
             return None
-        if not isinstance(record, dict) or record.get("schema_version") != MARKER_VERSION:
+        record = read_json_or_empty(self.marker)
+        if record.get("schema_version") != MARKER_VERSION:
             return None
         run_id = record.get("run_id")
         return run_id if isinstance(run_id, str) and run_id else None

@@ -8,12 +8,11 @@ from typing import Any
 
 import click
 
-from edgesub import config as config_mod
-from edgesub.cli.app import cli, no_progress_option, parse_shape, print_json
+from edgesub.cli.app import DEFAULTS, cli, no_progress_option, parse_shape, print_json
 from edgesub.console import out
 
 # One source of defaults: the [profile] section of the pipeline configuration.
-PROFILE_DEFAULTS = config_mod.ProfileConfig()
+PROFILE_DEFAULTS = DEFAULTS.profile
 
 profiles_option = click.option(
     "--profiles",

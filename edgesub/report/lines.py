@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgesub.converters.recommend import slower_than_fp32
-
 
 def teacher_line(summary: dict[str, Any]) -> str:
     """teacher.json as one line: architecture and test accuracy."""
@@ -39,6 +37,8 @@ def artifact_line(entry: dict[str, Any]) -> str:
         if entry.get("accuracy") is not None
         else f"top-1 agreement {parity['top1_agreement']:.1f} %"
     )
+    from edgesub.converters.recommend import slower_than_fp32  # numpy: only when converting
+
     latency = ""
     if entry.get("host_latency_ms") is not None:
         latency = f", host {entry['host_latency_ms']:.3f} ms measured"

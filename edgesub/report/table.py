@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -78,8 +79,6 @@ def profile_tables(records: list[dict[str, Any]], width: int) -> list[Table]:
 
 def _width(table: Table) -> int:
     """Columns ``table`` takes when nothing is wrapped."""
-    from rich.console import Console
-
     console = Console(width=10_000, color_system=None, file=io.StringIO())
     return console.measure(table).maximum
 
