@@ -1,7 +1,8 @@
 """The convert stage: every configured format × precision, exported, verified, then published.
 
-Each file is written to a temp name, verified there, and renamed into place only when it passes
-(or when ``keep_failed`` asks to keep it), so a failed artifact never sits on disk looking valid.
+Each file is written to a temp name, verified there, and renamed into the staging folder only
+when it passes (or when ``keep_failed`` asks to keep it), so a failed artifact never sits on disk
+looking valid; the set replaces the previous one only when complete (:mod:`staging`).
 """
 
 from __future__ import annotations
@@ -19,16 +20,13 @@ from edgesub.atomic import atomic_path
 from edgesub.console import err
 from edgesub.converters.calibration import calibration_set, checked_inputs
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, ExportJob
-from edgesub.converters.manifest import (
-    MANIFEST_NAME,
-    model_section,
-    tool_versions,
-    write_manifest,
-)
+from edgesub.converters.manifest import model_section, tool_versions, write_manifest
 from edgesub.converters.recommend import recommend
+from edgesub.converters.staging import staged_output
 from edgesub.converters.verify import Reference, failure_message, parity, torch_reference
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, EdgesubError, ParityError
+from edgesub.interrupts import deferred
 from edgesub.native_logs import native_noise_filtered
 
 if TYPE_CHECKING:
@@ -66,33 +64,35 @@ def convert(
     test_x = checked_inputs("test split", data.test.x, input_shape, dtype)
     out_dir = prepare_output(out_dir, name)
     tokenizer = getattr(data, "tokenizer", None)
-    if tokenizer is not None:
-        tokenizer.save(out_dir)
     job = ExportJob(sample=test_x[:1].copy(), calibration=calibration, cfg=cfg)
 
     was_training = model.training
     model.eval()
     try:
         reference = torch_reference(model, test_x, data.test.y)
-        entries = []
-        for fmt, precision, exporter in _tracked(plan, progress):
-            target = out_dir / f"{name}_{precision}{fmt.extension}"
-            make = functools.partial(exporter, model, job)
-            entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
+        with staged_output(out_dir) as stage:
+            if tokenizer is not None:
+                tokenizer.save(stage)
+            entries = []
+            for fmt, precision, exporter in _tracked(plan, progress):
+                target = stage / f"{name}_{precision}{fmt.extension}"
+                make = functools.partial(exporter, model, job)
+                entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
+            finish(stage, model_section(name, data), entries, measure_latency=measure_latency)
     finally:
         model.train(was_training)
-    finish(out_dir, model_section(name, data), entries, measure_latency=measure_latency)
     return entries
 
 
 def prepare_output(out_dir: Path, name: str) -> Path:
-    """Check the artifact name and that ``out_dir`` is writable; drop a manifest that would go
-    stale as soon as the first artifact is replaced (a new one is written when all passed)."""
+    """Check the artifact name and that ``out_dir`` is writable (before any slow export).
+
+    The files are then made in :func:`staged_output`, so the folder's previous manifest and
+    artifacts stay valid until the whole new set has passed."""
     if not name or "/" in name or name.startswith("."):
         raise ConfigError(f"artifact name must be a plain file stem, got {name!r}")
     out_dir = Path(out_dir)
     _check_writable(out_dir)
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
     return out_dir
 
 
@@ -151,7 +151,8 @@ def publish_artifact(
     """Write the file with ``make(tmp)``, verify it, and rename it into place unless it fails."""
     with atomic_path(target) as tmp:
         start = time.perf_counter()
-        with native_noise_filtered():  # exporters' and runtimes' C++ INFO lines
+        # exporters' and runtimes' C++ INFO lines; a Ctrl-C waits for the native step to return
+        with native_noise_filtered(), deferred(f"exporting {target.name}"):
             make(tmp)
             convert_seconds = time.perf_counter() - start
             start = time.perf_counter()

@@ -31,6 +31,7 @@ from edgesub.converters.sources import (
     input_data,
     single_format_cfg,
 )
+from edgesub.converters.staging import staged_output
 from edgesub.converters.verify import REFERENCE_BATCH, Reference
 from edgesub.digest import file_sha256
 from edgesub.errors import ConversionError, DataError, ModelFileError, first_line
@@ -62,21 +63,24 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
         fmt = dataclasses.replace(
             CONVERTERS.get("tflite"), input_layout=_layout(dims), tools=("tensorflow",)
         )
-        entries = []
-        for precision in cfg.precisions:
-            make = functools.partial(_convert_into, tf, saved, precision, calibration, cfg.float_io)
-            target = out / f"{name}_{precision}{fmt.extension}"
-            entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
-    model = source_model_section(
-        name,
-        num_classes,
-        labels,
-        dims,
-        {"layout": _layout(dims)} if len(dims) == 3 else {},
-        {"kind": kind, "file": Path(src).name, "sha256": _source_digest(Path(src))},
-        verified_on,
-    )
-    finish(out, model, entries, measure_latency=request.measure_latency)
+        model = source_model_section(
+            name,
+            num_classes,
+            labels,
+            dims,
+            {"layout": _layout(dims)} if len(dims) == 3 else {},
+            {"kind": kind, "file": Path(src).name, "sha256": _source_digest(Path(src))},
+            verified_on,
+        )
+        with staged_output(out) as stage:
+            entries = []
+            for precision in cfg.precisions:
+                make = functools.partial(
+                    _convert_into, tf, saved, precision, calibration, cfg.float_io
+                )
+                target = stage / f"{name}_{precision}{fmt.extension}"
+                entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
+            finish(stage, model, entries, measure_latency=request.measure_latency)
     return entries
 
 

@@ -31,6 +31,7 @@ from edgesub.converters.calibration import (
 from edgesub.converters.formats import CONVERTERS
 from edgesub.converters.manifest import source_model_section
 from edgesub.converters.onnx_export import quantize_onnx
+from edgesub.converters.staging import staged_output
 from edgesub.converters.verify import Reference
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileError, first_line
@@ -109,22 +110,23 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     name = request.name or src.stem
     out = prepare_output(out, name)
     reference = Reference(x=verify, y=None, logits=fmt.run(src, verify, 1))
-    entries = []
-    for precision in cfg.precisions:
-        make = functools.partial(
-            quantize_onnx,
-            src,
-            precision=precision,
-            calibration=calibration,
-            fixed_batch=not cfg.dynamic_batch,
-            activations=cfg.onnx_int8_activations,
-        )
-        target = out / f"{name}_{precision}{fmt.extension}"
-        entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
     source = {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)}
     model = source_model_section(name, num_classes, labels, dims, {}, source, verified_on)
     shape = (1, *verify.shape[1:])  # the data's own size fixes dynamic spatial dims
-    finish(out, model, entries, measure_latency=request.measure_latency, input_shape=shape)
+    with staged_output(out) as stage:
+        entries = []
+        for precision in cfg.precisions:
+            make = functools.partial(
+                quantize_onnx,
+                src,
+                precision=precision,
+                calibration=calibration,
+                fixed_batch=not cfg.dynamic_batch,
+                activations=cfg.onnx_int8_activations,
+            )
+            target = stage / f"{name}_{precision}{fmt.extension}"
+            entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
+        finish(stage, model, entries, measure_latency=request.measure_latency, input_shape=shape)
     return entries
 
 

@@ -1,6 +1,8 @@
 """Atomic file writes: a temp file in the target folder, then ``os.replace``.
 
 A crash, Ctrl-C or full disk leaves either the old file or nothing — never half an artifact.
+Temp names carry the writer's PID (``.<name>.<pid>.<random>.tmp``), so the next successful
+write into a folder removes those a killed process left behind.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +28,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent
+        )
     except OSError as exc:
         raise EdgesubError(f"cannot write {target}: {exc.strerror or exc}") from exc
     os.close(fd)
@@ -40,6 +45,41 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    remove_stale_temps(target.parent)
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete temp files of this module's pattern whose writer process is gone."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if match and not process_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+                removed.append(folder / name)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this PID exists on this machine (ours counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    except OverflowError:
+        return False
+    return True
 
 
 def current_umask() -> int:

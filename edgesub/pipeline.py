@@ -7,6 +7,7 @@ times each stage and skips, on ``--resume``, the stages whose outputs already ex
 from __future__ import annotations
 
 import enum
+import shlex
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,14 +69,21 @@ def _check_deletable(run: RunDir, cfg: RunConfig) -> None:
 
 def _check_same_config(run: RunDir, cfg: RunConfig) -> None:
     """Resuming under another configuration would mix two experiments; refuse it."""
-    saved = config_mod.to_dict(config_mod.load(run.config))
-    current = config_mod.to_dict(cfg)
+    saved = _comparable(config_mod.load(run.config))
+    current = _comparable(cfg)
     diff = _first_difference(saved, current, prefix="")
     if diff:
         raise RunDirError(
             f"cannot resume {run.root}: {diff} differs from its config.toml; "
             "use the same options or --overwrite"
         )
+
+
+def _comparable(cfg: RunConfig) -> dict[str, Any]:
+    """The configuration as compared on resume: ``./rr`` and ``rr`` are one runs_dir."""
+    record = config_mod.to_dict(cfg)
+    record["runs_dir"] = str(Path(cfg.runs_dir).resolve())
+    return record
 
 
 def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str) -> str | None:
@@ -171,18 +179,25 @@ def stage_distill(
 
 def ensure_subspace(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> None:
     """Train the teacher and fit the subspace unless the run already holds them for ``cfg``."""
+    stage_teacher(run, data, cfg, resume=True, progress=progress)
+    if current_subspace(run, data, cfg) is None:
+        stage_subspace(run, data, cfg, progress=progress)
+
+
+def current_subspace(run: RunDir, data: Dataset, cfg: RunConfig) -> dict | None:
+    """The run's subspace.json when its subspace was fitted for ``cfg``, this data and this
+    teacher (a resume keeps it: refitting would void the student checkpoint made on it)."""
     from edgesub.digest import file_sha256
 
-    stage_teacher(run, data, cfg, resume=True, progress=progress)
     saved = read_json_or_empty(run.subspace_json)
     current = (
         saved.get("config") == config_mod.to_dict(cfg.subspace)
         and saved.get("data") == data.fingerprint()
+        and run.teacher.exists()
         and saved.get("teacher_sha256") == file_sha256(run.teacher)
         and run.subspace.exists()
     )
-    if not current:
-        stage_subspace(run, data, cfg, progress=progress)
+    return saved if current else None
 
 
 def stage_convert(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> list[dict]:
@@ -225,7 +240,14 @@ def stage_report(run: RunDir) -> Path:
 def run_pipeline(
     cfg: RunConfig, *, mode: Mode = Mode.NEW, progress: bool = True, quiet: bool = False
 ) -> dict[str, Any]:
-    """Run every stage on ``cfg``; return the stage summaries and wall times (seconds)."""
+    """Run every stage on ``cfg``; return the stage summaries and wall times (seconds).
+
+    The run is locked throughout: a second command on it is refused, not interleaved."""
+    with RunDir(cfg.run_dir).lock():
+        return _run_stages(cfg, mode, progress=progress, quiet=quiet)
+
+
+def _run_stages(cfg: RunConfig, mode: Mode, *, progress: bool, quiet: bool) -> dict[str, Any]:
     run = prepare_run_dir(cfg, mode)
     resume = mode is Mode.RESUME
     timings: dict[str, float] = {}
@@ -238,7 +260,8 @@ def run_pipeline(
         )
         note(teacher_line(teacher), quiet)
     with stage("subspace", timings, quiet):
-        sub = summary["subspace"] = stage_subspace(run, data, cfg, progress=progress)
+        kept = current_subspace(run, data, cfg) if resume else None
+        sub = summary["subspace"] = kept or stage_subspace(run, data, cfg, progress=progress)
         note(subspace_line(sub), quiet)
     with stage("distill", timings, quiet):
         student = summary["student"] = stage_distill(
@@ -265,5 +288,5 @@ def _write_timings(run: RunDir, timings: dict[str, float]) -> dict[str, Any]:
 
 
 def interrupted_hint(cfg: RunConfig) -> str:
-    """What to type to continue after Ctrl-C."""
-    return f"edgesub run --resume --name {cfg.name} --runs-dir {cfg.runs_dir}"
+    """What to type to continue after Ctrl-C: the run folder holds the whole configuration."""
+    return f"edgesub run --resume {shlex.quote(str(cfg.run_dir))}"

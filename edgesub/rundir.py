@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgesub.atomic import atomic_write_json
+from edgesub.atomic import atomic_write_json, process_alive
 from edgesub.errors import RunDirError
 from edgesub.jsonfile import read_json_or_empty
 
 MARKER = ".edgesub-run"
 MARKER_VERSION = 1
 _MARKER_MAX_BYTES = 4096  # a marker is a few dozen bytes; a larger file is not ours
+# torchrun workers of a command that holds the run's lock: the launcher sets this to the lock's
+# path, and the workers then write the run under their parent's lock.
+INHERITED_LOCK_ENV = "EDGESUB_INHERITED_RUN_LOCK"
+_held: dict[Path, list[int]] = {}  # lock path → [fd, depth, exclusive]: locks nest in a process
 
 
 @dataclass(frozen=True)
@@ -108,8 +117,80 @@ class RunDir:
         run_id = record.get("run_id")
         return run_id if isinstance(run_id, str) and run_id else None
 
+    @property
+    def lock_path(self) -> Path:
+        """Beside the run, not in it, so --overwrite can delete the folder while holding it."""
+        root = self.root.resolve()
+        return root.parent / f".{root.name}.edgesub-lock"
+
+    @contextlib.contextmanager
+    def lock(self, *, shared: bool = False) -> Iterator[None]:
+        """Hold an advisory lock on the run while a command writes (or, shared, reads) it.
+
+        Refuses at once, naming the holder's PID, if another process has it. Nested calls in
+        one process share the first lock.
+        """
+        path = self.lock_path
+        if path in _held or os.environ.get(INHERITED_LOCK_ENV) == str(path):
+            _held.setdefault(path, [-1, 0, 0])[1] += 1
+            try:
+                yield
+            finally:
+                _release(path)
+            return
+        fd = _open_lock(path, shared)
+        if fd is None:  # a read-only place nobody can be writing: nothing to lock against
+            yield
+            return
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _holder(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise RunDirError(f"cannot lock {self.root}: {exc.strerror or exc}") from None
+            raise RunDirError(
+                f"run {self.root} is in use by {holder}; wait for it to finish or stop it"
+            ) from None
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _held[path] = [fd, 1, int(not shared)]
+        try:
+            yield
+        finally:
+            _release(path)
+
     def require(self, path: Path, stage: str) -> Path:
         """Return ``path`` or explain which stage must run first."""
         if not path.exists():
             raise RunDirError(f"{path} not found; run `edgesub {stage} {self.root}` first")
         return path
+
+
+def _open_lock(path: Path, shared: bool) -> int | None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if shared and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return None
+        raise RunDirError(f"cannot lock {path.parent}: {exc.strerror or exc}") from None
+
+
+def _holder(fd: int) -> str:
+    """Who holds a lock: the PID its exclusive holder wrote, when it is a plain number."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    alive = text.isdigit() and process_alive(int(text))
+    return f"PID {text}" if alive else "another edgesub process"
+
+
+def _release(path: Path) -> None:
+    entry = _held[path]
+    entry[1] -= 1
+    if entry[1] == 0:
+        del _held[path]
+        if entry[0] >= 0:
+            if entry[2]:
+                os.ftruncate(entry[0], 0)  # the PID names the writer only while it writes
+            os.close(entry[0])  # closing the descriptor releases the lock

@@ -53,3 +53,31 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has exited (reaped, so it is free until reused)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_next_write_removes_temp_files_a_killed_writer_left(tmp_path):
+    stale = tmp_path / f".model.onnx.{_dead_pid()}.abc123_x.tmp"
+    live = tmp_path / f".plot.png.{os.getpid()}.zz9.tmp"  # a writer still at work: kept
+    foreign = tmp_path / "notes.tmp"  # not edgesub's pattern: kept
+    for path in (stale, live, foreign):
+        path.write_bytes(b"partial")
+    atomic_write_text(tmp_path / "report.html", "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["report.html", live.name, foreign.name]
+    )
+
+
+def test_temp_names_carry_the_writer_pid(tmp_path):
+    with atomic_path(tmp_path / "a.bin") as tmp:
+        assert f".a.bin.{os.getpid()}." in tmp.name
+        tmp.write_bytes(b"x")

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"edgesub"},
     {"edgesub.errors"},
     {"edgesub._deps", "edgesub.registry", "edgesub.atomic", "edgesub.digest", "edgesub.jsonfile"},
-    {"edgesub.native_logs"},
+    {"edgesub.native_logs", "edgesub.interrupts"},
     {"edgesub.config", "edgesub.rundir", "edgesub.console", "edgesub.onnx_files"},
     {"edgesub.training", "edgesub.data"},
     {"edgesub.teachers"},

@@ -155,6 +155,40 @@ def test_unknown_device_lists_known_ones(fast_run):
     assert "Traceback" not in result.output
 
 
+def test_resume_needs_only_the_run_directory_and_keeps_its_subspace(fast_run):
+    """Issue 17 case 6: the printed hint resumes with the run's own config.toml (which has
+    --fast and the devices); resuming used to refit the subspace, voiding the student's
+    checkpoint ("written with a different configuration")."""
+    run, _ = fast_run
+    subspace = run.subspace.read_bytes()
+    result = CliRunner().invoke(cli, ["run", "--resume", str(run.root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert run.subspace.read_bytes() == subspace
+
+
+def test_resume_compares_resolved_runs_dirs(fast_run, monkeypatch):
+    run, _ = fast_run
+    monkeypatch.chdir(run.root.parent.parent)
+    args = ["run", "--fast", "--runs-dir", f"./{run.root.parent.name}", "--name", "smoke"]
+    for device in DEVICES:
+        args += ["--device", device]
+    result = CliRunner().invoke(cli, [*args, "--resume", "--no-progress"])
+    assert result.exit_code == 0, result.output
+
+
+def test_run_dir_argument_goes_with_resume_alone(tmp_path):
+    result = CliRunner().invoke(cli, ["run", str(tmp_path), "--name", "x"])
+    assert result.exit_code == 2 and "RUN_DIR goes with --resume alone" in result.output
+
+
+def test_the_interrupt_hint_is_the_run_directory_quoted_for_a_shell():
+    from edgesub.config import RunConfig
+    from edgesub.pipeline import interrupted_hint
+
+    cfg = RunConfig(runs_dir="my runs", name="a")
+    assert interrupted_hint(cfg) == "edgesub run --resume 'my runs/a'"
+
+
 # The stage commands below rerun stages of the finished run with its own configuration, so the
 # run directory keeps its content; they stay last in this module all the same.
 

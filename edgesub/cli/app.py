@@ -80,12 +80,22 @@ no_progress_option = click.option("--no-progress", is_flag=True, help="Hide prog
 run_dir_argument = click.argument("run_dir", type=click.Path(file_okay=False))
 
 
-def open_run_with_sets(run_dir: str, sets: tuple[str, ...]) -> tuple[Any, Any]:
-    """An existing run and its configuration with ``--set`` overrides applied."""
+def open_run_with_sets(
+    run_dir: str, sets: tuple[str, ...], *, lock: bool = True
+) -> tuple[Any, Any]:
+    """An existing run, locked for this command (unless a launcher holds the lock for it),
+    and its configuration with ``--set`` overrides applied."""
     from edgesub.pipeline import open_run
 
     run, cfg = open_run(run_dir)
+    if lock:
+        hold_lock(run)
     return run, config_mod.apply_overrides(cfg, parse_sets(sets))
+
+
+def hold_lock(run: Any, *, shared: bool = False) -> None:
+    """Lock ``run`` until the current command ends (shared: only against writers)."""
+    click.get_current_context().with_resource(run.lock(shared=shared))
 
 
 DEFAULTS = config_mod.RunConfig()

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from edgesub.cli.app import DEFAULTS, cli, no_progress_option, parse_shape, print_json
+from edgesub.cli.app import (
+    DEFAULTS,
+    cli,
+    hold_lock,
+    no_progress_option,
+    parse_shape,
+    print_json,
+)
 from edgesub.console import out
 
 # One source of defaults: the [profile] section of the pipeline configuration.
@@ -130,6 +137,7 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict
             from edgesub.converters import load_manifest
 
             run = RunDir(target)
+            hold_lock(run)
             manifest = load_manifest(run.require(run.manifest, "convert"))
             paths += [run.artifacts / a["file"] for a in manifest["artifacts"]]
         else:
@@ -257,6 +265,8 @@ def _compare_inputs(
     first = Path(targets[0])
     if len(targets) == 1 and (first.suffix == ".json" or (first / "profile.json").is_file()):
         run = RunDir(first) if first.is_dir() else None
+        if run is not None:
+            hold_lock(run)
         return select_devices(load_profile_records(first), list(cfg.devices)), run
     from edgesub.profile import profile_artifacts
 

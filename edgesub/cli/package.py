@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgesub.cli.app import cli, print_json
+from edgesub.cli.app import cli, hold_lock, print_json
 from edgesub.console import out
 
 
@@ -74,7 +74,11 @@ def package_command(
       edgesub package runs/default --target raspberry-pi --out bundles/pi
     """
     from edgesub.package import PackageRequest, package
+    from edgesub.rundir import RunDir
 
+    run = RunDir(Path(source))
+    if run.config.is_file():
+        hold_lock(run, shared=True)  # no convert may swap the artifacts while they are copied
     request = PackageRequest(
         out=Path(out_dir),
         artifacts=artifacts,

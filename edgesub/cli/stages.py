@@ -12,6 +12,7 @@ from edgesub.cli.app import (
     add_hidden_alias,
     cli,
     config_default,
+    hold_lock,
     no_progress_option,
     open_run_with_sets,
     parse_sets,
@@ -32,6 +33,7 @@ FAST_OVERRIDES = {
 
 
 @cli.command()
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False))
 @click.option(
     "--config",
     "config_path",
@@ -61,13 +63,18 @@ FAST_OVERRIDES = {
 )
 @click.option("--fast", is_flag=True, help="Few epochs and runs: a smoke test of every stage.")
 @click.option("--overwrite", is_flag=True, help="Delete an earlier run of this name first.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run of this name.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run: RUN_DIR (its config.toml has every option) or --name.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @set_option
 @no_progress_option
 @click.pass_context
 def run(
     ctx: click.Context,
+    run_dir: str | None,
     config_path: str | None,
     name: str | None,
     runs_dir: str | None,
@@ -82,14 +89,23 @@ def run(
 ) -> None:
     """Run the whole pipeline (default: digits, wide CNN teacher, 16× subspace).
 
+    RUN_DIR is only for --resume: it continues that run with the configuration it was started
+    with.
+
     \b
     Example:
       edgesub run --fast --name smoke --device raspberry-pi-5
+      edgesub run --resume runs/smoke
     """
-    from edgesub.pipeline import Mode, interrupted_hint, run_pipeline
+    from edgesub.pipeline import Mode, interrupted_hint, open_run, run_pipeline
 
     if overwrite and resume:
         raise click.UsageError("--overwrite and --resume exclude each other")
+    if run_dir is not None and (not resume or config_path or name or runs_dir):
+        raise click.UsageError(
+            "RUN_DIR goes with --resume alone (no --config, --name or --runs-dir); "
+            "start a new run with --name"
+        )
     overrides: dict[str, Any] = dict(FAST_OVERRIDES) if fast else {}
     overrides.update(
         {
@@ -100,7 +116,8 @@ def run(
         }
     )
     overrides.update(parse_sets(sets))
-    cfg = config_mod.apply_overrides(config_mod.load(config_path), overrides)
+    base = open_run(run_dir)[1] if run_dir is not None else config_mod.load(config_path)
+    cfg = config_mod.apply_overrides(base, overrides)
     ctx.meta["resume_hint"] = interrupted_hint(cfg)
     mode = Mode.RESUME if resume else Mode.OVERWRITE if overwrite else Mode.NEW
     summary = run_pipeline(cfg, mode=mode, progress=not no_progress)
@@ -258,6 +275,7 @@ def distill(
     """
     from edgesub.pipeline import stage_data, stage_distill
     from edgesub.report.lines import student_line
+    from edgesub.rundir import INHERITED_LOCK_ENV
     from edgesub.training.ddp import from_env, launch
 
     if (run_dir is None) == (config_path is None):
@@ -270,7 +288,7 @@ def distill(
         ensure_subspace(run, stage_data(cfg), cfg, progress=not no_progress)
     if nproc > 1 and dist.world == 1:
         args = _forwarded(run_dir, config_path, resume, epochs, method, as_json, sets, no_progress)
-        code = launch(nproc, args)
+        code = launch(nproc, args, env={INHERITED_LOCK_ENV: str(run.lock_path)})
         if code:
             raise EdgesubError(f"distributed training failed (torchrun exit code {code})")
         return
@@ -305,7 +323,7 @@ def _distill_target(
     from edgesub.rundir import RunDir
 
     if run_dir is not None:
-        run, cfg = open_run_with_sets(run_dir, sets)
+        run, cfg = open_run_with_sets(run_dir, sets, lock=prepare)
     else:
         cfg = config_mod.apply_overrides(config_mod.load(config_path), parse_sets(sets))
         run = None
@@ -313,7 +331,10 @@ def _distill_target(
     if method:
         cfg = dataclasses.replace(cfg, distill=with_method(cfg.distill, method)).validate()
     if run is None:
-        run = prepare_distill_run(cfg) if prepare else RunDir(cfg.run_dir)
+        run = RunDir(cfg.run_dir)
+        if prepare:
+            hold_lock(run)
+            prepare_distill_run(cfg)
     return run, cfg
 
 
@@ -352,4 +373,5 @@ def report(run_dir: str) -> None:
     run = RunDir(Path(run_dir))
     if not run.root.is_dir():
         raise EdgesubError(f"run directory {run.root} does not exist")
+    hold_lock(run)
     out.print(f"report: {stage_report(run)}")

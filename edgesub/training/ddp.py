@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -93,9 +93,10 @@ def parallel(module: nn.Module, dist: Dist) -> nn.Module:
     return torch.nn.parallel.DistributedDataParallel(module)
 
 
-def launch(nproc: int, args: Sequence[str]) -> int:
+def launch(nproc: int, args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     """Run ``edgesub *args`` in ``nproc`` processes on this machine through torchrun; the
-    command line is an argument list (never a shell string). Returns torchrun's exit code."""
+    command line is an argument list (never a shell string); ``env`` is added to the workers'
+    environment. Returns torchrun's exit code."""
     if nproc < 2:
         raise ConfigError(f"--nproc must be >= 2 to launch several processes, got {nproc}")
     command = [
@@ -108,4 +109,4 @@ def launch(nproc: int, args: Sequence[str]) -> int:
         "edgesub",
         *args,
     ]
-    return subprocess.run(command, check=False).returncode
+    return subprocess.run(command, check=False, env={**os.environ, **(env or {})}).returncode

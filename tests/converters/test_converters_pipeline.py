@@ -137,14 +137,15 @@ print("ok")
     assert result.stdout.strip().endswith("ok")
 
 
-def test_impossible_tolerance_raises_and_leaves_no_file(model, digits, tmp_path):
+def test_impossible_tolerance_raises_and_leaves_the_folder_as_it_was(model, digits, tmp_path):
     cfg = ConvertConfig(formats=("onnx",), precisions=("fp32",), fp32_tolerance=1e-12)
-    (tmp_path / "manifest.json").write_text("{}")  # a stale manifest from an earlier run
+    (tmp_path / "manifest.json").write_text("{}")  # the earlier set's manifest
     with pytest.raises(ParityError, match=r"student_fp32\.onnx failed verification") as info:
         convert(model, digits, tmp_path, cfg, progress=False)
     assert info.value.numbers["max_abs_diff"] > 1e-12
     assert info.value.numbers["passed"] is False
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "manifest.json"]
+    assert (tmp_path / "manifest.json").read_text() == "{}"
 
 
 def test_keep_failed_keeps_the_artifact_marked_failed(model, digits, tmp_path):
