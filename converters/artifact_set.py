@@ -19,6 +19,7 @@ import numpy as np
 from edgesub.atomic import atomic_path
 from edgesub.console import err
 from edgesub.converters.calibration import calibration_set, checked_inputs
+from edgesub.converters.export_worker import export_worker
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, ExportJob
 from edgesub.converters.manifest import model_section, tool_versions, write_manifest
 from edgesub.converters.recommend import recommend
@@ -70,13 +71,17 @@ def convert(
     model.eval()
     try:
         reference = torch_reference(model, test_x, data.test.y)
-        with staged_output(out_dir) as stage:
+        with staged_output(out_dir) as stage, export_worker() as worker:
+            isolated = {fmt.name: fmt for fmt, _, _ in plan if fmt.isolated}
+            if isolated:
+                worker.start(tuple(f.warm_up for f in isolated.values() if f.warm_up))
             if tokenizer is not None:
                 tokenizer.save(stage)
             entries = []
             for fmt, precision, exporter in _tracked(plan, progress):
                 target = stage / f"{name}_{precision}{fmt.extension}"
-                make = functools.partial(exporter, model, job)
+                export = functools.partial(worker.run, exporter) if fmt.isolated else exporter
+                make = functools.partial(export, model, job)
                 entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
             finish(stage, model_section(name, data), entries, measure_latency=measure_latency)
     finally:

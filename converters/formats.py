@@ -47,6 +47,11 @@ class ArtifactFormat:
     run: Runner
     describe: Describer
     tools: tuple[str, ...]  # distributions whose versions the manifest records
+    # Export in a child process (converters.export_worker): for exporters that sit in native
+    # code for seconds, which a Ctrl-C could otherwise neither stop nor safely interrupt.
+    isolated: bool = False
+    # What the worker runs as soon as it starts (imports), overlapping the parent's work.
+    warm_up: Callable[[], None] | None = None
 
 
 CONVERTERS: Registry[ArtifactFormat] = Registry("converter")

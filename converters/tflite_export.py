@@ -79,6 +79,13 @@ def _quiet_litert() -> Iterator[Any]:
             os.environ[key] = previous
 
 
+def warm_up() -> None:
+    """Import litert-torch (seconds) quietly, before the first export needs it."""
+    require("torch")
+    with _quiet_litert():
+        pass
+
+
 def export_fp32(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
     torch = require("torch")
     with _quiet_litert() as litert_torch:
@@ -247,5 +254,7 @@ CONVERTERS.add(
         run=run,
         describe=describe,
         tools=("torch", "torchao", "litert-torch", "ai-edge-litert", "ai-edge-quantizer"),
+        isolated=True,
+        warm_up=warm_up,
     ),
 )
