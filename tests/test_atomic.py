@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from edgesub.atomic import atomic_path, atomic_write_json, atomic_write_text
+from edgesub.atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from edgesub.errors import EdgesubError
 
 
@@ -53,3 +53,10 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_full_disk_says_how_much_room_is_left(full_disk):
+    """safetensors files are written as bytes through here, so a full disk is this line too."""
+    with pytest.raises(EdgesubError, match=r"no space left on device \(\d+\.\d MB free\)") as c:
+        atomic_write_bytes(full_disk / "student.safetensors", bytes(2_000_000))
+    assert "\n" not in str(c.value) and list(full_disk.iterdir()) == []
