@@ -31,7 +31,7 @@ LAYERS: list[set[str]] = [
         "edgesub.jsonfile",
         "edgesub.labels",
     },
-    {"edgesub.native_logs"},
+    {"edgesub.native_logs", "edgesub.torch_files"},
     {"edgesub.config", "edgesub.rundir", "edgesub.console", "edgesub.onnx_files"},
     {"edgesub.training", "edgesub.data"},
     {"edgesub.teachers"},
