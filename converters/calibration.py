@@ -14,6 +14,7 @@ import numpy as np
 
 from edgesub.converters.tokenizer import WordTokenizer
 from edgesub.errors import DataError, first_line
+from edgesub.labels import check_label
 
 CALIBRATION_SEED = 0
 
@@ -139,7 +140,8 @@ def read_labels(path: Path | None) -> list[str] | None:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read labels file {path}: {exc}") from None
-    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [(n, line.strip()) for n, line in enumerate(text.split("\n"), 1)]
+    labels = [check_label(line, f"labels file {path} line {n}") for n, line in lines if line]
     if not labels:
         raise DataError(f"labels file {path} has no labels")
     return labels

@@ -15,6 +15,7 @@ from edgesub.atomic import atomic_write_json
 from edgesub.converters.preprocessing import preprocessing_record
 from edgesub.digest import file_sha256
 from edgesub.errors import ModelFileError
+from edgesub.labels import check_labels
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -112,6 +113,10 @@ def _read(path: Path) -> dict[str, Any]:
     artifacts = manifest.get("artifacts")
     if not isinstance(artifacts, list) or not isinstance(manifest.get("model"), dict):
         raise ModelFileError(f"{path}: manifest needs a 'model' table and an 'artifacts' list")
+    labels = manifest["model"].get("labels")
+    if labels is not None and not isinstance(labels, list):
+        raise ModelFileError(f"{path}: the model's 'labels' must be a list of names")
+    check_labels(labels or [], str(path))
     return manifest
 
 

@@ -8,9 +8,11 @@ write into a folder removes those a killed process left behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +34,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent
         )
     except OSError as exc:
-        raise EdgesubError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise EdgesubError(f"cannot write {target}: {os_reason(exc, target.parent)}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -41,7 +43,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise EdgesubError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise EdgesubError(f"cannot write {target}: {os_reason(exc, target.parent)}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -80,6 +82,17 @@ def process_alive(pid: int) -> bool:
     except OverflowError:
         return False
     return True
+
+
+def os_reason(exc: OSError, folder: Path) -> str:
+    """Why a write failed, in words; a full disk says how much room there is and what to do."""
+    if exc.errno == errno.ENOSPC:
+        try:
+            free = f" ({shutil.disk_usage(folder).free / 1e6:.1f} MB free)"
+        except OSError:
+            free = ""
+        return f"no space left on device{free}; free some space or choose another folder"
+    return exc.strerror or str(exc)
 
 
 def current_umask() -> int:

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from edgesub.atomic import atomic_path, atomic_write_json, atomic_write_text
+from edgesub.atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from edgesub.errors import EdgesubError
 
 
@@ -81,3 +81,10 @@ def test_temp_names_carry_the_writer_pid(tmp_path):
     with atomic_path(tmp_path / "a.bin") as tmp:
         assert f".a.bin.{os.getpid()}." in tmp.name
         tmp.write_bytes(b"x")
+
+
+def test_a_full_disk_says_how_much_room_is_left(full_disk):
+    """safetensors files are written as bytes through here, so a full disk is this line too."""
+    with pytest.raises(EdgesubError, match=r"no space left on device \(\d+\.\d MB free\)") as c:
+        atomic_write_bytes(full_disk / "student.safetensors", bytes(2_000_000))
+    assert "\n" not in str(c.value) and list(full_disk.iterdir()) == []

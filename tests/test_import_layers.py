@@ -23,8 +23,15 @@ SOURCES = {"edgesub": ROOT / "edgesub", "edgesub.converters": ROOT / "converters
 LAYERS: list[set[str]] = [
     {"edgesub"},
     {"edgesub.errors"},
-    {"edgesub._deps", "edgesub.registry", "edgesub.atomic", "edgesub.digest", "edgesub.jsonfile"},
-    {"edgesub.native_logs", "edgesub.interrupts"},
+    {
+        "edgesub._deps",
+        "edgesub.registry",
+        "edgesub.atomic",
+        "edgesub.digest",
+        "edgesub.jsonfile",
+        "edgesub.labels",
+    },
+    {"edgesub.native_logs", "edgesub.interrupts", "edgesub.torch_files"},
     {"edgesub.config", "edgesub.rundir", "edgesub.console", "edgesub.onnx_files"},
     {"edgesub.training", "edgesub.data"},
     {"edgesub.teachers"},

@@ -18,6 +18,7 @@ from edgesub.config import DataConfig
 from edgesub.data.dataset import Dataset
 from edgesub.data.loaders import DATASETS, stratified_splits
 from edgesub.errors import DataError, MissingDependencyError
+from edgesub.labels import check_label
 
 ROTTEN_TOMATOES = "data/rotten_tomatoes_corpus_full.csv.bz2"
 
@@ -64,6 +65,7 @@ def csv_text(cfg: DataConfig) -> Dataset:
     for i, row in enumerate(rows):
         if not (row["label"] or "").strip():
             raise DataError(f"{path} row {i + 2} has no label")
+        check_label(row["label"], f"{path} row {i + 2}")
     return text_dataset(path.stem, [r["text"] for r in rows], [r["label"] for r in rows], cfg)
 
 

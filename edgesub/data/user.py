@@ -9,6 +9,7 @@ from edgesub.data.dataset import Dataset
 from edgesub.data.loaders import DATASETS, standardised_images, stratified_splits
 from edgesub.data.text import user_path
 from edgesub.errors import DataError
+from edgesub.labels import check_labels
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -19,7 +20,8 @@ def image_folder(cfg: DataConfig) -> Dataset:
     from PIL import Image
 
     root = user_path(cfg, "image_folder")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+    classes = check_labels(folders, f"class folder in {root}")
     files = [
         (f, i)
         for i, c in enumerate(classes)

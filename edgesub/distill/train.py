@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub._deps import require
-from edgesub.atomic import atomic_path, atomic_write_json
+from edgesub.atomic import atomic_write_bytes, atomic_write_json
 from edgesub.config import DistillConfig, StudentConfig, to_dict
 from edgesub.digest import file_sha256
 from edgesub.distill.core import StudentData, train_student
@@ -162,8 +162,7 @@ def _save(run: RunDir, model: Any, subspace: Subspace, summary: dict[str, Any]) 
     tensors = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
     tensors["target_mean"] = torch.from_numpy(subspace.standardiser.mean)
     tensors["target_std"] = torch.from_numpy(subspace.standardiser.std)
-    with atomic_path(run.student) as tmp:
-        require("safetensors.torch").save_file(tensors, str(tmp))
+    atomic_write_bytes(run.student, require("safetensors.torch").save(tensors))  # OSError if full
     atomic_write_json(run.student_json, summary)
 
 

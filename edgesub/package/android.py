@@ -17,8 +17,9 @@ from edgesub import __version__
 from edgesub._deps import require
 from edgesub.converters import run_artifact
 from edgesub.errors import ConfigError, ModelFileError, ParityError
+from edgesub.labels import labels_text
 from edgesub.package.readme import numbers, render
-from edgesub.package.source import LABELS_FILE, PackageSource, class_names
+from edgesub.package.source import LABELS_FILE, PackageSource, check_read_back, class_names
 from edgesub.package.targets import TARGETS, PackageRequest
 
 if TYPE_CHECKING:
@@ -54,16 +55,17 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
         std=std,
         labels_file=LABELS_FILE,
     )
-    labels_text = "\n".join(labels) + "\n"
+    text = labels_text(labels)
     original = source.folder / entry["file"]
     model_file = staging / ASSETS / entry["file"]
     model_file.parent.mkdir()
     data, added = classifier_file(
-        original.read_bytes(), pre["layout"], int(pre["channels"]), meta, labels_text
+        original.read_bytes(), pre["layout"], int(pre["channels"]), meta, text
     )
     model_file.write_bytes(data)
-    (staging / LABELS_FILE).write_text(labels_text, encoding="utf-8")
-    parity = _check(original, model_file, pre, meta, labels_text, "SOFTMAX" in added)
+    (staging / LABELS_FILE).write_text(text, encoding="utf-8")
+    check_read_back((staging / LABELS_FILE).read_text(encoding="utf-8"), labels, LABELS_FILE)
+    parity = _check(original, model_file, pre, meta, labels, "SOFTMAX" in added)
     readme = render(
         "android.md",
         {
@@ -168,20 +170,19 @@ def _check(
     packaged: Path,
     pre: dict[str, Any],
     meta: ClassifierMetadata,
-    labels_text: str,
+    labels: list[str],
     softmax_added: bool,
 ) -> dict[str, Any]:
-    """Read the metadata back and run both files on the same probe inputs."""
+    """Read the metadata back (label names included) and run both files on the same inputs."""
     from edgesub.package.metadata_reader import read_metadata
 
     read = read_metadata(packaged)
     normalization = read["subgraphs"][0]["inputs"][0]["normalization"] or {}
     written = np.float32([meta.mean, meta.std]).tolist()
-    if (
-        read["files"].get(meta.labels_file, b"").decode("utf-8") != labels_text
-        or [normalization.get("mean"), normalization.get("std")] != written
-    ):
+    if [normalization.get("mean"), normalization.get("std")] != written:
         raise ModelFileError(f"{packaged.name}: metadata did not read back as written")
+    packed = read["files"].get(meta.labels_file, b"").decode("utf-8")
+    check_read_back(packed, labels, f"{packaged.name}'s packed {meta.labels_file}")
     channels, (height, width) = int(pre["channels"]), pre["size"]
     rng = np.random.default_rng(PROBE_SEED)
     x = rng.standard_normal((PROBE_SAMPLES, height, width, channels)).astype(np.float32)

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgesub.atomic import current_umask
+from edgesub.atomic import current_umask, os_reason
 from edgesub.digest import file_sha256
 from edgesub.errors import EdgesubError
 
@@ -34,7 +34,7 @@ def staged_folder(out: Path) -> Iterator[Path]:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     except OSError as exc:
-        raise EdgesubError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise EdgesubError(f"cannot write {out}: {os_reason(exc, out.parent)}") from None
     try:
         yield staging
         os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; give what mkdir would
@@ -43,7 +43,7 @@ def staged_folder(out: Path) -> Iterator[Path]:
         os.rename(staging, out)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise EdgesubError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise EdgesubError(f"cannot write {out}: {os_reason(exc, out.parent)}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -15,9 +15,10 @@ from typing import Any
 
 from edgesub.converters.manifest import MANIFEST_NAME, load_manifest, write_manifest
 from edgesub.errors import ConfigError, MissingDependencyError
+from edgesub.labels import labels_text
 from edgesub.package.bundle import CHECKSUMS, write_checksums, write_tarball
 from edgesub.package.readme import render
-from edgesub.package.source import LABELS_FILE, PackageSource, class_names
+from edgesub.package.source import LABELS_FILE, PackageSource, check_read_back, class_names
 from edgesub.package.targets import TARGETS, PackageRequest
 
 RUNNER = "run.py"
@@ -45,7 +46,7 @@ def build_raspberry_pi(
     for file_name in [e["file"] for e in entries] + extra:
         shutil.copyfile(source.folder / file_name, folder / file_name)
     if model.get("labels") or model.get("num_classes"):
-        (folder / LABELS_FILE).write_text("\n".join(class_names(model)) + "\n", encoding="utf-8")
+        (folder / LABELS_FILE).write_text(labels_text(class_names(model)), encoding="utf-8")
     requirements = runtime_requirements({e["format"] for e in entries}, pre.get("input") == "image")
     (folder / REQUIREMENTS).write_text("\n".join(requirements) + "\n", encoding="utf-8")
     runner = resources.files("edgesub.package").joinpath("standalone_runner.py").read_text("utf-8")
@@ -53,7 +54,7 @@ def build_raspberry_pi(
     (folder / RUNNER).chmod(0o755)
     files = [e["file"] for e in entries]
     write_manifest(folder, model, entries, _recommended(source, files))
-    load_manifest(folder / MANIFEST_NAME)  # every listed file is there with its sha256
+    _read_back(folder)
     example = _example_input(pre)
     values = {
         "name": model["name"],
@@ -74,6 +75,15 @@ def build_raspberry_pi(
         "requirements": requirements,
         "checksums": f"{name}/{CHECKSUMS}",
     }
+
+
+def _read_back(folder: Path) -> None:
+    """Every file the written manifest lists is there with its sha256, and labels.txt gives
+    the manifest's label names, in order."""
+    manifest = load_manifest(folder / MANIFEST_NAME)
+    if (folder / LABELS_FILE).is_file():
+        text = (folder / LABELS_FILE).read_text(encoding="utf-8")
+        check_read_back(text, class_names(manifest["model"]), f"{folder.name}/{LABELS_FILE}")
 
 
 def runtime_requirements(formats: set[str], images: bool) -> list[str]:

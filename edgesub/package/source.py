@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from edgesub.converters.manifest import MANIFEST_NAME, load_manifest, manifest_e
 from edgesub.converters.preprocessing import COLOR_MODES
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, DataError, ModelFileError
+from edgesub.labels import parse_labels_text
 
 RUN_ARTIFACTS = "artifacts"
 LABELS_FILE = "labels.txt"
@@ -158,3 +160,15 @@ def class_names(model: dict[str, Any]) -> list[str]:
     """The manifest's labels, else the class indices as names."""
     labels = model.get("labels") or [str(i) for i in range(int(model["num_classes"]))]
     return [str(label) for label in labels]
+
+
+def check_read_back(text: str, labels: list[str], where: str) -> None:
+    """A labels file read back as a client reads it must give the manifest's names in order;
+    equal bytes are not enough (a name holding a line break shifts every later class)."""
+    read = parse_labels_text(text)
+    for index, (got, meant) in enumerate(zip_longest(read, labels)):
+        if got != meant:
+            raise ModelFileError(
+                f"{where} does not read back as the manifest's labels: class {index} reads as "
+                f"{got!r}, the manifest names it {meant!r} ({len(read)} read, {len(labels)} meant)"
+            )

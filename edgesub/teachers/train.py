@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
-from edgesub.atomic import atomic_path, atomic_write_json
+from edgesub.atomic import atomic_write_bytes, atomic_write_json
 from edgesub.config import TeacherConfig, to_dict
 from edgesub.errors import RunDirError
 from edgesub.jsonfile import read_json_or_empty
@@ -70,8 +70,7 @@ def train_teacher(
         "fingerprint": fingerprint,
     }
     safetensors_torch = require("safetensors.torch")
-    with atomic_path(run.teacher) as tmp:
-        safetensors_torch.save_file(model.state_dict(), str(tmp))
+    atomic_write_bytes(run.teacher, safetensors_torch.save(model.state_dict()))  # OSError if full
     atomic_write_json(run.teacher_json, summary)
     return summary
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgesub.atomic import atomic_path
 from edgesub.errors import RunDirError
+from edgesub.torch_files import load_weights, save_torch
 from edgesub.training.ddp import SINGLE, Dist
 
 if TYPE_CHECKING:
@@ -134,8 +134,7 @@ def fit(
                 torch_rng=torch.get_rng_state(),
             )
             if dist.main:
-                with atomic_path(checkpoint) as tmp:
-                    torch.save(state, tmp)
+                save_torch(state, checkpoint)
             advance(f"val {acc:.2f}% (best {state['best_val']:.2f}%)")
     model.load_state_dict(state["best_model"])
     model.eval()
@@ -183,13 +182,8 @@ def _end_epoch(state: dict[str, Any], model: Any, acc: float, patience: int, sec
 
 
 def _load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise RunDirError(f"cannot resume from {path}: unreadable checkpoint ({exc})") from exc
-    if state.get("fingerprint") != _canonical(fingerprint):
+    state = load_weights(path, "the checkpoint to resume from")
+    if not isinstance(state, dict) or state.get("fingerprint") != _canonical(fingerprint):
         raise RunDirError(
             f"cannot resume from {path}: it was written with a different configuration; "
             "run without --resume to start over"

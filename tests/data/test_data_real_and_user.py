@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -72,3 +74,23 @@ def test_npy_arrays_features_and_bad_labels(tmp_path):
         load_dataset(DataConfig(name="npy", path=str(tmp_path)))
     with pytest.raises(DataError, match=r"set data\.path"):
         load_dataset(DataConfig(name="npy"))
+
+
+def test_a_class_folder_with_a_newline_is_refused_by_name(tmp_path):
+    """A newline in a class name would shift every later label in labels.txt."""
+    for c in ("ants", "bees\nwasps", "cats"):
+        (tmp_path / c).mkdir()
+        for i in range(4):
+            Image.fromarray(np.full((4, 4), i * 60, np.uint8)).save(tmp_path / c / f"{i}.png")
+    with pytest.raises(DataError, match=r"label 'bees\\nwasps' contains a newline") as caught:
+        load_dataset(DataConfig(name="image_folder", path=str(tmp_path)))
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("label", "kind"), [("x\ny", "a newline"), ("x\ty", "a tab")])
+def test_csv_text_refuses_a_label_with_a_control_character(tmp_path, label, kind):
+    rows = "".join(f'"film {i}","{label if i == 3 else "pos" if i % 2 else "neg"}"\n'
+                   for i in range(20))  # fmt: skip
+    (tmp_path / "r.csv").write_text("text,label\n" + rows)
+    with pytest.raises(DataError, match=f"row 5: label {re.escape(repr(label))} contains {kind}"):
+        load_dataset(DataConfig(name="csv_text", path=str(tmp_path / "r.csv")))

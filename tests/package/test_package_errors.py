@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,8 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from edgesub.cli import cli
+from edgesub.errors import EdgesubError
 from edgesub.package import TARGETS, PackageRequest, package
 from edgesub.package.metadata_reader import read_metadata
+from edgesub.package.source import resolve_source
 
 
 def invoke(*args: object):
@@ -133,3 +136,36 @@ def test_a_manifest_naming_files_outside_its_folder_is_refused(artifacts, tmp_pa
     (copy / "manifest.json").write_text(json.dumps(manifest))
     result = invoke(copy, "--target", "raspberry-pi", "--out", tmp_path / "pi")
     one_line_error(result, "'../outside.onnx' is not a plain file name")
+
+
+def test_a_manifest_label_with_a_newline_is_refused_by_name(artifacts, tmp_path):
+    copy = tmp_path / "artifacts"
+    shutil.copytree(artifacts, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["model"]["labels"][2] = "two\nthree"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    for target in ("android", "raspberry-pi"):
+        result = invoke(copy, "--target", target, "--out", tmp_path / target)
+        one_line_error(result, "manifest.json: label 'two\\nthree' contains a newline")
+        assert not (tmp_path / target).exists()
+
+
+def test_a_labels_file_line_with_a_control_character_is_refused(bare_tflite, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"digit {i}\n" for i in range(9)) + "nine\x0cten\n")
+    result = invoke(bare_tflite, "--target", "android", "--out", tmp_path / "a",
+                    "--labels", labels, "--normalize", "0,1")  # fmt: skip
+    one_line_error(result, "line 10: label 'nine\\x0cten' contains the control character")
+
+
+@pytest.mark.parametrize("target", ["android", "raspberry-pi"])
+def test_verification_compares_label_names_not_just_bytes(artifacts, tmp_path, target):
+    """A label list that shifts when read back fails the bundle's check (past the boundary)."""
+    source = resolve_source(artifacts)
+    shifted = ["zero", "one\ntwo", *map(str, range(3, 11))]
+    source = dataclasses.replace(source, model={**source.model, "labels": shifted})
+    with pytest.raises(EdgesubError, match="label") as caught:
+        TARGETS.get(target)(source, PackageRequest(out=tmp_path / "out"), tmp_path)
+    assert "\n" not in str(caught.value)
+    if target == "android":
+        assert "class 1 reads as 'one', the manifest names it 'one\\ntwo'" in str(caught.value)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import struct
 import subprocess
 import sys
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +139,49 @@ def test_text_model_travels_with_its_vocabulary(text_artifacts, tmp_path) -> Non
         expected = predict(folder / "review_fp32.onnx", text)["predictions"]
         assert result["predictions"] == expected
         assert {item["label"] for item in expected[0]} == {"negative", "positive"}
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that only claims its size (greyscale, no pixel data): all a decompression bomb
+    check needs to see, in a few bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def _bad_inputs(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Each bad input run.py may be handed, and what its one line must say."""
+    text_png = folder / "notes.png"
+    text_png.write_text("not a picture")
+    shapes = folder / "wrong.npy"
+    np.save(shapes, np.zeros((3, 4), np.float32))
+    objects = folder / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    raw = folder / "raw.npy"
+    raw.write_bytes(pickle.dumps({"a": 1}))
+    huge, large = folder / "bomb.png", folder / "large.png"
+    huge.write_bytes(png_header(100_000, 100_000))  # Pillow raises
+    large.write_bytes(png_header(10_000, 10_000))  # Pillow only warns, then decodes 100 MP
+    return {
+        "non-image png": (text_png, "is not an image run.py can read"),
+        "wrong shape": (shapes, "shape 3x4; the model takes one 1x8x8 sample"),
+        "object array": (objects, "holds pickled data, which run.py never loads"),
+        "pickle file": (raw, "holds pickled data, which run.py never loads"),
+        "bomb": (huge, "is too large to decode safely"),
+        "large": (large, "is too large to decode safely"),
+    }
+
+
+def test_runner_refuses_bad_inputs_in_one_line(bundle, tmp_path) -> None:
+    """No tracebacks on a Pi: one line on stderr and exit status 1 for each bad input."""
+    folder = bundle[0] / BUNDLE
+    for case, (path, fragment) in _bad_inputs(tmp_path).items():
+        command = [sys.executable, str(folder / "run.py"), str(path)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1 and result.stdout == "", (case, result.stderr)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, case
+        assert fragment in result.stderr, (case, result.stderr)

@@ -53,7 +53,7 @@ def test_efficientnet_lite0_imagenet_features_and_trunk_split():
 
 def test_efficientnet_bad_weights_file_is_a_model_file_error(tmp_path):
     (tmp_path / "w.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelFileError, match="cannot load EfficientNet-Lite0 weights"):
+    with pytest.raises(ModelFileError, match=r"EfficientNet-Lite0 weights .*w\.pth is not a torch"):
         load_efficientnet_lite0(str(tmp_path / "w.pth"))
 
 
@@ -73,3 +73,10 @@ def test_finetune_tail_learns_and_keeps_the_best_validation_weights():
     pred = run_in_batches(mlp, x[400:]).argmax(dim=1)
     assert result["val_accuracy"] == pytest.approx(100.0 * float((pred == y[400:]).float().mean()))
     assert result["val_accuracy"] > 90
+
+
+def test_efficientnet_weights_that_do_not_fit_are_one_line(tmp_path):
+    torch.save({"stem.weight": torch.zeros(2)}, tmp_path / "w.pt")
+    with pytest.raises(ModelFileError, match="cannot load EfficientNet-Lite0 weights") as caught:
+        load_efficientnet_lite0(str(tmp_path / "w.pt"))
+    assert "\n" not in str(caught.value)

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ from safetensors.torch import load_file
 
 from edgesub.config import DataConfig, TeacherConfig
 from edgesub.data import load_dataset
-from edgesub.errors import RunDirError
+from edgesub.errors import EdgesubError, ModelFileError, RunDirError
 from edgesub.rundir import RunDir
 from edgesub.teachers import TEACHERS, load_teacher, train_teacher
 
@@ -67,3 +68,29 @@ def test_missing_teacher_names_the_command(tmp_path):
     with pytest.raises(RunDirError, match="edgesub run"):
         load_teacher(RunDir(tmp_path))
     assert "wide_cnn" in TEACHERS
+
+
+def test_a_full_disk_while_saving_the_checkpoint_is_one_line(full_disk, digits):
+    run = RunDir(full_disk / "run")
+    big = TeacherConfig(feature_dim=256, epochs=1, batch_size=128)
+    with pytest.raises(EdgesubError) as caught:
+        train_teacher(run, digits, big, progress=False)
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {run.checkpoints / 'teacher.pt'}: no space left")
+    assert "MB free" in message and "\n" not in message
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("exit 0",))
+
+
+def test_resuming_from_a_pickle_that_names_code_is_refused_in_one_line(tmp_path, digits):
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir(parents=True)
+    torch.save({"epoch": 1, "payload": _Payload()}, run.checkpoints / "teacher.pt")
+    with pytest.raises(ModelFileError) as caught:
+        train_teacher(run, digits, CFG, resume=True, progress=False)
+    message = str(caught.value)
+    assert "would call posix.system" in message and "convert it to safetensors" in message
+    assert "weights_only" not in message and "\n" not in message
