@@ -6,7 +6,6 @@ A crash, Ctrl-C or full disk leaves either the old file or nothing — never hal
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.errors import EdgesubError
+from edgesub.jsonfile import dumps_strict
 
 
 @contextlib.contextmanager
@@ -62,9 +62,8 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    return atomic_write_text(
-        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
-    )
+    """Write ``obj`` as JSON; NaN or infinity is refused (naming it) before anything is written."""
+    return atomic_write_text(path, dumps_strict(obj, str(path), default=_json_default) + "\n")
 
 
 def _json_default(obj: Any) -> Any:

@@ -53,3 +53,12 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_json_refuses_nan_and_infinity_naming_the_field(tmp_path):
+    target = tmp_path / "profile.json"
+    atomic_write_json(target, {"old": 1})
+    with pytest.raises(EdgesubError, match=r"records\[1\]\.energy_mj is not a finite number"):
+        atomic_write_json(target, {"records": [{"energy_mj": 1.0}, {"energy_mj": float("inf")}]})
+    assert target.read_text().replace(" ", "").replace("\n", "") == '{"old":1}'
+    assert os.listdir(tmp_path) == ["profile.json"]
