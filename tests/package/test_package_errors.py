@@ -133,3 +133,14 @@ def test_a_manifest_naming_files_outside_its_folder_is_refused(artifacts, tmp_pa
     (copy / "manifest.json").write_text(json.dumps(manifest))
     result = invoke(copy, "--target", "raspberry-pi", "--out", tmp_path / "pi")
     one_line_error(result, "'../outside.onnx' is not a plain file name")
+
+
+@pytest.mark.parametrize("normalize", ["1,inf", "nan,1", "0,1e999"])
+def test_non_finite_normalisation_is_refused(tmp_path, normalize):
+    """An infinite std would ship a bundle that zeroes every input."""
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
+    result = invoke(tmp_path / "m.tflite", "--target", "android", "--out", tmp_path / "a",
+                    "--labels", labels, "--normalize", normalize)  # fmt: skip
+    assert result.exit_code == 2 and "expected finite numbers" in result.output, result.output
+    assert not (tmp_path / "a").exists()
