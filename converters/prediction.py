@@ -66,6 +66,11 @@ def predict(
     if not np.isfinite(x).all():
         raise DataError(f"input {source} contains NaN or inf values")
     logits = fmt.run(artifact, x, 1).reshape(len(x), -1)
+    if not np.isfinite(logits).all():
+        raise ModelFileError(
+            f"{artifact.name} outputs NaN or infinity for {source} (NaN weights or an "
+            "overflow?); its scores would mean nothing"
+        )
     labels = (model or {}).get("labels") or None
     return {
         "artifact": str(artifact),
