@@ -162,7 +162,10 @@ def publish_artifact(
             convert_seconds = time.perf_counter() - start
             start = time.perf_counter()
             outputs = fmt.run(tmp, reference.x, VERIFY_THREADS)
-        result = parity(reference, outputs, precision, cfg)
+        try:
+            result = parity(reference, outputs, precision, cfg)
+        except ParityError as exc:  # name the file the outputs came from
+            raise ParityError(f"{target.name}: {exc}") from None
         verify_seconds = time.perf_counter() - start
         if not result["passed"] and not cfg.keep_failed:
             raise ParityError(failure_message(target.name, result), numbers=result)

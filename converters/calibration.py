@@ -15,6 +15,7 @@ import numpy as np
 from edgesub.converters.tokenizer import WordTokenizer
 from edgesub.errors import DataError, first_line
 from edgesub.labels import check_label
+from edgesub.limits import read_text_limited, regular_file_size
 
 CALIBRATION_SEED = 0
 
@@ -58,10 +59,9 @@ def calibration_set(
 
 def load_array(path: Path, what: str) -> np.ndarray:
     """A .npy file as an array, never unpickling; unreadable files are a DataError."""
+    regular_file_size(path, f"{what} file", DataError)  # a FIFO would block np.load forever
     try:
         return np.load(Path(path), allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{what} file not found: {path}") from None
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"cannot read {what} {path} as a .npy array: {first_line(exc)}") from None
 
@@ -136,10 +136,7 @@ def read_labels(path: Path | None) -> list[str] | None:
     """Class names from a text file, one per line (blank lines ignored)."""
     if path is None:
         return None
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read labels file {path}: {exc}") from None
+    text = read_text_limited(path, "labels file", DataError)
     lines = [(n, line.strip()) for n, line in enumerate(text.split("\n"), 1)]
     labels = [check_label(line, f"labels file {path} line {n}") for n, line in lines if line]
     if not labels:

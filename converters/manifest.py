@@ -6,7 +6,7 @@ quantisation) is in it, and sha256 sums catch a truncated or swapped file.
 
 from __future__ import annotations
 
-import json
+import math
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,9 @@ from edgesub.atomic import atomic_write_json
 from edgesub.converters.preprocessing import preprocessing_record
 from edgesub.digest import file_sha256
 from edgesub.errors import ModelFileError
+from edgesub.jsonfile import loads_finite
 from edgesub.labels import check_labels
+from edgesub.limits import MAX_IMAGE_PIXELS, MAX_INPUT_VALUES, read_text_limited
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -103,10 +105,8 @@ def manifest_entry(path: Path, artifact: Path) -> tuple[dict[str, Any], dict[str
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(f"manifest not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = loads_finite(read_text_limited(path, "manifest", ModelFileError))
+    except ValueError as exc:  # not JSON, or NaN/Infinity in it
         raise ModelFileError(f"cannot read manifest {path}: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
         raise ModelFileError(f"{path}: not an edgesub manifest (schema_version {SCHEMA_VERSION})")
@@ -117,7 +117,33 @@ def _read(path: Path) -> dict[str, Any]:
     if labels is not None and not isinstance(labels, list):
         raise ModelFileError(f"{path}: the model's 'labels' must be a list of names")
     check_labels(labels or [], str(path))
+    _check_sizes(path, manifest["model"])
     return manifest
+
+
+def _check_sizes(path: Path, model: dict[str, Any]) -> None:
+    """The input a manifest declares is allocated as it says (a picture resized to ``size``, a
+    batch of ``input_shape``), so both are bounded before anything is read (README, Limits)."""
+    pre = model.get("preprocessing")
+    size = pre.get("size") if isinstance(pre, dict) else None
+    for key, shape, limit in (
+        ("input_shape", model.get("input_shape"), MAX_INPUT_VALUES),
+        ("preprocessing.size", size, MAX_IMAGE_PIXELS),
+    ):
+        if shape is None:
+            continue
+        if not isinstance(shape, list) or not all(_is_dim(d) for d in shape):
+            raise ModelFileError(f"{path}: model.{key} must be a list of integers, got {shape!r}")
+        values = math.prod(d for d in shape if d > 0)
+        if values > limit:
+            raise ModelFileError(
+                f"{path}: model.{key} {shape} holds {values:,} values; the limit is {limit:,}"
+            )
+
+
+def _is_dim(value: Any) -> bool:
+    """A dimension: a positive int, or -1 for a dynamic one."""
+    return isinstance(value, int) and not isinstance(value, bool) and (value > 0 or value == -1)
 
 
 def _check_entry(manifest_path: Path, entry: Any, file: Path | None = None) -> None:

@@ -18,6 +18,7 @@ from edgesub.converters.manifest import MANIFEST_NAME, manifest_entry
 from edgesub.converters.preprocessing import image_input
 from edgesub.converters.tokenizer import text_input
 from edgesub.errors import DataError, ModelFileError
+from edgesub.limits import check_model_file, regular_file_size
 from edgesub.registry import Registry
 
 # Input file readers by extension: (path, model section or None, invert) → float32 batch.
@@ -56,8 +57,7 @@ def predict(
 ) -> dict[str, Any]:
     """Top-``top`` labels with softmax scores for each input sample."""
     artifact = Path(artifact)
-    if not artifact.is_file():
-        raise ModelFileError(f"model file not found: {artifact}")
+    check_model_file(artifact)
     fmt = format_for_file(artifact)
     manifest_path = Path(manifest) if manifest else artifact.parent / MANIFEST_NAME
     model, entry = _manifest(artifact, manifest)
@@ -66,6 +66,11 @@ def predict(
     if not np.isfinite(x).all():
         raise DataError(f"input {source} contains NaN or inf values")
     logits = fmt.run(artifact, x, 1).reshape(len(x), -1)
+    if not np.isfinite(logits).all():
+        raise ModelFileError(
+            f"{artifact.name} outputs NaN or infinity for {source} (NaN weights or an "
+            "overflow?); its scores would mean nothing"
+        )
     labels = (model or {}).get("labels") or None
     return {
         "artifact": str(artifact),
@@ -97,8 +102,7 @@ def _read_input(
     if pre.get("input") == "text" and not (suffix in INPUT_READERS and path.is_file()):
         return text_input(source, pre.get("tokenizer") or {}, folder)
     if suffix in INPUT_READERS:
-        if not path.is_file():
-            raise DataError(f"input file not found: {source}")
+        regular_file_size(path, "input file", DataError)  # a FIFO would block the reader
         return INPUT_READERS.get(suffix)(path, model, invert)
     if path.is_file():
         known = ", ".join(INPUT_READERS.names())

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edgesub.errors import DataError, MissingDependencyError, ModelFileError
+from edgesub.errors import DataError, ModelFileError
+from edgesub.limits import open_image
 
 COLOR_MODES = {1: "grey", 3: "rgb"}  # channels → colour mode of the source images
 _PIL_MODES = {"grey": "L", "rgb": "RGB"}
@@ -86,15 +87,10 @@ def image_input(path: Path, pre: dict[str, Any], *, invert: bool = False) -> np.
 def _read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """Pixels in [0, 1], H×W (grey) or H×W×3, resized with area averaging."""
     try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise MissingDependencyError(
-            "reading image files needs Pillow (pip install pillow); "
-            "or give the preprocessed input as a .npy array"
-        ) from None
-    try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
+            from PIL import Image  # present: open_image needs it
+
             image = image.convert(mode).resize((size[1], size[0]), Image.Resampling.BOX)
             return np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
+    except OSError as exc:  # a truncated file fails while decoding
         raise DataError(f"cannot read image {path}: {exc}") from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,8 @@ from edgesub.converters.staging import staged_output
 from edgesub.converters.verify import Reference
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileError, first_line
+from edgesub.jsonfile import loads_finite
+from edgesub.limits import check_model_file, read_text_limited, regular_file_size
 from edgesub.registry import Registry
 
 if TYPE_CHECKING:
@@ -81,8 +82,8 @@ def convert_source(path: Path, request: SourceRequest) -> tuple[Path, list[dict[
         raise ModelFileError(
             f"cannot convert {path.name}: expected a run directory,{directory} or a {files} file"
         )
-    if key != SAVED_MODEL_KEY and not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
+    if key != SAVED_MODEL_KEY:  # a FIFO or device is never read as a model
+        regular_file_size(path, "model file", ModelFileError)
     out = Path(request.out) if request.out else path.with_name(f"{path.stem}_artifacts")
     return out, SOURCES.get(key)(path, request, out)
 
@@ -99,6 +100,7 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     Defaults: fp32 (the pre-processed graph, as a baseline) plus static int8 when calibration
     data is given, else dynamic int8, which needs none.
     """
+    check_model_file(src)  # protobuf's 2 GiB cap, before the file is parsed
     cfg = _onnx_cfg(request)
     fmt = CONVERTERS.get("onnx")
     dims, outputs = _single_float_input(src)
@@ -227,13 +229,11 @@ def convert_weights(weights: Path, request: SourceRequest, out: Path) -> list[di
 
 def read_arch_config(path: Path) -> dict[str, Any]:
     """A student.json-style architecture: arch, width, k, input_shape, num_classes."""
+    if not Path(path).exists():
+        raise ConfigError(f"architecture config not found: {path} (pass --arch-config FILE.json)")
     try:
-        meta = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"architecture config not found: {path} (pass --arch-config FILE.json)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = loads_finite(read_text_limited(path, "architecture config", ConfigError))
+    except ValueError as exc:  # not JSON, or NaN/Infinity in it
         raise ConfigError(f"cannot read architecture config {path}: {exc}") from None
     missing = [key for key in ARCH_KEYS if not isinstance(meta, dict) or key not in meta]
     if missing:

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgesub.atomic import atomic_write_text
 from edgesub.errors import DataError, ModelFileError
+from edgesub.limits import read_text_limited
 
 PAD, UNK = "[PAD]", "[UNK]"
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]", re.IGNORECASE)
@@ -76,10 +77,7 @@ def load_tokenizer(record: dict[str, Any], folder: Path) -> WordTokenizer:
     if record.get("kind") != "word" or "vocab" not in record or "max_length" not in record:
         raise ModelFileError(f"unsupported tokenizer in the manifest: {record}")
     path = Path(folder) / str(record["vocab"])
-    try:
-        vocab = tuple(path.read_text(encoding="utf-8").splitlines())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"cannot read the tokenizer vocabulary {path}: {exc}") from None
+    vocab = tuple(read_text_limited(path, "tokenizer vocabulary", ModelFileError).splitlines())
     if len(vocab) < 2 or vocab[0] != PAD or UNK not in vocab:
         raise ModelFileError(f"{path} is not an edgesub vocabulary ([PAD] first, then [UNK])")
     return WordTokenizer(vocab, int(record["max_length"]), bool(record.get("lowercase", True)))

@@ -60,8 +60,8 @@ def parity(
         raise ParityError(
             f"artifact outputs have shape {candidate.shape}, the model gives {reference.shape}"
         )
-    finite = bool(np.isfinite(candidate).all())
-    max_abs_diff = float(np.abs(candidate - reference).max()) if finite else float("inf")
+    _check_finite(reference, candidate)
+    max_abs_diff = float(np.abs(candidate - reference).max())
     reference_accuracy = accuracy(reference, y)
     candidate_accuracy = accuracy(candidate, y)
     agreement = float((candidate.argmax(1) == reference.argmax(1)).mean() * 100.0)
@@ -71,10 +71,10 @@ def parity(
         passed = max_abs_diff <= cfg.fp32_tolerance
     elif drop is None:
         criterion, tolerance = "top1_agreement", cfg.int8_max_accuracy_drop
-        passed = finite and 100.0 - agreement <= tolerance
+        passed = 100.0 - agreement <= tolerance
     else:
         criterion, tolerance = "accuracy_drop", cfg.int8_max_accuracy_drop
-        passed = finite and drop <= cfg.int8_max_accuracy_drop
+        passed = drop <= cfg.int8_max_accuracy_drop
     return {
         "max_abs_diff": max_abs_diff,
         "top1_agreement": agreement,
@@ -85,6 +85,21 @@ def parity(
         "tolerance": tolerance,
         "passed": passed,
     }
+
+
+def _check_finite(reference: np.ndarray, candidate: np.ndarray) -> None:
+    """NaN or infinite outputs (NaN weights, overflow) fail outright, even with keep_failed: no
+    tolerance can judge them, and no artifact that emits them is worth keeping."""
+    if not np.isfinite(reference).all():
+        raise ParityError(
+            "the source model outputs NaN or infinity on the verification inputs "
+            "(NaN weights or an overflow?); nothing can be verified against it"
+        )
+    if not np.isfinite(candidate).all():
+        raise ParityError(
+            "the artifact outputs NaN or infinity on the verification inputs where the source "
+            "model does not (an overflow in reduced precision?)"
+        )
 
 
 def failure_message(artifact: str, result: dict[str, Any]) -> str:

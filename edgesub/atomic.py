@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.errors import EdgesubError
+from edgesub.jsonfile import dumps_strict
 
 
 @contextlib.contextmanager
@@ -115,9 +115,8 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    return atomic_write_text(
-        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
-    )
+    """Write ``obj`` as JSON; NaN or infinity is refused (naming it) before anything is written."""
+    return atomic_write_text(path, dumps_strict(obj, str(path), default=_json_default) + "\n")
 
 
 def _json_default(obj: Any) -> Any:

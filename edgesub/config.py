@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.errors import ConfigError
+from edgesub.limits import MAX_RUNS, MAX_THREADS, check_count, check_finite, read_text_limited
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,9 @@ class ProfileConfig:
 
     def validate(self) -> None:
         _check(bool(self.devices), "profile.devices must name at least one device")
-        _positive(self, "threads", "runs")
-        _check(self.warmup >= 0, "profile.warmup must be >= 0")
+        check_count(self.threads, "profile.threads", 1, MAX_THREADS)
+        check_count(self.runs, "profile.runs", 1, MAX_RUNS)
+        check_count(self.warmup, "profile.warmup", 0, MAX_RUNS)
 
 
 @dataclass(frozen=True)
@@ -318,15 +320,21 @@ def _coerce_scalar(hint: type, value: Any, key: str) -> Any:
                 pass
     elif hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            return _finite(float(value), key)
         if isinstance(value, str):
             try:
-                return float(value)
+                return _finite(float(value), key)
             except ValueError:
                 pass
     elif hint is str and isinstance(value, str):
         return value
     raise ConfigError(f"{key} must be {hint.__name__}, got {value!r}")
+
+
+def _finite(value: float, key: str) -> float:
+    """TOML and ``float()`` both accept inf and nan; no option means either."""
+    check_finite(value, key)
+    return value
 
 
 def load(path: str | Path | None) -> RunConfig:
@@ -335,11 +343,7 @@ def load(path: str | Path | None) -> RunConfig:
         return RunConfig().validate()
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
+        raw = tomllib.loads(read_text_limited(path, "config file", ConfigError))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"malformed TOML in {path}: {exc}") from None
     return from_dict(raw)

@@ -88,3 +88,12 @@ def test_a_full_disk_says_how_much_room_is_left(full_disk):
     with pytest.raises(EdgesubError, match=r"no space left on device \(\d+\.\d MB free\)") as c:
         atomic_write_bytes(full_disk / "student.safetensors", bytes(2_000_000))
     assert "\n" not in str(c.value) and list(full_disk.iterdir()) == []
+
+
+def test_json_refuses_nan_and_infinity_naming_the_field(tmp_path):
+    target = tmp_path / "profile.json"
+    atomic_write_json(target, {"old": 1})
+    with pytest.raises(EdgesubError, match=r"records\[1\]\.energy_mj is not a finite number"):
+        atomic_write_json(target, {"records": [{"energy_mj": 1.0}, {"energy_mj": float("inf")}]})
+    assert target.read_text().replace(" ", "").replace("\n", "") == '{"old":1}'
+    assert os.listdir(tmp_path) == ["profile.json"]

@@ -1,9 +1,14 @@
 """CLI error handling: one clear line, non-zero exit, no traceback, nothing half-written."""
 
+import json
+import os
+
 import pytest
 from click.testing import CliRunner
 
 from edgesub.cli import cli
+from edgesub.cli.app import print_json
+from edgesub.errors import EdgesubError
 
 
 def invoke(*args: str):
@@ -149,3 +154,22 @@ def test_overwrite_refuses_a_symlinked_run_folder(tmp_path):
     result = invoke("run", "--runs-dir", str(runs), "--name", "x", "--overwrite")
     assert_one_line_error(result, "not a folder directly inside")
     assert made.config.is_file() and made.marker.is_file()
+
+
+def test_a_fifo_config_is_one_clear_error(tmp_path):
+    os.mkfifo(tmp_path / "x.toml")
+    result = invoke("run", "--config", str(tmp_path / "x.toml"), "--runs-dir", str(tmp_path))
+    assert_one_line_error(result, "x.toml is not a regular file")
+
+
+def test_json_output_never_prints_nan_or_infinity(capsys):
+    print_json({"ok": 1.0})
+    assert json.loads(capsys.readouterr().out) == {"ok": 1.0}
+    with pytest.raises(EdgesubError, match=r"score is not a finite number"):
+        print_json({"score": float("nan")})
+    assert capsys.readouterr().out == ""
+
+
+def test_float_flags_refuse_infinity(tmp_path):
+    result = invoke("compare", str(tmp_path), "--budget-mj", "inf")
+    assert result.exit_code == 2 and "'inf' is not a finite number" in result.output

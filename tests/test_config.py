@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from edgesub import config as config_mod
@@ -44,6 +46,11 @@ def test_file_values_and_string_overrides(tmp_path):
         ("[convert]\nopset = 11\n", "opset"),
         ("distill = 3\n", "[distill] must be a table"),
         ("[subspace\n", "malformed TOML"),
+        ("[subspace]\ntolerance = inf\n", "subspace.tolerance must be a finite number, got inf"),
+        ("[convert]\nfp32_tolerance = nan\n", "convert.fp32_tolerance must be a finite number"),
+        ("[profile]\nruns = 1000000000\n", r"profile.runs must be in 1\.\.10,000"),
+        ("[profile]\nthreads = 100000\n", r"profile.threads must be in 1\.\.256"),
+        ("[profile]\nwarmup = 1000000000\n", r"profile.warmup must be in 0\.\.10,000"),
     ],
 )
 def test_bad_config_files_name_the_problem(tmp_path, text, message):
@@ -92,3 +99,25 @@ def test_a_required_field_missing_from_a_table_is_named():
     with pytest.raises(ConfigError, match=r"^sec\.speed is missing$"):
         config_mod.build_dataclass(Needs, {"name": "y"}, "sec.")
     assert config_mod.build_dataclass(Needs, {"speed": 2}, "sec.") == Needs(2.0)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("distill.lr", "inf"), ("subspace.tolerance", "nan"), ("profile.runs", "0")]
+)
+def test_set_overrides_refuse_non_finite_and_out_of_range_numbers(key, value):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config_mod.apply_overrides(RunConfig(), {key: value})
+
+
+def test_a_fifo_config_is_refused_not_opened(tmp_path):
+    os.mkfifo(tmp_path / "x.toml")  # reading it would block forever
+    with pytest.raises(ConfigError, match=r"x\.toml is not a regular file"):
+        config_mod.load(tmp_path / "x.toml")
+
+
+def test_a_config_past_the_text_limit_is_refused_unread(tmp_path):
+    path = tmp_path / "big.toml"
+    with open(path, "wb") as fh:
+        fh.truncate(65 * 1024 * 1024)
+    with pytest.raises(ConfigError, match="the limit is 67,108,864 bytes"):
+        config_mod.load(path)

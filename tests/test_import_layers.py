@@ -23,14 +23,8 @@ SOURCES = {"edgesub": ROOT / "edgesub", "edgesub.converters": ROOT / "converters
 LAYERS: list[set[str]] = [
     {"edgesub"},
     {"edgesub.errors"},
-    {
-        "edgesub._deps",
-        "edgesub.registry",
-        "edgesub.atomic",
-        "edgesub.digest",
-        "edgesub.jsonfile",
-        "edgesub.labels",
-    },
+    {"edgesub.jsonfile", "edgesub.limits", "edgesub.labels"},
+    {"edgesub._deps", "edgesub.registry", "edgesub.atomic", "edgesub.digest"},
     {"edgesub.native_logs", "edgesub.interrupts", "edgesub.torch_files"},
     {"edgesub.config", "edgesub.rundir", "edgesub.console", "edgesub.onnx_files"},
     {"edgesub.training", "edgesub.data"},

@@ -7,7 +7,7 @@ can cause print one line and exit non-zero; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import copy
-import json
+import math
 from typing import Any
 
 import click
@@ -15,6 +15,8 @@ import click
 from edgesub import __version__
 from edgesub import config as config_mod
 from edgesub.errors import EdgesubError
+from edgesub.jsonfile import dumps_strict
+from edgesub.limits import MAX_INPUT_VALUES, MAX_RUNS, MAX_THREADS
 
 
 class EdgesubGroup(click.Group):
@@ -64,9 +66,34 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def print_json(data: Any) -> None:
-    """What ``--json`` prints: indented, anything not JSON-native as its string."""
-    click.echo(json.dumps(data, indent=2, default=str))
+    """What ``--json`` prints: indented, anything not JSON-native as its string; NaN or infinity
+    is an error, never the non-JSON ``NaN``/``Infinity`` a parser would choke on."""
+    click.echo(dumps_strict(data, "the JSON output", default=str))
 
+
+class FiniteFloat(click.ParamType):
+    """A float flag that refuses ``inf`` and ``nan`` (``float()`` accepts both): no budget,
+    tolerance or normalisation is meant by them, and they would pass every ``> 0`` check."""
+
+    name = "number"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FINITE_FLOAT = FiniteFloat()
+# Counts of the measuring flags, bounded (edgesub.limits): more only hangs or crashes the runtime.
+THREADS = click.IntRange(1, MAX_THREADS)
+RUNS = click.IntRange(1, MAX_RUNS)
+WARMUP = click.IntRange(0, MAX_RUNS)
 
 set_option = click.option(
     "--set",
@@ -128,4 +155,8 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"expected integers like 1,3,224,224, got {text!r}") from None
     if not shape or min(shape) < 1:
         raise click.BadParameter(f"dimensions must be >= 1, got {text!r}")
+    if math.prod(shape) > MAX_INPUT_VALUES:
+        raise click.BadParameter(
+            f"{text!r} holds {math.prod(shape):,} values; the limit is {MAX_INPUT_VALUES:,}"
+        )
     return shape

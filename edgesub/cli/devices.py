@@ -10,6 +10,10 @@ import click
 
 from edgesub.cli.app import (
     DEFAULTS,
+    FINITE_FLOAT,
+    RUNS,
+    THREADS,
+    WARMUP,
     cli,
     hold_lock,
     no_progress_option,
@@ -33,7 +37,7 @@ input_shape_option = click.option(
 )
 threads_option = click.option(
     "--threads",
-    type=int,
+    type=THREADS,
     default=PROFILE_DEFAULTS.threads,
     show_default=True,
     help="CPU threads to measure and estimate at.",
@@ -59,14 +63,14 @@ def device_option(default: str) -> Any:
 @threads_option
 @click.option(
     "--runs",
-    type=int,
+    type=RUNS,
     default=PROFILE_DEFAULTS.runs,
     show_default=True,
     help="Timed runs per artifact (more for sub-millisecond models).",
 )
 @click.option(
     "--warmup",
-    type=int,
+    type=WARMUP,
     default=PROFILE_DEFAULTS.warmup,
     show_default=True,
     help="Untimed runs before timing.",
@@ -150,28 +154,34 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict
 @device_option(
     "every device of a profile.json, or " + ", ".join(PROFILE_DEFAULTS.devices) + " for files"
 )
-@click.option("--budget-mj", type=float, help="Energy budget per inference, mJ (default: none).")
 @click.option(
-    "--max-latency-ms", type=float, help="Latency limit per inference, ms (default: none)."
+    "--budget-mj", type=FINITE_FLOAT, help="Energy budget per inference, mJ (default: none)."
+)
+@click.option(
+    "--max-latency-ms", type=FINITE_FLOAT, help="Latency limit per inference, ms (default: none)."
 )
 @click.option(
     "--rate",
     "rate_hz",
-    type=float,
+    type=FINITE_FLOAT,
     help="Inferences per second the app needs, Hz (default: none; needed for power and hours).",
 )
 @click.option(
-    "--max-power-mw", type=float, help="Average power limit at --rate, mW (default: none)."
+    "--max-power-mw", type=FINITE_FLOAT, help="Average power limit at --rate, mW (default: none)."
 )
 @click.option(
-    "--battery-mah", type=float, help="Battery capacity, mAh, with --battery-v (default: none)."
+    "--battery-mah",
+    type=FINITE_FLOAT,
+    help="Battery capacity, mAh, with --battery-v (default: none).",
 )
-@click.option("--battery-v", type=float, help="Battery nominal voltage, V (default: none).")
+@click.option("--battery-v", type=FINITE_FLOAT, help="Battery nominal voltage, V (default: none).")
 @click.option(
-    "--battery-wh", type=float, help="Battery energy, Wh, instead of mAh and V (default: none)."
+    "--battery-wh",
+    type=FINITE_FLOAT,
+    help="Battery energy, Wh, instead of mAh and V (default: none).",
 )
 @click.option(
-    "--min-hours", type=float, help="Battery life the device must reach, h (default: none)."
+    "--min-hours", type=FINITE_FLOAT, help="Battery life the device must reach, h (default: none)."
 )
 @click.option(
     "--exclude-idle", is_flag=True, help="Count only energy above idle (default: idle included)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -15,11 +16,14 @@ def parse_normalize(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
     try:
-        return tuple(float(part) for part in text.split(","))
+        values = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise click.BadParameter(
             f"expected numbers like 127.5,127.5, got {text!r}", param_hint="--normalize"
         ) from None
+    if not all(math.isfinite(v) for v in values):  # an inf std would zero every input
+        raise click.BadParameter(f"expected finite numbers, got {text!r}", param_hint="--normalize")
+    return values
 
 
 @cli.command("package")

@@ -9,6 +9,8 @@ import click
 
 from edgesub import config as config_mod
 from edgesub.cli.app import (
+    FINITE_FLOAT,
+    THREADS,
     add_hidden_alias,
     cli,
     config_default,
@@ -57,7 +59,7 @@ FAST_OVERRIDES = {
 )
 @click.option(
     "--threads",
-    type=int,
+    type=THREADS,
     help="CPU threads for measurement and estimates "
     f"(default: {config_default('profile.threads')}).",
 )
@@ -159,7 +161,7 @@ def _print_run_summary(run_dir: Path, summary: dict[str, Any]) -> None:
 @click.option("--auto-k", is_flag=True, default=None, help="Pick the smallest k within tolerance.")
 @click.option(
     "--tolerance",
-    type=float,
+    type=FINITE_FLOAT,
     help="Accuracy points (%) --auto-k may lose against the full head "
     f"(default: {config_default('subspace.tolerance')}).",
 )

@@ -19,6 +19,7 @@ from edgesub.data.dataset import Dataset
 from edgesub.data.loaders import DATASETS, stratified_splits
 from edgesub.errors import DataError, MissingDependencyError
 from edgesub.labels import check_label
+from edgesub.limits import regular_file_size
 
 ROTTEN_TOMATOES = "data/rotten_tomatoes_corpus_full.csv.bz2"
 
@@ -56,6 +57,7 @@ def rotten_tomatoes(cfg: DataConfig) -> Dataset:
 def csv_text(cfg: DataConfig) -> Dataset:
     """A user CSV (``data.path``) with a header and ``text`` and ``label`` columns."""
     path = user_path(cfg, "csv_text")
+    regular_file_size(path, "data.path", DataError)  # a FIFO would block forever
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = {"text", "label"} - set(reader.fieldnames or [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from edgesub.config import DataConfig
@@ -10,6 +12,7 @@ from edgesub.data.loaders import DATASETS, standardised_images, stratified_split
 from edgesub.data.text import user_path
 from edgesub.errors import DataError
 from edgesub.labels import check_labels
+from edgesub.limits import open_image, regular_file_size
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -17,8 +20,6 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 @DATASETS.register("image_folder")
 def image_folder(cfg: DataConfig) -> Dataset:
     """``data.path/<class>/<image>``; all images the same size, grey unless any is colour."""
-    from PIL import Image
-
     root = user_path(cfg, "image_folder")
     folders = sorted(p.name for p in root.iterdir() if p.is_dir())
     classes = check_labels(folders, f"class folder in {root}")
@@ -30,9 +31,10 @@ def image_folder(cfg: DataConfig) -> Dataset:
     ]
     if len(classes) < 2 or not files:
         raise DataError(f"{root} needs one sub-folder of images per class (at least two)")
-    images = [Image.open(f) for f, _ in files]
-    mode = "L" if all(im.mode in ("L", "1", "I", "I;16") for im in images) else "RGB"
-    arrays = [np.asarray(im.convert(mode)) for im in images]
+    with contextlib.ExitStack() as stack:  # each checked (regular file, pixel limit) and closed
+        images = [stack.enter_context(open_image(f)) for f, _ in files]
+        mode = "L" if all(im.mode in ("L", "1", "I", "I;16") for im in images) else "RGB"
+        arrays = [np.asarray(im.convert(mode)) for im in images]
     for (path, _), arr in zip(files, arrays, strict=True):
         if arr.shape != arrays[0].shape:
             raise DataError(f"{path} is {arr.shape[:2]}, other images are {arrays[0].shape[:2]}")
@@ -46,6 +48,8 @@ def image_folder(cfg: DataConfig) -> Dataset:
 def npy(cfg: DataConfig) -> Dataset:
     """``data.path/x.npy`` (N×F features or N×C×H×W images) and ``data.path/y.npy`` (N ints)."""
     root = user_path(cfg, "npy")
+    for name in ("x.npy", "y.npy"):  # a FIFO would block np.load forever
+        regular_file_size(root / name, "data file", DataError)
     try:
         x = np.load(root / "x.npy", allow_pickle=False)
         y = np.load(root / "y.npy", allow_pickle=False)

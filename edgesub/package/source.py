@@ -20,6 +20,7 @@ from edgesub.converters.preprocessing import COLOR_MODES
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, DataError, ModelFileError
 from edgesub.labels import parse_labels_text
+from edgesub.limits import check_model_file
 
 RUN_ARTIFACTS = "artifacts"
 LABELS_FILE = "labels.txt"
@@ -67,9 +68,10 @@ def resolve_source(
             f"{path} holds no {MANIFEST_NAME} (nor {RUN_ARTIFACTS}/{MANIFEST_NAME}); "
             f"make artifacts first with: edgesub convert {path}"
         )
-    if not path.is_file():
+    if not path.exists():
         raise ModelFileError(f"not found: {path}")
     fmt = format_for_file(path)
+    check_model_file(path)  # a FIFO is never read; nor a file larger than a model can be
     if (path.parent / MANIFEST_NAME).is_file():
         _no_overrides(path, labels, normalize)
         model, entry = manifest_entry(path.parent / MANIFEST_NAME, path)

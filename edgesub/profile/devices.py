@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 from edgesub.config import build_dataclass
 from edgesub.errors import ConfigError
+from edgesub.limits import MAX_CORES, read_text_limited
 from edgesub.registry import Registry
 
 PROFILES_ENV = "EDGESUB_PROFILES"
@@ -99,6 +101,12 @@ def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
     _fields(cpu, _REQUIRED_CPU, "cpu.", source)
     _fields(memory, _REQUIRED_MEMORY, "memory.", source)
     _fields(power, _REQUIRED_POWER, "power.", source)
+    _check(
+        cpu["cores"] <= MAX_CORES,
+        source,
+        "cpu.cores",
+        f"must be at most {MAX_CORES}, got {cpu['cores']:,}",
+    )
     clusters = tuple(_cluster(c, i, source) for i, c in enumerate(cpu["clusters"]))
     _check(bool(clusters), source, "cpu.clusters", "must list at least one cluster")
     _check(
@@ -151,9 +159,14 @@ def _fields(table: dict[str, Any], spec: dict[str, type], prefix: str, source: s
             ok = isinstance(value, kind) and not isinstance(value, bool)
         _check(ok, source, field, f"must be {kind.__name__}, got {value!r}")
         if kind in (int, float):
-            _check(value > 0, source, field, f"must be > 0, got {value!r}")
+            _check(_finite_positive(value), source, field, f"must be finite and > 0, got {value!r}")
         if kind in (str, list):
             _check(bool(value), source, field, "must not be empty")
+
+
+def _finite_positive(value: float) -> bool:
+    """TOML reads ``inf`` and ``nan`` as floats; a device has neither (JSON could not hold them)."""
+    return math.isfinite(value) and value > 0
 
 
 def _cluster(raw: Any, index: int, source: str) -> Cluster:
@@ -229,12 +242,20 @@ def read_profile(path: Path | Any, source: str | None = None) -> DeviceProfile:
     """Read and validate one TOML file (a Path or an importlib Traversable)."""
     source = source or str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_profile_text(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"device profile {source}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"device profile {source}: malformed TOML ({exc})") from None
     return parse_profile(raw, source)
+
+
+def _profile_text(path: Path | Any) -> str:
+    """A user's file is checked first (a FIFO named x.toml would block forever, a huge one
+    fill memory); the package's own are importlib resources, read as they are."""
+    if isinstance(path, Path):
+        return read_text_limited(path, "device profile", ConfigError)
+    return path.read_text(encoding="utf-8")
 
 
 @functools.cache
@@ -283,4 +304,4 @@ def profile_text(device: DeviceProfile) -> str:
     package, _, name = device.source_file.partition("/")
     if package == "edgesub.device_profiles" and name:
         return resources.files(package).joinpath(name).read_text(encoding="utf-8")
-    return Path(device.source_file).read_text(encoding="utf-8")
+    return _profile_text(Path(device.source_file))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesub.errors import ModelFileError
+from edgesub.limits import check_model_file
 from edgesub.profile import graph_onnx, graph_tflite  # noqa: F401  (they register in LOADERS)
 from edgesub.profile.graph import LOADERS, Graph
 
@@ -22,11 +23,10 @@ def model_format(path: Path) -> str:
 def load_graph(path: str | Path, input_shape: Sequence[int] | None = None) -> Graph:
     """Parse an .onnx or .tflite file into a :class:`Graph` (input_shape fills unknown dims)."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
     fmt = model_format(path)
     if fmt not in LOADERS:
         raise ModelFileError(
             f"{path.name}: unsupported model format '.{fmt}'; known: {', '.join(LOADERS.names())}"
         )
+    check_model_file(path)  # a FIFO, or a file too big to be a model, is never read
     return LOADERS.get(fmt)(path, input_shape)

@@ -48,9 +48,11 @@ _NUMPY_NAME = {"FLOAT32": "float32", "FLOAT16": "float16", "INT8": "int8", "UINT
 def load_tflite(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
     """Parse ``path`` into a Graph; ``input_shape`` may only fill dims the model left dynamic."""
     schema = require("ai_edge_litert.schema_py_generated")
-    data = path.read_bytes()
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ModelFileError(f"{path.name}: not a TFLite flatbuffer (missing TFL3 identifier)")
+    with open(path, "rb") as fh:  # the header first: a non-TFLite file is never read whole
+        data = fh.read(8)
+        if len(data) < 8 or data[4:8] != b"TFL3":
+            raise ModelFileError(f"{path.name}: not a TFLite flatbuffer (missing TFL3 identifier)")
+        data += fh.read()
     try:
         return _parse(schema, path, data, input_shape)
     except (IndexError, ValueError, TypeError, AttributeError, OverflowError) as exc:

@@ -20,6 +20,7 @@ from typing import Any
 
 import edgesub
 from edgesub.errors import ConfigError, EdgesubError, MissingDependencyError, ModelFileError
+from edgesub.limits import MAX_RUNS, MAX_THREADS, check_count, check_model_file, check_values
 from edgesub.profile.runtimes import InputShapeError, runtime_for
 
 # Errors the child reports by class name, re-raised here as the same class.
@@ -90,18 +91,16 @@ def _check_arguments(
     min_time_s: float,
     input_shape: tuple[int, ...] | None,
 ) -> None:
-    if threads < 1 or runs < 1 or warmup < 0 or min_time_s < 0:
-        raise ConfigError(
-            "need threads >= 1, runs >= 1, warmup >= 0, min_time_s >= 0 "
-            f"(got {threads}, {runs}, {warmup}, {min_time_s})"
-        )
+    check_count(threads, "threads", 1, MAX_THREADS)
+    check_count(runs, "runs", 1, MAX_RUNS)
+    check_count(warmup, "warmup", 0, MAX_RUNS)
+    if min_time_s < 0:
+        raise ConfigError(f"min_time_s must be >= 0, got {min_time_s}")
     if input_shape is not None and any(int(d) < 1 for d in input_shape):
         raise ConfigError(f"--input-shape dims must be positive, got {list(input_shape)}")
+    check_values(input_shape or (), "--input-shape")
     runtime_for(path)  # rejects unsupported extensions before starting a process
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
-    if path.stat().st_size == 0:
-        raise ModelFileError(f"model file is empty: {path}")
+    check_model_file(path)
 
 
 @functools.lru_cache(maxsize=8)

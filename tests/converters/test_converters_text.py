@@ -152,4 +152,4 @@ def test_predict_text_without_vocab_is_one_error(artifacts, tmp_path: Path) -> N
         (folder / name).write_bytes((artifacts / "onnx" / name).read_bytes())
     result = CliRunner().invoke(cli, ["predict", str(folder / "text_fp32.onnx"), "great film"])
     assert result.exit_code == 1
-    assert "cannot read the tokenizer vocabulary" in result.output
+    assert "tokenizer vocabulary not found" in result.output

@@ -1,3 +1,4 @@
+import os
 import re
 
 import numpy as np
@@ -94,3 +95,23 @@ def test_csv_text_refuses_a_label_with_a_control_character(tmp_path, label, kind
     (tmp_path / "r.csv").write_text("text,label\n" + rows)
     with pytest.raises(DataError, match=f"row 5: label {re.escape(repr(label))} contains {kind}"):
         load_dataset(DataConfig(name="csv_text", path=str(tmp_path / "r.csv")))
+
+
+def test_image_folder_refuses_a_decompression_bomb(tmp_path, bomb_png):
+    for c in ("cats", "dogs"):
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / c / f"{i}.png")
+    bomb_png(tmp_path / "dogs" / "bomb.png", 20_000, 10_000)
+    with pytest.raises(DataError, match=r"bomb\.png claims more pixels than Pillow decodes"):
+        load_dataset(DataConfig(name="image_folder", path=str(tmp_path)))
+
+
+def test_user_data_fifos_are_refused_not_opened(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 2), np.float32))
+    os.mkfifo(tmp_path / "y.npy")  # np.load would block on it forever
+    with pytest.raises(DataError, match=r"y\.npy is not a regular file"):
+        load_dataset(DataConfig(name="npy", path=str(tmp_path)))
+    os.mkfifo(tmp_path / "texts.csv")
+    with pytest.raises(DataError, match=r"texts\.csv is not a regular file"):
+        load_dataset(DataConfig(name="csv_text", path=str(tmp_path / "texts.csv")))

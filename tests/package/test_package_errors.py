@@ -169,3 +169,14 @@ def test_verification_compares_label_names_not_just_bytes(artifacts, tmp_path, t
     assert "\n" not in str(caught.value)
     if target == "android":
         assert "class 1 reads as 'one', the manifest names it 'one\\ntwo'" in str(caught.value)
+
+
+@pytest.mark.parametrize("normalize", ["1,inf", "nan,1", "0,1e999"])
+def test_non_finite_normalisation_is_refused(tmp_path, normalize):
+    """An infinite std would ship a bundle that zeroes every input."""
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
+    result = invoke(tmp_path / "m.tflite", "--target", "android", "--out", tmp_path / "a",
+                    "--labels", labels, "--normalize", normalize)  # fmt: skip
+    assert result.exit_code == 2 and "expected finite numbers" in result.output, result.output
+    assert not (tmp_path / "a").exists()

@@ -1,0 +1,157 @@
+"""Limits on what edgesub reads, checked at the boundary (README, Limits).
+
+A mistaken or hostile input must fail in one line, not exhaust memory, hang or crash a runtime:
+sizes and counts are bounded before anything is allocated, files are checked to be regular files
+of a sane size before they are opened (a FIFO or device would block or never end), and numbers
+must be finite. Standard library only at import (Pillow inside open_image), so any module may
+use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import stat
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from edgesub.errors import (
+    ConfigError,
+    DataError,
+    EdgesubError,
+    MissingDependencyError,
+    ModelFileError,
+)
+
+MiB = 1024 * 1024
+# ONNX (protobuf) and TFLite (flatbuffers) files cannot exceed 2 GiB; larger ones are refused
+# before a byte is read.
+MAX_MODEL_BYTES = 2 * 1024 * MiB
+# TOML configs, device profiles, manifests, labels and vocabularies are small text files.
+MAX_TEXT_BYTES = 64 * MiB
+# Pictures edgesub decodes (predict, image_folder data, a manifest's input size): 8000 × 8000.
+# Below Pillow's own decompression-bomb threshold, so its warning never fires on an accepted one.
+MAX_IMAGE_PIXELS = 64_000_000
+MAX_IMAGE_BYTES = 4 * MAX_IMAGE_PIXELS  # the file: an uncompressed 32-bit bitmap of that size
+# Values in one model input (a manifest's input_shape, --input-shape): 256 MiB as float32.
+MAX_INPUT_VALUES = 64 * MiB
+# Timed runs and warm-up runs per artifact: more only lengthens a measurement past its timeout.
+MAX_RUNS = 10_000
+# CPU threads to measure and estimate at; runtimes crash on absurd thread counts.
+MAX_THREADS = 256
+# Cores one device profile may declare (estimates place one entry per core).
+MAX_CORES = 1024
+
+
+def regular_file_size(
+    path: str | os.PathLike[str],
+    what: str,
+    error: type[EdgesubError],
+    max_bytes: int | None = None,
+) -> int:
+    """The size of ``path`` once it is known to be a regular file of at most ``max_bytes``
+    (None: any size, for data sets)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{what} {path} is not a regular file")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise error(f"{what} {path} is {info.st_size:,} bytes; the limit is {max_bytes:,} bytes")
+    return info.st_size
+
+
+def read_text_limited(
+    path: str | os.PathLike[str],
+    what: str,
+    error: type[EdgesubError],
+    max_bytes: int = MAX_TEXT_BYTES,
+) -> str:
+    """A UTF-8 regular file within ``max_bytes`` (never more is read, even if it grows)."""
+    regular_file_size(path, what, error, max_bytes)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise error(f"{what} {path} grew past the limit of {max_bytes:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"cannot read {what} {path}: not UTF-8 text ({exc.reason})") from None
+
+
+def check_model_file(path: str | os.PathLike[str]) -> int:
+    """A model file's size: a regular, non-empty file within :data:`MAX_MODEL_BYTES`."""
+    size = regular_file_size(path, "model file", ModelFileError, MAX_MODEL_BYTES)
+    if size == 0:
+        raise ModelFileError(f"model file is empty: {path}")
+    return size
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """A Pillow image of at most :data:`MAX_IMAGE_PIXELS`, checked from its header before any
+    pixel is decoded: a decompression bomb is one DataError, not Pillow's warning or error."""
+    regular_file_size(path, "image", DataError, MAX_IMAGE_BYTES)
+    image_module = _pillow()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", image_module.DecompressionBombWarning)
+        try:
+            image = image_module.open(path)
+        except (image_module.DecompressionBombError, image_module.DecompressionBombWarning):
+            raise DataError(
+                _too_many_pixels(path, "claims more pixels than Pillow decodes")
+            ) from None
+        except (image_module.UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"cannot read image {path}: {exc}") from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise DataError(_too_many_pixels(path, f"is {width} × {height} pixels"))
+        yield image
+
+
+def _pillow() -> Any:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise MissingDependencyError(
+            "reading image files needs Pillow (pip install pillow); "
+            "or give the preprocessed input as a .npy array"
+        ) from None
+    return Image
+
+
+def _too_many_pixels(path: str | os.PathLike[str], detail: str) -> str:
+    return (
+        f"image {path} {detail}; the limit is {MAX_IMAGE_PIXELS:,} pixels "
+        "(a decompression bomb, or a picture to downscale first)"
+    )
+
+
+def check_count(value: int, name: str, low: int, high: int) -> None:
+    """``low <= value <= high`` for a count such as runs or threads, else a ConfigError."""
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be in {low}..{high:,}, got {value:,}")
+
+
+def check_values(shape: Any, name: str) -> None:
+    """A shape's positive dims (-1/None: dynamic) may hold at most :data:`MAX_INPUT_VALUES`."""
+    values = math.prod(int(d) for d in shape if d is not None and int(d) > 0)
+    if values > MAX_INPUT_VALUES:
+        raise ConfigError(
+            f"{name} {list(shape)} holds {values:,} values; the limit is {MAX_INPUT_VALUES:,}"
+        )
+
+
+def check_finite(value: float, name: str) -> None:
+    """``value`` is finite (TOML and ``float()`` read inf and nan), else a ConfigError."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
