@@ -121,3 +121,27 @@ def test_a_convert_stopped_half_way_leaves_the_previous_set_valid(tmp_path, sig)
     third = _convert(out, "onnx")  # the next convert clears what the kill left
     assert third.wait(timeout=300) == 0
     assert not list(out.glob(".*"))
+
+
+def test_a_full_disk_during_convert_is_one_line_and_keeps_the_previous_set(full_disk):
+    """Issue 17 case 2 on a real full disk (a 1 MB tmpfs)."""
+    import shutil
+
+    from edgesub.config import ConvertConfig, DataConfig
+    from edgesub.converters import convert, load_manifest
+    from edgesub.data import load_dataset
+    from edgesub.errors import EdgesubError
+    from tests.tiny_models import tiny_cnn
+
+    digits = load_dataset(DataConfig())
+    out = full_disk / "artifacts"
+    cfg = ConvertConfig(formats=("onnx",), precisions=("fp32",))
+    convert(tiny_cnn().eval(), digits, out, cfg, progress=False, measure_latency=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    free = shutil.disk_usage(full_disk).free
+    (full_disk / "filler").write_bytes(bytes(max(free - 8192, 0)))
+    with pytest.raises(EdgesubError, match="no space left on device") as info:
+        convert(tiny_cnn().eval(), digits, out, cfg, progress=False, measure_latency=False)
+    assert "\n" not in str(info.value)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    load_manifest(out / "manifest.json")
