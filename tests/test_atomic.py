@@ -55,18 +55,8 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
-def _dead_pid() -> int:
-    """The PID of a process that has exited (reaped, so it is free until reused)."""
-    import subprocess
-    import sys
-
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-def test_the_next_write_removes_temp_files_a_killed_writer_left(tmp_path):
-    stale = tmp_path / f".model.onnx.{_dead_pid()}.abc123_x.tmp"
+def test_the_next_write_removes_temp_files_a_killed_writer_left(tmp_path, dead_pid):
+    stale = tmp_path / f".model.onnx.{dead_pid}.abc123_x.tmp"
     live = tmp_path / f".plot.png.{os.getpid()}.zz9.tmp"  # a writer still at work: kept
     foreign = tmp_path / "notes.tmp"  # not edgesub's pattern: kept
     for path in (stale, live, foreign):

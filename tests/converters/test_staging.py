@@ -6,11 +6,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from edgesub.converters.staging import COMMIT_MARKER, recover, staged_output
-from tests.test_atomic import _dead_pid
 
 
 def _old_set(folder):
@@ -41,9 +41,9 @@ def test_success_swaps_in_the_whole_set_and_keeps_other_files(tmp_path):
     assert json.loads((tmp_path / "manifest.json").read_text()) == {"new": True}
 
 
-def test_a_swap_killed_after_its_commit_marker_is_finished_by_the_next(tmp_path):
+def test_a_swap_killed_after_its_commit_marker_is_finished_by_the_next(tmp_path, dead_pid):
     _old_set(tmp_path)
-    stage = tmp_path / f".edgesub-staging-{_dead_pid()}-abc"
+    stage = tmp_path / f".edgesub-staging-{dead_pid}-abc"
     stage.mkdir()
     (stage / "manifest.json").write_text('{"new": true}')
     (stage / COMMIT_MARKER).write_text("")
@@ -53,8 +53,8 @@ def test_a_swap_killed_after_its_commit_marker_is_finished_by_the_next(tmp_path)
     assert not stage.exists()
 
 
-def test_dead_uncommitted_stagings_are_removed_live_ones_kept(tmp_path):
-    dead = tmp_path / f".edgesub-staging-{_dead_pid()}-abc"
+def test_dead_uncommitted_stagings_are_removed_live_ones_kept(tmp_path, dead_pid):
+    dead = tmp_path / f".edgesub-staging-{dead_pid}-abc"
     live = tmp_path / f".edgesub-staging-{os.getppid()}-def"  # our parent is alive
     for stage in (dead, live):
         stage.mkdir()
@@ -65,12 +65,14 @@ def test_dead_uncommitted_stagings_are_removed_live_ones_kept(tmp_path):
     assert (tmp_path / "m_fp32.onnx").read_bytes() == b"old model"
 
 
-CONVERT_SCRIPT = """
+TESTS = Path(__file__).parents[1]
+CONVERT_SCRIPT = f"""
 import sys
+sys.path.insert(0, {str(TESTS)!r})
 from edgesub.config import ConvertConfig, DataConfig
 from edgesub.converters import convert
 from edgesub.data import load_dataset
-from tests.tiny_models import tiny_cnn
+from tiny_models import tiny_cnn
 digits = load_dataset(DataConfig())
 cfg = ConvertConfig(formats=tuple(sys.argv[2].split(",")), precisions=("fp32", "int8"))
 convert(tiny_cnn().eval(), digits, sys.argv[1], cfg, progress=False, measure_latency=False)
@@ -127,11 +129,12 @@ def test_a_full_disk_during_convert_is_one_line_and_keeps_the_previous_set(full_
     """Issue 17 case 2 on a real full disk (a 1 MB tmpfs)."""
     import shutil
 
+    from tiny_models import tiny_cnn
+
     from edgesub.config import ConvertConfig, DataConfig
     from edgesub.converters import convert, load_manifest
     from edgesub.data import load_dataset
     from edgesub.errors import EdgesubError
-    from tests.tiny_models import tiny_cnn
 
     digits = load_dataset(DataConfig())
     out = full_disk / "artifacts"
