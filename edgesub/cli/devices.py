@@ -50,7 +50,8 @@ def device_option(default: str) -> Any:
         "--device",
         "devices",
         multiple=True,
-        help=f"Device profile id, repeatable (default: {default}; ids: `edgesub devices`).",
+        help=f"Device profile id, repeatable, or 'all' for every profile, --profiles' too "
+        f"(default: {default}; ids: `edgesub devices`).",
     )
 
 

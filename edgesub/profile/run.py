@@ -13,7 +13,7 @@ from typing import Any
 
 from edgesub.atomic import atomic_write_json
 from edgesub.console import transient_track
-from edgesub.profile.devices import DeviceProfile, load_devices
+from edgesub.profile.devices import DeviceProfile, expand_device_ids, load_devices
 from edgesub.profile.energy import estimate_energy
 from edgesub.profile.estimate import MB, estimate
 from edgesub.profile.formats import load_graph
@@ -128,11 +128,12 @@ def profile_artifacts(
 ) -> list[dict]:
     """Records for every artifact × device (estimated), plus one measured "host" record each.
 
-    Everything is validated (device ids, files, shapes, custom ops) before the slow measurement
-    starts, so a typo fails in a second rather than after minutes.
+    ``devices`` may say ``all``: every profile, the user's included. Everything is validated
+    (device ids, files, shapes, custom ops) before the slow measurement starts, so a typo
+    fails in a second rather than after minutes.
     """
     registry = load_devices(profiles_dir)
-    profiles = [registry.get(d) for d in devices]
+    profiles = [registry.get(d) for d in expand_device_ids(devices, registry)]
     graphs = [(Path(p), load_graph(p, input_shape)) for p in paths]
     work = [(path, graph, device) for path, graph in graphs for device in profiles]
     records = [
