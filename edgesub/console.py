@@ -35,6 +35,12 @@ def note(message: str, quiet: bool = False) -> None:
         err.print(f"  {message}", markup=False, soft_wrap=True)
 
 
+def printable(text: str) -> str:
+    """``text`` with each non-printable character (line breaks, controls) escaped, so a file
+    name cannot split a line of output or act on the terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def transient_track(
     items: Iterable[T], label: str, *, total: int | None = None, enabled: bool = True
 ) -> Iterable[T]:

@@ -44,6 +44,10 @@ class EstimateError(EdgesubError):
     """A model cannot be estimated on a device (e.g. custom ops with no cost model)."""
 
 
+class BatchError(EdgesubError):
+    """Some items of a batch failed: each was reported on its own line, this sums them up."""
+
+
 class ConversionError(EdgesubError):
     """Exporting or quantising a model failed (unsupported op, bad calibration, tool failure)."""
 

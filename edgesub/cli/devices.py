@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,7 +20,11 @@ from edgesub.cli.app import (
     parse_shape,
     print_json,
 )
-from edgesub.console import out
+from edgesub.console import out, printable
+from edgesub.errors import BatchError
+
+if TYPE_CHECKING:
+    from edgesub.profile.run import ProfileResult
 
 # One source of defaults: the [profile] section of the pipeline configuration.
 PROFILE_DEFAULTS = DEFAULTS.profile
@@ -50,7 +54,8 @@ def device_option(default: str) -> Any:
         "--device",
         "devices",
         multiple=True,
-        help=f"Device profile id, repeatable (default: {default}; ids: `edgesub devices`).",
+        help=f"Device profile id, repeatable, or 'all' for every profile, --profiles' too "
+        f"(default: {default}; ids: `edgesub devices`).",
     )
 
 
@@ -78,7 +83,16 @@ def device_option(default: str) -> Any:
 @input_shape_option
 @profiles_option
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON record per artifact × device."
+    "--strict",
+    is_flag=True,
+    help="Stop at the first file that cannot be profiled (default: report it on its own line "
+    "and go on; a single file always stops).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON record per artifact × device; a failed pair has 'error' and 'reason'.",
 )
 @no_progress_option
 def profile(
@@ -90,25 +104,30 @@ def profile(
     warmup: int,
     input_shape: str | None,
     profiles_dir: str | None,
+    strict: bool,
     as_json: bool,
     no_progress: bool,
 ) -> None:
     """Measure and estimate latency, memory and energy of artifacts or a run directory.
 
-    TARGETS are .onnx / .tflite files (any, not only edgesub's) or run directories.
+    TARGETS are .onnx / .tflite files (any, not only edgesub's) or run directories. A file
+    that cannot be profiled (a custom op, say) gets a line of its own and the others go on;
+    the exit status is then 1.
 
     \b
     Example:
       edgesub profile model.tflite --device raspberry-pi-5 --device pixel-4 --threads 4
+      edgesub profile models/*.tflite --device all --no-measure
     """
     shape = parse_shape(input_shape)
-    from edgesub.profile import profile_artifacts, write_profile
+    from edgesub.profile.run import profile_batch, write_profile
 
     paths, manifest, run = _resolve_profile_targets(targets)
     device_ids = list(devices) or list(PROFILE_DEFAULTS.devices)
-    records = profile_artifacts(
+    result = profile_batch(
         paths,
         device_ids,
+        strict=strict or len(paths) == 1,
         threads=threads,
         measure=measure,
         warmup=warmup,
@@ -119,14 +138,33 @@ def profile(
         progress=not no_progress and not as_json,
     )
     if run is not None:
-        write_profile(run.profile, records)
+        write_profile(run.profile, result.records, result.failures)
     if as_json:
-        print_json(records)
+        print_json(result.rows())
     else:
-        from edgesub.report.table import profile_tables
+        _print_profile(result)
+    _fail_if_any(result)
 
-        for table in profile_tables(records, out.width):
+
+def _print_profile(result: ProfileResult) -> None:
+    """One table across every file that profiled, then a line per file that did not."""
+    from edgesub.report.table import failure_lines, profile_tables
+
+    if result.records:
+        for table in profile_tables(result.records, out.width):
             out.print(table)
+    for line in failure_lines([f.record() for f in result.failures]):
+        out.print(line, soft_wrap=True)
+
+
+def _fail_if_any(result: ProfileResult) -> None:
+    """Exit status 1 once everything is printed, with a line summing up the files that failed."""
+    failed = result.failed_files()
+    if failed:
+        names = ", ".join(printable(p.name) for p in failed)
+        raise BatchError(
+            f"{len(failed)} of {len(result.paths)} files could not be profiled: {names}"
+        )
 
 
 def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict | None, Any]:

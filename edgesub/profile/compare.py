@@ -17,6 +17,7 @@ from typing import Any
 
 from edgesub.atomic import atomic_write_json
 from edgesub.errors import ConfigError
+from edgesub.profile.devices import ALL_DEVICES
 
 SCHEMA_VERSION = 1
 COMPARE_FILE = "compare.json"
@@ -278,8 +279,9 @@ def load_profile_records(target: str | Path) -> list[dict[str, Any]]:
 
 
 def select_devices(records: list[dict[str, Any]], devices: list[str]) -> list[dict[str, Any]]:
-    """Only the records of ``devices`` (all when empty); a device with no record is an error."""
-    if not devices:
+    """Only the records of ``devices`` (all when empty or ``all``); a device with no record is
+    an error."""
+    if not devices or ALL_DEVICES in devices:
         return records
     present = list(dict.fromkeys(str(r.get("device")) for r in records))
     unknown = [d for d in devices if d not in present]

@@ -12,6 +12,7 @@ import functools
 import math
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,8 @@ from edgesub.limits import MAX_CORES, read_text_limited
 from edgesub.registry import Registry
 
 PROFILES_ENV = "EDGESUB_PROFILES"
+# The device id that stands for every profile known (built-in and the user's).
+ALL_DEVICES = "all"
 
 # Peak throughput must equal clock × documented work per cycle within this tolerance.
 _PEAK_TOLERANCE = 0.02
@@ -281,6 +284,11 @@ def load_devices(profiles_dir: str | Path | None = None) -> Registry[DeviceProfi
     if folder:
         seen: dict[str, str] = {}
         for profile in _user_profiles(Path(folder)):
+            if profile.id == ALL_DEVICES:
+                raise ConfigError(
+                    f"device profile {profile.source_file}: id '{ALL_DEVICES}' is reserved "
+                    "(--device all means every profile)"
+                )
             if profile.id in seen:
                 raise ConfigError(
                     f"device id '{profile.id}' is defined twice: {seen[profile.id]} "
@@ -292,6 +300,15 @@ def load_devices(profiles_dir: str | Path | None = None) -> Registry[DeviceProfi
     for device_id in sorted(profiles):
         registry.add(device_id, profiles[device_id])
     return registry
+
+
+def expand_device_ids(ids: Iterable[str], registry: Registry[DeviceProfile]) -> list[str]:
+    """``all`` stands for every profile of ``registry``, in id order, so a folder of user
+    profiles is covered without listing it; each id is kept once, in the order asked."""
+    expanded: list[str] = []
+    for device_id in ids:
+        expanded += registry.names() if device_id == ALL_DEVICES else [device_id]
+    return list(dict.fromkeys(expanded))
 
 
 def get_device(device_id: str, profiles_dir: str | Path | None = None) -> DeviceProfile:

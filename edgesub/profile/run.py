@@ -6,20 +6,25 @@ Produces the ``profile.json`` records of docs/run-directory.md. Works on any .on
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgesub.atomic import atomic_write_json
 from edgesub.console import transient_track
-from edgesub.profile.devices import DeviceProfile, load_devices
+from edgesub.errors import ConfigError, EdgesubError
+from edgesub.profile.devices import DeviceProfile, expand_device_ids, load_devices
 from edgesub.profile.energy import estimate_energy
 from edgesub.profile.estimate import MB, estimate
 from edgesub.profile.formats import load_graph
 from edgesub.profile.graph import Graph
 
 SCHEMA_VERSION = 1
+T = TypeVar("T")
 
 
 def host_info() -> dict[str, Any]:
@@ -113,10 +118,85 @@ def measured_record(
     }
 
 
-def profile_artifacts(
+@dataclass(frozen=True)
+class ProfileFailure:
+    """An artifact × device pair that could not be profiled, kept as a record of its own so a
+    batch reports it and goes on (``--json`` and ``profile.json`` carry it too)."""
+
+    artifact: str
+    path: str
+    device: str
+    error: str  # the step that failed: "load", "estimate" or "measure"
+    reason: str
+
+    def record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ProfileResult:
+    """What a batch produced: profile records, failures, and the files asked (their order)."""
+
+    paths: list[Path]
+    records: list[dict] = field(default_factory=list)
+    failures: list[ProfileFailure] = field(default_factory=list)
+
+    def rows(self) -> list[dict]:
+        """Records and failure records together, grouped by artifact in input order."""
+        return _ordered(self.records + [f.record() for f in self.failures], self.paths)
+
+    def failed_files(self) -> list[Path]:
+        """The files with at least one failure, once each, in input order."""
+        failed = {f.path for f in self.failures}
+        return list(dict.fromkeys(p for p in self.paths if str(p) in failed))
+
+
+@dataclass
+class _Batch:
+    """Runs each step of a batch; a failure is recorded and the batch goes on unless strict."""
+
+    result: ProfileResult
+    strict: bool
+
+    def attempt(
+        self, step: str, path: Path, devices: list[str], action: Callable[..., T], *args: Any
+    ) -> T | None:
+        """``action(*args)``, or None once its failure is recorded for each of ``devices``."""
+        try:
+            return action(*args)
+        except ConfigError:
+            raise  # a bad option or device profile concerns every file, not this one
+        except EdgesubError as exc:
+            if self.strict:
+                raise
+            self.result.failures += [
+                ProfileFailure(path.name, str(path), device, step, str(exc)) for device in devices
+            ]
+            return None
+
+    def add(
+        self, step: str, path: Path, device: str, action: Callable[..., dict], *args: Any
+    ) -> None:
+        """Keep the record ``action(*args)`` makes for ``device``, or its failure."""
+        record = self.attempt(step, path, [device], action, *args)
+        if record is not None:
+            self.result.records.append(record)
+
+
+def profile_artifacts(paths: list[Path], devices: list[str], **options: Any) -> list[dict]:
+    """Records for every artifact × device; the first file that cannot be profiled raises.
+
+    For a run's own artifacts (the pipeline's profile stage), where any failure is a bug.
+    ``options`` are :func:`profile_batch`'s.
+    """
+    return profile_batch(paths, devices, strict=True, **options).records
+
+
+def profile_batch(
     paths: list[Path],
     devices: list[str],
     *,
+    strict: bool = False,
     threads: int = 1,
     measure: bool = True,
     warmup: int = 10,
@@ -125,41 +205,71 @@ def profile_artifacts(
     input_shape: tuple[int, ...] | None = None,
     manifest: dict | None = None,
     progress: bool = True,
-) -> list[dict]:
+) -> ProfileResult:
     """Records for every artifact × device (estimated), plus one measured "host" record each.
 
-    Everything is validated (device ids, files, shapes, custom ops) before the slow measurement
-    starts, so a typo fails in a second rather than after minutes.
+    ``devices`` may say ``all`` (every profile, the user's included). A file that cannot be
+    read, estimated or measured becomes a :class:`ProfileFailure` and the others go on;
+    ``strict`` raises the first instead. Files are read and estimated before the slow
+    measurement starts, so a typo fails in a second rather than after minutes.
     """
     registry = load_devices(profiles_dir)
-    profiles = [registry.get(d) for d in devices]
-    graphs = [(Path(p), load_graph(p, input_shape)) for p in paths]
-    work = [(path, graph, device) for path, graph in graphs for device in profiles]
-    records = [
-        estimate_record(path, graph, device, threads, _manifest_entry(manifest, path))
-        for path, graph, device in work
-    ]
+    profiles = [registry.get(d) for d in expand_device_ids(devices, registry)]
+    batch = _Batch(ProfileResult([Path(p) for p in paths]), strict)
+    every = [p.id for p in profiles] + (["host"] if measure else [])
+    graphs = []  # read and estimated file by file, so strict stops at the first bad one
+    for path in batch.result.paths:
+        graph = batch.attempt("load", path, every, load_graph, path, input_shape)
+        if graph is None:
+            continue
+        graphs.append((path, graph))
+        entry = _manifest_entry(manifest, path)
+        for device in profiles:
+            batch.add(
+                "estimate", path, device.id, estimate_record, path, graph, device, threads, entry
+            )
     if measure:
-        from edgesub.profile.measure import measure_artifact
-
+        settings = {"threads": threads, "warmup": warmup, "runs": runs, "input_shape": input_shape}
         for path, graph in transient_track(
             graphs, "profiling", total=len(graphs), enabled=progress
         ):
-            result = measure_artifact(
-                path, threads=threads, warmup=warmup, runs=runs, input_shape=input_shape
-            )
-            records.append(measured_record(path, graph, _manifest_entry(manifest, path), result))
-    return _ordered(records, [p for p, _ in graphs])
+            entry = _manifest_entry(manifest, path)
+            batch.add("measure", path, "host", _measured, path, graph, entry, settings)
+    result = batch.result
+    result.records = _ordered(result.records, result.paths)
+    rank = _rank(result.paths)
+    result.failures.sort(key=lambda f: rank[f.path])  # stable: each file's steps in order
+    return result
+
+
+def _measured(path: Path, graph: Graph, entry: dict[str, Any], settings: dict[str, Any]) -> dict:
+    """The host record of ``path``, measured here (``settings``: measure_artifact's)."""
+    from edgesub.profile.measure import measure_artifact
+
+    return measured_record(path, graph, entry, measure_artifact(path, **settings))
 
 
 def _ordered(records: list[dict], paths: list[Path]) -> list[dict]:
     """Group by artifact (input order), host first, then devices in the order asked."""
-    rank = {str(p): i for i, p in enumerate(paths)}
+    rank = _rank(paths)
     return sorted(records, key=lambda r: (rank[r["path"]], r["device"] != "host"))
 
 
-def write_profile(path: str | Path, records: list[dict]) -> Path:
-    """Write ``profile.json`` (docs/run-directory.md) atomically."""
+def _rank(paths: list[Path]) -> dict[str, int]:
+    return {str(p): i for i, p in enumerate(paths)}
+
+
+def write_profile(
+    path: str | Path, records: list[dict], failures: Iterable[ProfileFailure] = ()
+) -> Path:
+    """Write ``profile.json`` (docs/run-directory.md) atomically; ``failures`` are kept apart
+    from ``records`` so every reader of the records sees only profiled pairs."""
     return atomic_write_json(
-        path, {"schema_version": SCHEMA_VERSION, "host": host_info(), "records": records}
+        path,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "host": host_info(),
+            "records": records,
+            "failures": [f.record() for f in failures],
+        },
     )

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from edgesub.console import printable
 from edgesub.report import fmt
 from edgesub.report.rows import model_rows, timing_rows
 from edgesub.report.rundata import read_run_data
@@ -75,6 +76,36 @@ def profile_tables(records: list[dict[str, Any]], width: int) -> list[Table]:
         timing.add_row(*cells, _latency_cell(rec), _memory_cell(rec, short=True))
         energy.add_row(artifact, device, _energy_cell(rec), Text(fmt.percent(rec.get("accuracy"))))
     return [timing, energy]
+
+
+# What each step of profiling was doing when a file failed (edgesub.profile.run.ProfileFailure).
+_FAILED_STEP = {
+    "load": "reading it",
+    "estimate": "estimating on {devices}",
+    "measure": "measuring on this machine",
+}
+
+
+def failure_lines(failures: list[dict[str, Any]]) -> list[Text]:
+    """One line per file and reason that could not be profiled, naming the devices it failed
+    on; the table above holds everything that did profile."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for failure in failures:
+        key = (str(failure["path"]), str(failure["error"]), str(failure["reason"]))
+        groups.setdefault(key, []).append(str(failure["device"]))
+    return [
+        Text(
+            f"✗ {printable(path)}, {_FAILED_STEP[step].format(devices=_devices(devices))}: "
+            + printable(reason),
+            style="red",
+        )
+        for (path, step, reason), devices in groups.items()
+    ]
+
+
+def _devices(ids: list[str]) -> str:
+    """A few device ids by name; more (``--device all``) as a count, which the line can hold."""
+    return ", ".join(ids) if len(ids) <= 3 else f"{len(ids)} devices"
 
 
 def _width(table: Table) -> int:

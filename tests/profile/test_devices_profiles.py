@@ -6,7 +6,7 @@ from importlib import resources
 import pytest
 
 from edgesub.errors import ConfigError, UnknownNameError
-from edgesub.profile.devices import PROFILES_ENV, get_device, load_devices
+from edgesub.profile.devices import PROFILES_ENV, expand_device_ids, get_device, load_devices
 
 REQUIRED = {
     "raspberry-pi-4b", "raspberry-pi-5", "raspberry-pi-3b-plus", "raspberry-pi-zero-2w",
@@ -128,4 +128,15 @@ def test_malformed_toml_and_duplicate_ids(tmp_path):
         with resources.as_file(src) as f:
             shutil.copy(f, tmp_path / name)
     with pytest.raises(ConfigError, match="defined twice"):
+        load_devices(tmp_path)
+
+
+def test_all_expands_to_every_id_once_and_no_profile_may_be_called_all(tmp_path):
+    registry = load_devices()
+    assert expand_device_ids(["pixel-4", "all", "pixel-4"], registry) == [
+        "pixel-4",
+        *(name for name in registry.names() if name != "pixel-4"),
+    ]
+    (tmp_path / "all.toml").write_text(_builtin_text("pixel-4").replace('"pixel-4"', '"all"'))
+    with pytest.raises(ConfigError, match=r"all\.toml: id 'all' is reserved"):
         load_devices(tmp_path)

@@ -143,6 +143,7 @@ def test_select_devices_names_the_missing_ones():
     records = [record("a"), record("a", device="phone")]
     assert select_devices(records, ["phone"]) == [records[1]]
     assert select_devices(records, []) == records
+    assert select_devices(records, ["all"]) == records
     with pytest.raises(
         ConfigError, match=r"no records for device.* jetson-nano; it has: pi, phone"
     ):

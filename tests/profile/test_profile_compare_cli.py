@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from test_graph_onnx import tiny_cnn
 
 from edgesub.cli import cli
+from edgesub.profile.devices import load_devices
 
 FIXTURE = Path(__file__).parents[1] / "report" / "fixture_run"
 
@@ -90,3 +91,11 @@ def test_compare_bad_budgets_are_one_line(run_dir, args, message):
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error: ") and message in line
+
+
+def test_compare_takes_device_all_too(tmp_path):
+    model = tiny_cnn(tmp_path / "a.onnx")
+    result = invoke("compare", model, "--device", "all", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert sorted(r["device"] for r in rows) == load_devices().names()

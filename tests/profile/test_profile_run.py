@@ -6,6 +6,7 @@ import pytest
 from test_graph_onnx import tiny_cnn
 
 from edgesub.errors import EstimateError, ModelFileError, UnknownNameError
+from edgesub.profile.devices import load_devices
 from edgesub.profile.run import profile_artifacts, write_profile
 
 RECORD_KEYS = {
@@ -61,6 +62,22 @@ def test_bad_inputs_raise_one_clear_error(model, tmp_path):
     custom = tiny_cnn(tmp_path / "custom.onnx", custom=True)
     with pytest.raises(EstimateError, match="FancyOp"):
         profile_artifacts([custom], ["pixel-4"], measure=False, progress=False)
+
+
+def test_device_all_is_every_profile_with_the_users_once_each(tmp_path):
+    from importlib import resources
+
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    text = resources.files("edgesub.device_profiles").joinpath("pixel-4.toml").read_text()
+    (folder / "mine.toml").write_text(text.replace('id = "pixel-4"', 'id = "my-phone"'))
+    model = tiny_cnn(tmp_path / "a.onnx")
+    records = profile_artifacts(
+        [model], ["pixel-4", "all"], measure=False, progress=False, profiles_dir=folder
+    )
+    devices = [r["device"] for r in records]
+    assert devices[0] == "pixel-4" and "my-phone" in devices
+    assert sorted(devices) == load_devices(folder).names()
 
 
 def test_write_profile_is_complete_json(model, tmp_path):
