@@ -3,8 +3,9 @@
 1. Starts ``edgesub run --fast`` (resuming one run folder), sends SIGINT half a second (and,
    for convert, 3 s: inside a TFLite export) into each stage, and records the seconds until the
    process exits with 130. Target (issue 17): within a second or two.
-2. Converts the run's student side by side with the TFLite exports in the worker process
-   (the default) and in-process, alternating, and reports the median wall time of each.
+2. Times ``edgesub convert RUN_DIR`` side by side, alternating, with the TFLite exports in
+   the worker process (the default) and in-process (``convert.export_worker=false``), and
+   reports the median wall time of each.
 
 Writes benchmarks/results/interrupts.json.
 
@@ -55,21 +56,17 @@ def interrupt_seconds(run_dir: Path, stage: str, delay: float) -> float:
 
 
 def convert_seconds(run_dir: Path, repeats: int) -> dict[str, float]:
-    """Median convert wall time with TFLite exported in the worker and in this process."""
-    from edgesub.converters.formats import CONVERTERS
-    from edgesub.pipeline import open_run, stage_convert, stage_data
-
-    run, cfg = open_run(run_dir)
-    data = stage_data(cfg)
-    tflite = CONVERTERS.get("tflite")
-    times: dict[str, list[float]] = {"worker": [], "in_process": []}
+    """Median wall time of ``edgesub convert RUN_DIR``, each a fresh process, with TFLite
+    exported in the worker (the default) and in-process, alternating."""
+    modes = {"worker": "true", "in_process": "false"}
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
     for _ in range(repeats):
-        for mode in times:
-            object.__setattr__(tflite, "isolated", mode == "worker")
+        for mode, value in modes.items():
+            command = [sys.executable, "-m", "edgesub", "convert", str(run_dir), "--no-progress"]
+            command += ["--set", f"convert.export_worker={value}"]
             start = time.perf_counter()
-            stage_convert(run, data, cfg, progress=False)
+            subprocess.run(command, check=True, capture_output=True)
             times[mode].append(time.perf_counter() - start)
-    object.__setattr__(tflite, "isolated", True)
     return {mode: round(statistics.median(t), 2) for mode, t in times.items()}
 
 
@@ -100,9 +97,8 @@ def main() -> None:
         convert = convert_seconds(run_dir, args.repeats)
     result = {
         "what": "seconds from SIGINT to exit 130 per stage of `edgesub run --fast --resume`; "
-        "median convert wall time (s), TFLite exported in the worker vs in-process (in one "
-        "process, so in-process reuses litert-torch once imported: a fresh CLI process would "
-        "import it too, about 4 s here)",
+        "median wall time (s) of `edgesub convert RUN_DIR` (fresh processes), TFLite "
+        "exported in the worker vs in-process (convert.export_worker=false)",
         "measured": True,
         "target_seconds": TARGET_S,
         "sigint_to_exit_seconds": stops,

@@ -19,7 +19,7 @@ import numpy as np
 from edgesub.atomic import atomic_path
 from edgesub.console import err
 from edgesub.converters.calibration import calibration_set, checked_inputs
-from edgesub.converters.export_worker import export_worker
+from edgesub.converters.export_worker import ExportWorker, export_worker, in_process
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, ExportJob
 from edgesub.converters.manifest import model_section, tool_versions, write_manifest
 from edgesub.converters.recommend import recommend
@@ -27,7 +27,6 @@ from edgesub.converters.staging import staged_output
 from edgesub.converters.verify import Reference, failure_message, parity, torch_reference
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, EdgesubError, ParityError
-from edgesub.interrupts import deferred
 from edgesub.native_logs import native_noise_filtered
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ def convert(
     try:
         reference = torch_reference(model, test_x, data.test.y)
         with staged_output(out_dir) as stage, export_worker() as worker:
-            isolated = {fmt.name: fmt for fmt, _, _ in plan if fmt.isolated}
+            isolated = {f.name: f for f, _, _ in plan if f.isolated and cfg.export_worker}
             if isolated:
                 worker.start(tuple(f.warm_up for f in isolated.values() if f.warm_up))
             if tokenizer is not None:
@@ -80,13 +79,23 @@ def convert(
             entries = []
             for fmt, precision, exporter in _tracked(plan, progress):
                 target = stage / f"{name}_{precision}{fmt.extension}"
-                export = functools.partial(worker.run, exporter) if fmt.isolated else exporter
+                export = _exporter(fmt, exporter, worker, cfg)
                 make = functools.partial(export, model, job)
                 entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
             finish(stage, model_section(name, data), entries, measure_latency=measure_latency)
     finally:
         model.train(was_training)
     return entries
+
+
+def _exporter(
+    fmt: ArtifactFormat, exporter: Exporter, worker: ExportWorker, cfg: ConvertConfig
+) -> Exporter:
+    """How an exporter runs: in the worker when its format is isolated (unless
+    ``convert.export_worker`` is off: then here, Ctrl-C deferred), else directly."""
+    if not fmt.isolated:
+        return exporter
+    return functools.partial(worker.run, exporter) if cfg.export_worker else in_process(exporter)
 
 
 def prepare_output(out_dir: Path, name: str) -> Path:
@@ -156,8 +165,7 @@ def publish_artifact(
     """Write the file with ``make(tmp)``, verify it, and rename it into place unless it fails."""
     with atomic_path(target) as tmp:
         start = time.perf_counter()
-        # exporters' and runtimes' C++ INFO lines; a Ctrl-C waits for the native step to return
-        with native_noise_filtered(), deferred(f"exporting {target.name}"):
+        with native_noise_filtered():  # exporters' and runtimes' C++ INFO lines
             make(tmp)
             convert_seconds = time.perf_counter() - start
             start = time.perf_counter()

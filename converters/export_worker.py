@@ -13,6 +13,7 @@ exported in this process, where a Ctrl-C waits for the step to return
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import signal
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.errors import ConversionError, EdgesubError, first_line
-from edgesub.interrupts import immediate
+from edgesub.interrupts import deferred
 from edgesub.native_logs import native_noise_filtered
 
 _POLL_SECONDS = 0.1
@@ -43,6 +44,11 @@ class ExportWorker:
         self._process: subprocess.Popen[bytes] | None = None
         self._send: Connection | None = None
         self._recv: Connection | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a worker process is up (False after close, kill or crash)."""
+        return self._process is not None and self._process.poll() is None
 
     def start(self, warm_ups: tuple[Callable[[], None], ...] = ()) -> None:
         """Start the worker unless it runs, and have it import what ``warm_ups`` import."""
@@ -63,15 +69,14 @@ class ExportWorker:
         try:
             request = pickle.dumps((exporter, (model, job, str(path)), True))
         except (pickle.PicklingError, AttributeError, TypeError):
-            exporter(model, job, path)
+            in_process(exporter)(model, job, path)
             return
         self.start()
         try:
-            with immediate():  # the worker can be killed at any moment
-                self._send.send_bytes(request)
-                while not self._recv.poll(_POLL_SECONDS) and self._process.poll() is None:
-                    pass
-                reply = self._recv.recv_bytes()
+            self._send.send_bytes(request)
+            while not self._recv.poll(_POLL_SECONDS) and self._process.poll() is None:
+                pass
+            reply = self._recv.recv_bytes()
         except KeyboardInterrupt:
             self.close(kill=True)
             raise
@@ -83,7 +88,7 @@ class ExportWorker:
             ) from None
         status, error = pickle.loads(reply)  # our own child's reply, not a user file
         if status == "unpicklable":  # e.g. a class of a script's __main__
-            exporter(model, job, path)
+            in_process(exporter)(model, job, path)
         elif status != "ok":
             raise error
 
@@ -106,14 +111,30 @@ class ExportWorker:
         self._process = self._send = self._recv = None
 
 
+def in_process(exporter: Callable[..., None]) -> Callable[..., None]:
+    """``exporter`` (its last argument the target path) run here, a first Ctrl-C held until
+    it returns: a KeyboardInterrupt raised inside native callbacks could be swallowed or crash
+    the exporter."""
+
+    @functools.wraps(exporter)
+    def run(*args: Any) -> None:
+        with deferred(f"exporting {Path(args[-1]).name}"):
+            exporter(*args)
+
+    return run
+
+
 @contextlib.contextmanager
 def export_worker() -> Iterator[ExportWorker]:
-    """A worker for one convert; always stopped afterwards."""
+    """A worker for one convert; stopped afterwards (killed at once when the convert failed
+    or was interrupted: it may still be importing)."""
     worker = ExportWorker()
     try:
         yield worker
-    finally:
-        worker.close()
+    except BaseException:
+        worker.close(kill=True)
+        raise
+    worker.close()
 
 
 def main(argv: list[str]) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from edgesub._deps import require
 from edgesub.converters.artifact_set import finish, prepare_output, publish_artifact
 from edgesub.converters.calibration import read_labels
+from edgesub.converters.export_worker import in_process
 from edgesub.converters.formats import CONVERTERS
 from edgesub.converters.manifest import source_model_section
 from edgesub.converters.sources import (
@@ -75,8 +76,10 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
         with staged_output(out) as stage:
             entries = []
             for precision in cfg.precisions:
+                # TensorFlow's converter is native for seconds: Ctrl-C waits for it (see
+                # export_worker.in_process)
                 make = functools.partial(
-                    _convert_into, tf, saved, precision, calibration, cfg.float_io
+                    in_process(_convert_into), tf, saved, precision, calibration, cfg.float_io
                 )
                 target = stage / f"{name}_{precision}{fmt.extension}"
                 entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))

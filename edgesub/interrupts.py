@@ -43,20 +43,6 @@ def deferred(what: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def immediate() -> Iterator[None]:
-    """Ctrl-C raises at once again, inside a :func:`deferred` block: for waiting on a child
-    process, which can be killed at any moment."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextlib.contextmanager
 def blocked() -> Iterator[None]:
     """Keep Ctrl-C out of a few renames that must all happen (it is raised right after)."""
     with deferred("the files are in place"):
