@@ -18,6 +18,9 @@ from typing import Any
 from edgesub.errors import ConfigError
 from edgesub.limits import MAX_RUNS, MAX_THREADS, check_count, check_finite, read_text_limited
 
+# What a model's scored output is (the manifest's model.output_kind); "auto" detects it.
+OUTPUT_KINDS = ("logits", "probabilities", "raw")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -139,6 +142,7 @@ class ConvertConfig:
     float_io: bool = False  # full-integer int8 TFLite: float32 input/output instead of int8
     dynamic_batch: bool = True  # ONNX: a dynamic batch axis; False fixes the batch at 1
     onnx_int8_activations: str = "int8"  # ONNX static int8: "int8" (S8S8) or "uint8" (U8S8, x86)
+    outputs: str = "auto"  # one of OUTPUT_KINDS, or "auto": detected on the verification data
 
     def validate(self) -> None:
         _check(bool(self.formats), "convert.formats must not be empty")
@@ -149,6 +153,10 @@ class ConvertConfig:
             self.onnx_int8_activations in ("int8", "uint8"),
             "convert.onnx_int8_activations must be int8 or uint8, "
             f"got {self.onnx_int8_activations!r}",
+        )
+        _check(
+            self.outputs in ("auto", *OUTPUT_KINDS),
+            f"convert.outputs must be auto, {', '.join(OUTPUT_KINDS)}; got {self.outputs!r}",
         )
 
 
