@@ -16,6 +16,7 @@ import numpy as np
 from edgesub import __version__
 from edgesub._deps import require
 from edgesub.converters import run_artifact
+from edgesub.converters.outputs import DEFAULT_KIND
 from edgesub.errors import ConfigError, ModelFileError, ParityError
 from edgesub.labels import labels_text
 from edgesub.package.readme import numbers, render
@@ -40,7 +41,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
     entry = _one_tflite(source, request)
     labels = class_names(source.model)
     mean, std = pixel_normalisation(pre)
-    from edgesub.package.metadata import ClassifierMetadata
+    from edgesub.package.metadata import OUTPUT_DESCRIPTIONS, ClassifierMetadata
     from edgesub.package.tflite_file import classifier_file
 
     height, width = (int(d) for d in pre["size"])
@@ -54,6 +55,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
         mean=mean,
         std=std,
         labels_file=LABELS_FILE,
+        output_kind=source.model.get("output_kind", DEFAULT_KIND),
     )
     text = labels_text(labels)
     original = source.folder / entry["file"]
@@ -77,6 +79,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
             "width": width,
             "color": pre.get("color", "image"),
             "version": meta.version,
+            "output": OUTPUT_DESCRIPTIONS[meta.output_kind].lower(),
             "mean": numbers(mean),
             "std": numbers(std),
             "adapted": _adapted(added),
