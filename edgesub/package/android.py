@@ -8,6 +8,7 @@ artifact on the same inputs.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,15 @@ from edgesub.converters.outputs import DEFAULT_KIND
 from edgesub.errors import ConfigError, ModelFileError, ParityError
 from edgesub.labels import labels_text
 from edgesub.package.readme import numbers, render
-from edgesub.package.source import LABELS_FILE, PackageSource, check_read_back, class_names
+from edgesub.package.source import (
+    LABELS_FILE,
+    RUN_ARTIFACTS,
+    PackageSource,
+    check_read_back,
+    class_names,
+)
 from edgesub.package.targets import TARGETS, PackageRequest
+from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
     from edgesub.package.metadata import ClassifierMetadata
@@ -125,9 +133,21 @@ def _one_tflite(source: PackageSource, request: PackageRequest) -> dict[str, Any
         others = ", ".join(entry["file"] for entry in candidates or source.entries)
         raise ConfigError(
             f"android runs .tflite models (MediaPipe Tasks) and {others} is not one; "
-            "make one with: edgesub convert RUN_DIR --format tflite"
+            f"{_tflite_hint(source.folder)}"
         )
     return tflite[0]
+
+
+def _tflite_hint(folder: Path) -> str:
+    """The command that makes a .tflite: on a run's artifacts, convert the run again; an ONNX
+    file cannot become one, so name the sources that can."""
+    run = RunDir(folder.parent)
+    if folder.name == RUN_ARTIFACTS and run.config.is_file():
+        return f"make one with `edgesub convert {shlex.quote(str(run.root))} --format tflite`"
+    return (
+        "make one with `edgesub convert MODEL_FILE --format tflite` from PyTorch weights or a "
+        "Keras model (an ONNX file converts to ONNX only)"
+    )
 
 
 def _image_preprocessing(model: dict[str, Any]) -> dict[str, Any]:
