@@ -22,6 +22,7 @@ from edgesub.converters.calibration import calibration_set, checked_inputs
 from edgesub.converters.export_worker import ExportWorker, export_worker, in_process
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, ExportJob
 from edgesub.converters.manifest import model_section, tool_versions, write_manifest
+from edgesub.converters.outputs import output_kind
 from edgesub.converters.recommend import recommend
 from edgesub.converters.staging import staged_output
 from edgesub.converters.verify import Reference, failure_message, parity, torch_reference
@@ -82,7 +83,8 @@ def convert(
                 export = _exporter(fmt, exporter, worker, cfg)
                 make = functools.partial(export, model, job)
                 entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
-            finish(stage, model_section(name, data), entries, measure_latency=measure_latency)
+            model_record = model_section(name, data, output_kind(cfg.outputs, reference.logits))
+            finish(stage, model_record, entries, measure_latency=measure_latency)
     finally:
         model.train(was_training)
     return entries

@@ -24,6 +24,7 @@ from edgesub.converters.calibration import read_labels
 from edgesub.converters.export_worker import in_process
 from edgesub.converters.formats import CONVERTERS
 from edgesub.converters.manifest import source_model_section
+from edgesub.converters.outputs import output_kind
 from edgesub.converters.sources import (
     SAVED_MODEL_FILE,
     SAVED_MODEL_KEY,
@@ -72,6 +73,7 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
             {"layout": _layout(dims)} if len(dims) == 3 else {},
             {"kind": kind, "file": Path(src).name, "sha256": _source_digest(Path(src))},
             verified_on,
+            output_kind(cfg.outputs, reference.logits),
         )
         with staged_output(out) as stage:
             entries = []

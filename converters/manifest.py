@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.atomic import atomic_write_json
+from edgesub.config import OUTPUT_KINDS
 from edgesub.converters.preprocessing import preprocessing_record
 from edgesub.digest import file_sha256
 from edgesub.errors import ModelFileError
@@ -35,14 +36,17 @@ def tool_versions(distributions: tuple[str, ...]) -> dict[str, str]:
     return versions
 
 
-def model_section(name: str, data: Any) -> dict[str, Any]:
-    """What the model takes and means: enough to feed it and name its outputs without edgesub."""
+def model_section(name: str, data: Any, output_kind: str) -> dict[str, Any]:
+    """What the model takes and means: enough to feed it and name its outputs without edgesub.
+
+    ``output_kind`` (:mod:`outputs`) says whether the scores still need a softmax."""
     return {
         "name": name,
         "num_classes": int(data.num_classes),
         "labels": [str(label) for label in data.labels] if data.labels else None,
         "input_shape": [int(d) for d in data.input_shape],
         "preprocessing": preprocessing_record(data),
+        "output_kind": output_kind,
     }
 
 
@@ -54,6 +58,7 @@ def source_model_section(
     preprocessing: dict[str, Any],
     source: dict[str, Any],
     verified_on: str,
+    output_kind: str,
 ) -> dict[str, Any]:
     """The model section for a model file a user brought (ONNX, Keras, SavedModel): unknown
     input dims are -1, and the source file and what verification ran on are recorded."""
@@ -65,6 +70,7 @@ def source_model_section(
         "preprocessing": preprocessing,
         "source": source,
         "verified_on": verified_on,
+        "output_kind": output_kind,
     }
 
 
@@ -117,6 +123,10 @@ def _read(path: Path) -> dict[str, Any]:
     if labels is not None and not isinstance(labels, list):
         raise ModelFileError(f"{path}: the model's 'labels' must be a list of names")
     check_labels(labels or [], str(path))
+    kind = manifest["model"].get("output_kind", "logits")
+    if kind not in OUTPUT_KINDS:
+        known = ", ".join(OUTPUT_KINDS)
+        raise ModelFileError(f"{path}: model.output_kind must be one of {known}, got {kind!r}")
     _check_sizes(path, manifest["model"])
     return manifest
 

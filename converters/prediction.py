@@ -15,6 +15,7 @@ import numpy as np
 from edgesub.converters.calibration import load_array
 from edgesub.converters.formats import format_for_file
 from edgesub.converters.manifest import MANIFEST_NAME, manifest_entry
+from edgesub.converters.outputs import scores
 from edgesub.converters.preprocessing import image_input
 from edgesub.converters.tokenizer import text_input
 from edgesub.errors import DataError, ModelFileError
@@ -55,7 +56,8 @@ def predict(
     top: int = 5,
     invert: bool = False,
 ) -> dict[str, Any]:
-    """Top-``top`` labels with softmax scores for each input sample."""
+    """Top-``top`` labels for each input sample, scored as the manifest's ``output_kind`` says
+    (softmax of logits; a model's own probabilities as they are)."""
     artifact = Path(artifact)
     check_model_file(artifact)
     fmt = format_for_file(artifact)
@@ -65,20 +67,21 @@ def predict(
     x = _batched(x, _input_shape(model, entry, fmt, artifact), source)
     if not np.isfinite(x).all():
         raise DataError(f"input {source} contains NaN or inf values")
-    logits = fmt.run(artifact, x, 1).reshape(len(x), -1)
-    if not np.isfinite(logits).all():
+    outputs = fmt.run(artifact, x, 1).reshape(len(x), -1)
+    if not np.isfinite(outputs).all():
         raise ModelFileError(
             f"{artifact.name} outputs NaN or infinity for {source} (NaN weights or an "
             "overflow?); its scores would mean nothing"
         )
     labels = (model or {}).get("labels") or None
+    kind = (model or {}).get("output_kind")
     return {
         "artifact": str(artifact),
         "input": source,
         "format": fmt.name,
         "precision": entry["precision"] if entry else None,
         "manifest": model is not None,
-        "predictions": [_ranked(row, labels, top) for row in logits],
+        "predictions": [_ranked(scores(row, kind), labels, top) for row in outputs],
     }
 
 
@@ -136,16 +139,14 @@ def _batched(x: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-def _ranked(logits: np.ndarray, labels: list[str] | None, top: int) -> list[dict[str, Any]]:
-    """The ``top`` classes by softmax probability (scores of logits; probabilities sum to 1)."""
-    shifted = logits.astype(np.float64) - logits.max()
-    scores = np.exp(shifted) / np.exp(shifted).sum()
-    order = np.argsort(-scores, kind="stable")[: max(1, top)]
+def _ranked(row: np.ndarray, labels: list[str] | None, top: int) -> list[dict[str, Any]]:
+    """The ``top`` classes by score, best first."""
+    order = np.argsort(-row, kind="stable")[: max(1, top)]
     return [
         {
             "index": int(i),
             "label": labels[i] if labels and i < len(labels) else str(int(i)),
-            "score": round(float(scores[i]), 6),
+            "score": round(float(row[i]), 6),
         }
         for i in order
     ]

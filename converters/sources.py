@@ -30,6 +30,7 @@ from edgesub.converters.calibration import (
 from edgesub.converters.formats import CONVERTERS
 from edgesub.converters.manifest import source_model_section
 from edgesub.converters.onnx_export import quantize_onnx
+from edgesub.converters.outputs import onnx_ends_in_softmax, output_kind
 from edgesub.converters.staging import staged_output
 from edgesub.converters.verify import Reference
 from edgesub.digest import file_sha256
@@ -113,7 +114,8 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     out = prepare_output(out, name)
     reference = Reference(x=verify, y=None, logits=fmt.run(src, verify, 1))
     source = {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)}
-    model = source_model_section(name, num_classes, labels, dims, {}, source, verified_on)
+    kind = output_kind(cfg.outputs, reference.logits, ends_in_softmax=onnx_ends_in_softmax(src))
+    model = source_model_section(name, num_classes, labels, dims, {}, source, verified_on, kind)
     shape = (1, *verify.shape[1:])  # the data's own size fixes dynamic spatial dims
     with staged_output(out) as stage:
         entries = []

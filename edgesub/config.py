@@ -18,6 +18,9 @@ from typing import Any
 from edgesub.errors import ConfigError
 from edgesub.limits import MAX_RUNS, MAX_THREADS, check_count, check_finite, read_text_limited
 
+# What a model's scored output is (the manifest's model.output_kind); "auto" detects it.
+OUTPUT_KINDS = ("logits", "probabilities", "raw")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -142,6 +145,7 @@ class ConvertConfig:
     # TFLite exports in a worker process, so Ctrl-C stops them at once; false exports here
     # (a few seconds faster, but Ctrl-C then waits for the running export to finish)
     export_worker: bool = True
+    outputs: str = "auto"  # one of OUTPUT_KINDS, or "auto": detected on the verification data
 
     def validate(self) -> None:
         _check(bool(self.formats), "convert.formats must not be empty")
@@ -152,6 +156,10 @@ class ConvertConfig:
             self.onnx_int8_activations in ("int8", "uint8"),
             "convert.onnx_int8_activations must be int8 or uint8, "
             f"got {self.onnx_int8_activations!r}",
+        )
+        _check(
+            self.outputs in ("auto", *OUTPUT_KINDS),
+            f"convert.outputs must be auto, {', '.join(OUTPUT_KINDS)}; got {self.outputs!r}",
         )
 
 

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import shlex
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -162,10 +163,55 @@ class RunDir:
             _release(path)
 
     def require(self, path: Path, stage: str) -> Path:
-        """Return ``path`` or explain which stage must run first."""
+        """Return ``path`` or explain which command makes it."""
         if not path.exists():
-            raise RunDirError(f"{path} not found; run `edgesub {stage} {self.root}` first")
+            raise RunDirError(f"{path} not found; {self.missing_hint(stage)}")
         return path
+
+    def missing_hint(self, stage: str) -> str:
+        """What to type to make ``stage``'s output: that stage's command on a run; on a folder
+        that is not one, the command that makes its artifacts or a run."""
+        if not self.config.is_file():
+            return not_a_run_hint(self.root)
+        root = shlex.quote(str(self.root))
+        command = _STAGE_COMMANDS.get(stage, stage)
+        return (
+            f"run `edgesub {command} {root}` first (or `edgesub run --resume {root}` for every "
+            "missing stage)"
+        )
+
+
+# A stage whose command on an existing run is not its own name: `edgesub run` takes a run
+# directory only to resume it.
+_STAGE_COMMANDS = {"run": "run --resume"}
+ARTIFACTS_MANIFEST = "manifest.json"  # what `edgesub convert FILE --out DIR` writes in DIR
+
+
+def not_a_run_hint(folder: Path) -> str:
+    """A folder with no config.toml: say what it is and which existing commands fit it."""
+    quoted = shlex.quote(str(folder))
+    make = f"`edgesub convert MODEL_FILE --out {quoted}` writes artifacts and a manifest there"
+    if not (folder / ARTIFACTS_MANIFEST).is_file():
+        return (
+            f"{folder} is not an edgesub run (no config.toml): {make}, and "
+            "`edgesub run --name NAME` starts a run"
+        )
+    first = _first_artifact(folder / ARTIFACTS_MANIFEST)
+    profile = f"`edgesub profile {shlex.quote(str(folder / first))}`, " if first else ""
+    return (
+        f"{folder} holds converted artifacts ({ARTIFACTS_MANIFEST}), not a run: use them with "
+        f"{profile}`edgesub package {quoted} --target raspberry-pi --out BUNDLE_DIR`, or "
+        f"convert again with `edgesub convert MODEL_FILE --out {quoted}`"
+    )
+
+
+def _first_artifact(manifest: Path) -> str | None:
+    """The first file an artifacts manifest lists, when it is a plain name beside it."""
+    artifacts = read_json_or_empty(manifest).get("artifacts")
+    entry = artifacts[0] if isinstance(artifacts, list) and artifacts else None
+    name = entry.get("file") if isinstance(entry, dict) else None
+    plain = isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name
+    return name if plain and (manifest.parent / name).is_file() else None
 
 
 def _open_lock(path: Path, shared: bool) -> int | None:

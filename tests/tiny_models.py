@@ -43,3 +43,35 @@ def trained_tiny_cnn(digits: Any, epochs: int = 15) -> Any:
 
     torch.manual_seed(0)
     return fit(tiny_cnn(), digits, epochs=epochs, batch_size=128)
+
+
+def dense_onnx(path: Any, *, softmax: bool) -> Any:
+    """A seeded 1×8×8 → 10 dense classifier as an ONNX file, ending in a Softmax when asked.
+
+    Its weights are large enough that the top class has a probability near 1 (the case where
+    a second softmax visibly flattens it)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.normal(0, 3, (64, 10)).astype(np.float32), "w")
+    bias = numpy_helper.from_array(rng.normal(0, 1, 10).astype(np.float32), "b")
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+        helper.make_node("MatMul", ["flat", "w"], ["mm"]),
+        helper.make_node("Add", ["mm", "b"], ["logits"]),
+    ]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["scores"], axis=1))
+    graph = helper.make_graph(
+        nodes,
+        "dense",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 8, 8])],
+        [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, ["n", 10])],
+        [weights, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path

@@ -76,6 +76,13 @@ from edgesub.console import out
     default=None,
     help="ONNX batch axis: dynamic (default) or fixed at 1.",
 )
+@click.option(
+    "--outputs",
+    type=click.Choice(config_mod.OUTPUT_KINDS),
+    help="What the model outputs: logits (scores are their softmax), probabilities (shown as "
+    "they are) or raw (default: probabilities when it ends in a Softmax or its rows sum to 1 "
+    "on the verification data, else logits).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest entries.")
 @set_option
 @no_progress_option
@@ -92,6 +99,7 @@ def convert(
     name: str | None,
     float_io: bool | None,
     dynamic_batch: bool | None,
+    outputs: str | None,
     as_json: bool,
     sets: tuple[str, ...],
     no_progress: bool,
@@ -115,6 +123,7 @@ def convert(
         "convert.keep_failed": keep_failed or None,
         "convert.float_io": float_io,
         "convert.dynamic_batch": dynamic_batch,
+        "convert.outputs": outputs,
     }
     if not is_saved_model(path) and (path.is_dir() or not path.suffix):
         entries = _convert_run(source, formats, precisions, flags, sets, no_progress)

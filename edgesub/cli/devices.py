@@ -315,7 +315,8 @@ def _compare_inputs(
         run = RunDir(first) if first.is_dir() else None
         if run is not None:
             hold_lock(run)
-        return select_devices(load_profile_records(first), list(cfg.devices)), run
+        records = load_profile_records(first)
+        return select_devices(records, list(cfg.devices), run.root if run else first.parent), run
     from edgesub.profile import profile_artifacts
 
     paths, manifest, run = _resolve_profile_targets(targets)

@@ -8,6 +8,7 @@ artifact on the same inputs.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +17,19 @@ import numpy as np
 from edgesub import __version__
 from edgesub._deps import require
 from edgesub.converters import run_artifact
+from edgesub.converters.outputs import DEFAULT_KIND
 from edgesub.errors import ConfigError, ModelFileError, ParityError
 from edgesub.labels import labels_text
 from edgesub.package.readme import numbers, render
-from edgesub.package.source import LABELS_FILE, PackageSource, check_read_back, class_names
+from edgesub.package.source import (
+    LABELS_FILE,
+    RUN_ARTIFACTS,
+    PackageSource,
+    check_read_back,
+    class_names,
+)
 from edgesub.package.targets import TARGETS, PackageRequest
+from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
     from edgesub.package.metadata import ClassifierMetadata
@@ -40,7 +49,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
     entry = _one_tflite(source, request)
     labels = class_names(source.model)
     mean, std = pixel_normalisation(pre)
-    from edgesub.package.metadata import ClassifierMetadata
+    from edgesub.package.metadata import OUTPUT_DESCRIPTIONS, ClassifierMetadata
     from edgesub.package.tflite_file import classifier_file
 
     height, width = (int(d) for d in pre["size"])
@@ -54,6 +63,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
         mean=mean,
         std=std,
         labels_file=LABELS_FILE,
+        output_kind=source.model.get("output_kind", DEFAULT_KIND),
     )
     text = labels_text(labels)
     original = source.folder / entry["file"]
@@ -77,6 +87,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
             "width": width,
             "color": pre.get("color", "image"),
             "version": meta.version,
+            "output": OUTPUT_DESCRIPTIONS[meta.output_kind].lower(),
             "mean": numbers(mean),
             "std": numbers(std),
             "adapted": _adapted(added),
@@ -122,9 +133,21 @@ def _one_tflite(source: PackageSource, request: PackageRequest) -> dict[str, Any
         others = ", ".join(entry["file"] for entry in candidates or source.entries)
         raise ConfigError(
             f"android runs .tflite models (MediaPipe Tasks) and {others} is not one; "
-            "make one with: edgesub convert RUN_DIR --format tflite"
+            f"{_tflite_hint(source.folder)}"
         )
     return tflite[0]
+
+
+def _tflite_hint(folder: Path) -> str:
+    """The command that makes a .tflite: on a run's artifacts, convert the run again; an ONNX
+    file cannot become one, so name the sources that can."""
+    run = RunDir(folder.parent)
+    if folder.name == RUN_ARTIFACTS and run.config.is_file():
+        return f"make one with `edgesub convert {shlex.quote(str(run.root))} --format tflite`"
+    return (
+        "make one with `edgesub convert MODEL_FILE --format tflite` from PyTorch weights or a "
+        "Keras model (an ONNX file converts to ONNX only)"
+    )
 
 
 def _image_preprocessing(model: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,13 @@ COLOR_RGB = 1  # ColorSpaceType
 FEATURE_PROPERTIES, IMAGE_PROPERTIES = 1, 2  # ContentProperties union
 NORMALIZATION_OPTIONS = 1  # ProcessUnitOptions union
 
+# What the packaged output holds, by the source's output kind (logits get a softmax added).
+OUTPUT_DESCRIPTIONS = {
+    "logits": "Probability of each class (softmax of the model's logits)",
+    "probabilities": "Probability of each class (the model's own)",
+    "raw": "Score of each class (the model's raw output, no softmax)",
+}
+
 
 @dataclass(frozen=True)
 class ClassifierMetadata:
@@ -48,6 +55,7 @@ class ClassifierMetadata:
     mean: Sequence[float]
     std: Sequence[float]
     labels_file: str
+    output_kind: str = "logits"  # the source's (manifest model.output_kind)
     input_name: str = "image"
     output_name: str = "probability"
 
@@ -128,7 +136,7 @@ def _output_tensor(builder: flatbuffers.Builder, meta: ClassifierMetadata) -> in
     text = _strings(
         builder,
         name=meta.output_name,
-        description="Probability of each class (softmax), in the order of the labels file",
+        description=f"{OUTPUT_DESCRIPTIONS[meta.output_kind]}, in the order of the labels file",
         file=meta.labels_file,
         file_description="Class names, one per line, in output order",
     )
@@ -142,17 +150,15 @@ def _output_tensor(builder: flatbuffers.Builder, meta: ClassifierMetadata) -> in
     )
     features = _table(builder, [])
     content = _table(builder, [(0, "ubyte", FEATURE_PROPERTIES), (1, "offset", features)])
-    stats = _stats(builder, [0.0], [1.0])
-    return _table(
-        builder,
-        [
-            (0, "offset", text["name"]),
-            (1, "offset", text["description"]),
-            (3, "offset", content),
-            (5, "offset", stats),
-            (6, "offset", _offsets(builder, [labels])),
-        ],
-    )
+    fields = [
+        (0, "offset", text["name"]),
+        (1, "offset", text["description"]),
+        (3, "offset", content),
+        (6, "offset", _offsets(builder, [labels])),
+    ]
+    if meta.output_kind != "raw":  # probabilities lie in [0, 1]; raw scores anywhere
+        fields.append((5, "offset", _stats(builder, [0.0], [1.0])))
+    return _table(builder, fields)
 
 
 def build_metadata(meta: ClassifierMetadata) -> bytes:

@@ -21,6 +21,7 @@ from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, DataError, ModelFileError
 from edgesub.labels import parse_labels_text
 from edgesub.limits import check_model_file
+from edgesub.rundir import RunDir
 
 RUN_ARTIFACTS = "artifacts"
 LABELS_FILE = "labels.txt"
@@ -66,7 +67,7 @@ def resolve_source(
                 return PackageSource(folder, manifest["model"], manifest["artifacts"], by_format)
         raise ModelFileError(
             f"{path} holds no {MANIFEST_NAME} (nor {RUN_ARTIFACTS}/{MANIFEST_NAME}); "
-            f"make artifacts first with: edgesub convert {path}"
+            + RunDir(path).missing_hint("convert")
         )
     if not path.exists():
         raise ModelFileError(f"not found: {path}")

@@ -24,6 +24,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 PIL_MODES = {"grey": "L", "rgb": "RGB"}
+IMAGE_KEYS = ("color", "size", "value_range", "scale", "mean", "std")
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]", re.IGNORECASE)
 
 
@@ -59,17 +60,48 @@ def main(argv: list[str] | None = None) -> int:
 def predict(
     inputs: list[str], model_file: str | None, top: int, invert: bool, threads: int
 ) -> list[dict[str, Any]]:
-    manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest()
     entry = choose(manifest, model_file)
     model = manifest["model"]
+    score = SCORERS.get(model.get("output_kind", "logits"))
+    if score is None:
+        raise BundleError(f"manifest.json: unknown output_kind {model['output_kind']!r}")
     batches = [read_input(source, model, invert) for source in inputs]  # bad input: fail first
-    run = load(HERE / entry["file"], threads)
+    run = runtime_call(entry["file"], "load", lambda: load(HERE / entry["file"], threads))
     results = []
     for source, batch in zip(inputs, batches, strict=True):
-        logits = run(batch)
-        ranked = [top_labels(row, model.get("labels"), top) for row in logits]
+        outputs = runtime_call(entry["file"], "run", lambda b=batch: run(b))
+        if not np.isfinite(outputs).all():
+            raise BundleError(f"{entry['file']} outputs NaN or infinity for {source}")
+        rows = outputs.reshape(len(outputs), -1)
+        ranked = [top_labels(score(row), model.get("labels"), top) for row in rows]
         results.append({"artifact": entry["file"], "input": source, "predictions": ranked})
     return results
+
+
+def read_manifest() -> dict[str, Any]:
+    """manifest.json beside run.py, with the tables run.py reads."""
+    try:
+        manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # missing, unreadable, not JSON
+        raise BundleError(f"cannot read this bundle's manifest.json: {headline(exc)}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("model"), dict):
+        raise BundleError("manifest.json is not an edgesub manifest (no 'model' table)")
+    if not isinstance(manifest.get("artifacts"), list) or not manifest["artifacts"]:
+        raise BundleError("manifest.json lists no model files")
+    return manifest
+
+
+def runtime_call(file: str, action: str, call: Any) -> Any:
+    """``call()``, its failure one line: runtimes raise their own exception types."""
+    try:
+        return call()
+    except ImportError as exc:
+        raise BundleError(
+            f"cannot {action} {file}: {headline(exc)} (pip install -r requirements.txt)"
+        ) from None
+    except Exception as exc:  # onnxruntime's errors derive from Exception alone
+        raise BundleError(f"cannot {action} {file}: {headline(exc)}") from None
 
 
 def choose(manifest: dict[str, Any], name: str | None) -> dict[str, Any]:
@@ -80,8 +112,10 @@ def choose(manifest: dict[str, Any], name: str | None) -> dict[str, Any]:
     entry = entries.get(name or next(iter(entries)))
     if entry is None:
         raise BundleError(f"no model {name} in this bundle; it has {', '.join(entries)}")
-    digest = hashlib.sha256((HERE / entry["file"]).read_bytes()).hexdigest()
-    if digest != entry["sha256"]:
+    file = HERE / entry["file"]
+    if not file.is_file():
+        raise BundleError(f"{entry['file']} is missing from this bundle (manifest.json lists it)")
+    if hashlib.sha256(file.read_bytes()).hexdigest() != entry["sha256"]:
         raise BundleError(f"{entry['file']} does not match its sha256 in manifest.json")
     return entry
 
@@ -138,18 +172,20 @@ def read_input(source: str, model: dict[str, Any], invert: bool) -> np.ndarray:
     """A batch for the model: an image file, a .npy array, or the text itself."""
     pre = model.get("preprocessing") or {}
     path = Path(source)
+    shape = [int(d) for d in model["input_shape"]]
     if path.suffix.lower() == ".npy" and path.is_file():
-        return array(path, [int(d) for d in model["input_shape"]])
+        return fitting(load_npy(path), shape, path)
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-        return image(path, pre, invert)
-    if pre.get("input") == "text":
+        return fitting(image(path, pre, invert), shape, path)
+    if pre.get("input") == "text" and isinstance(pre.get("tokenizer"), dict):
         return tokens(source, pre["tokenizer"])
+    if path.suffix.lower() in {".npy", *IMAGE_SUFFIXES}:
+        raise BundleError(f"{source}: no such file")
     raise BundleError(f"{source} is not an image or .npy file (and this is not a text model)")
 
 
-def array(path: Path, shape: list[int]) -> np.ndarray:
-    """A batch from a plain numeric .npy file: one sample of ``shape`` or N of them (-1: any)."""
-    x = load_npy(path)
+def fitting(x: np.ndarray, shape: list[int], path: Path) -> np.ndarray:
+    """A batch of finite values: one sample of ``shape`` or N of them (-1: any)."""
     sample = x.shape[1:] if x.ndim == len(shape) + 1 else x.shape
     fits = len(sample) == len(shape) and all(
         d in (-1, s) for d, s in zip(shape, sample, strict=True)
@@ -160,6 +196,8 @@ def array(path: Path, shape: list[int]) -> np.ndarray:
             f"{path} holds an array of shape {'x'.join(map(str, x.shape))}; the model takes "
             f"one {wanted} sample or a batch of them (N x {wanted})"
         )
+    if not np.isfinite(x).all():
+        raise BundleError(f"{path} contains NaN or inf values")
     return x[None] if x.ndim == len(shape) else x
 
 
@@ -180,6 +218,15 @@ def load_npy(path: Path) -> np.ndarray:
 
 def image(path: Path, pre: dict[str, Any], invert: bool) -> np.ndarray:
     """The manifest's image preprocessing: 8-bit pixels onto value_range, then normalised."""
+    missing = [key for key in IMAGE_KEYS if key not in pre]
+    if pre.get("input") != "image" or missing:
+        lacks = f" (lacks {', '.join(missing)})" if missing else ""
+        raise BundleError(
+            f"cannot read {path}: the manifest does not describe image preprocessing{lacks}; "
+            "give the model input as a .npy array instead"
+        )
+    if pre["color"] not in PIL_MODES:
+        raise BundleError(f"the manifest's colour mode {pre['color']!r} cannot be read")
     height, width = pre["size"]
     pixels = decoded(path, PIL_MODES[pre["color"]], (width, height))
     if invert:
@@ -224,17 +271,27 @@ def headline(exc: BaseException) -> str:
 
 def tokens(text: str, tokenizer: dict[str, Any]) -> np.ndarray:
     """Word ids as the tokenizer record says: lowercase, split, look up, pad with id 0."""
-    vocab = (HERE / tokenizer["vocab"]).read_text(encoding="utf-8").splitlines()
+    try:
+        vocab = (HERE / tokenizer["vocab"]).read_text(encoding="utf-8").splitlines()
+    except (OSError, KeyError) as exc:
+        raise BundleError(f"cannot read this bundle's vocabulary: {headline(exc)}") from None
     ids = {word: i for i, word in enumerate(vocab)}
     words = WORD.findall(text.lower() if tokenizer.get("lowercase", True) else text)
     row = [ids.get(word, ids["[UNK]"]) for word in words][: tokenizer["max_length"]]
     return np.asarray([row + [0] * (tokenizer["max_length"] - len(row))], dtype=np.int64)
 
 
-def top_labels(logits: np.ndarray, labels: list[str] | None, top: int) -> list[dict[str, Any]]:
-    """The ``top`` classes by softmax probability."""
-    shifted = np.exp(logits.astype(np.float64) - logits.max())
-    scores = shifted / shifted.sum()
+def softmax(row: np.ndarray) -> np.ndarray:
+    shifted = np.exp(row.astype(np.float64) - row.max())
+    return shifted / shifted.sum()
+
+
+# The manifest's model.output_kind → scores of one output row: only logits need a softmax.
+SCORERS = {"logits": softmax, "probabilities": np.asarray, "raw": np.asarray}
+
+
+def top_labels(scores: np.ndarray, labels: list[str] | None, top: int) -> list[dict[str, Any]]:
+    """The ``top`` classes by score, best first."""
     order = np.argsort(-scores, kind="stable")[: max(1, top)]
     return [
         {

@@ -6,7 +6,8 @@ grey channel, and static int8 files take and give int8. Rather than re-export fr
 a device-side install does not have), a few operators are prepended and appended to the
 flatbuffer: RGB → grey as a 1×1 convolution with PIL's luma weights (the conversion the
 training images went through), NHWC → NCHW as a TRANSPOSE, float → int8 as a QUANTIZE with the
-file's own input scale; int8 → float as a DEQUANTIZE and a SOFTMAX so scores are probabilities.
+file's own input scale; int8 → float as a DEQUANTIZE and, for a model whose outputs are logits,
+a SOFTMAX so scores are probabilities (a model's own probabilities, or raw scores, are kept).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class ImageInterface:
     channels: int
 
 
-def adapt_image_classifier(model: Any, interface: ImageInterface) -> list[str]:
-    """Rewrite ``model`` (a ``ModelT``) in place: 1×H×W×3 float32 in, 1×N probabilities out.
+def adapt_image_classifier(model: Any, interface: ImageInterface, *, logits: bool) -> list[str]:
+    """Rewrite ``model`` (a ``ModelT``) in place: 1×H×W×3 float32 in, 1×N float scores out
+    (probabilities: a softmax is added when the outputs are ``logits``).
 
     Returns the operators added, in graph order (none where the model already fits).
     """
@@ -43,7 +45,7 @@ def adapt_image_classifier(model: Any, interface: ImageInterface) -> list[str]:
     image, ops, added = _input_ops(graph, graph.sub.inputs[0], interface)
     graph.sub.operators[:0] = ops
     graph.sub.tensors[image].name = INPUT_NAME.encode()
-    probability, appended = _output_ops(graph, graph.sub.outputs[0])
+    probability, appended = _output_ops(graph, graph.sub.outputs[0], logits)
     graph.sub.tensors[probability].name = OUTPUT_NAME.encode()
     graph.sub.inputs, graph.sub.outputs = [image], [probability]
     for signature in model.signatureDefs or []:
@@ -103,8 +105,9 @@ def _input_ops(
     return image, ops, [code for code, *_ in steps]
 
 
-def _output_ops(graph: GraphEditor, original: int) -> tuple[int, list[str]]:
-    """Append DEQUANTIZE (integer scores) and SOFTMAX (unless the model ends in one)."""
+def _output_ops(graph: GraphEditor, original: int, logits: bool) -> tuple[int, list[str]]:
+    """Append DEQUANTIZE (integer scores) and SOFTMAX (to logits, unless the model ends in one:
+    a model's own probabilities softmaxed again would flatten 0.9999 to 0.73)."""
     schema, types = graph.schema, graph.schema.TensorType
     tensor = graph.sub.tensors[original]
     shape = [int(d) for d in tensor.shape]
@@ -119,7 +122,7 @@ def _output_ops(graph: GraphEditor, original: int) -> tuple[int, list[str]]:
         current, added = scores, ["DEQUANTIZE"]
     elif tensor.type != types.FLOAT32:
         raise ModelFileError("a classifier's output must be float32, int8 or uint8")
-    if not has_softmax:
+    if logits and not has_softmax:
         options = schema.SoftmaxOptionsT()
         options.beta = 1.0
         probability = graph.tensor(OUTPUT_NAME, shape, types.FLOAT32)

@@ -14,12 +14,14 @@ from edgesub.package.tflite_adapter import ImageInterface, adapt_image_classifie
 def classifier_file(
     model: bytes, layout: str, channels: int, meta: ClassifierMetadata, labels: str
 ) -> tuple[bytes, list[str]]:
-    """The packaged file's bytes, and the operators added to its graph."""
+    """The packaged file's bytes, and the operators added to its graph (a softmax only when
+    ``meta.output_kind`` is logits)."""
     schema = require("ai_edge_litert.schema_py_generated")
     if model[4:8] != b"TFL3":
         raise ModelFileError("not a TFLite flatbuffer (missing TFL3 identifier)")
     graph = read_model(model)
-    added = adapt_image_classifier(graph, ImageInterface(layout, channels))
+    interface = ImageInterface(layout, channels)
+    added = adapt_image_classifier(graph, interface, logits=meta.output_kind == "logits")
     graph.metadata = [m for m in graph.metadata or [] if m.name != METADATA_NAME.encode()]
     entry = schema.MetadataT()
     entry.name = METADATA_NAME.encode()

@@ -11,6 +11,7 @@ device over one inference, ``energy_dynamic_mj`` the part above idle, so idle po
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -264,7 +265,11 @@ def load_profile_records(target: str | Path) -> list[dict[str, Any]]:
     if path.is_dir():
         path = path / "profile.json"
     if not path.is_file():
-        raise ConfigError(f"no profile found at {path}; run `edgesub profile` first")
+        run = path.parent if (path.parent / "config.toml").is_file() else "RUN_DIR"
+        raise ConfigError(
+            f"no profile found at {path}; `edgesub profile {shlex.quote(str(run))}` writes "
+            "one into a run"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -278,17 +283,22 @@ def load_profile_records(target: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def select_devices(records: list[dict[str, Any]], devices: list[str]) -> list[dict[str, Any]]:
+def select_devices(
+    records: list[dict[str, Any]], devices: list[str], target: str | Path = "RUN_DIR"
+) -> list[dict[str, Any]]:
     """Only the records of ``devices`` (all when empty or ``all``); a device with no record is
-    an error."""
+    an error naming the command that profiles ``target`` (the run the records came from) on
+    them."""
     if not devices or ALL_DEVICES in devices:
         return records
     present = list(dict.fromkeys(str(r.get("device")) for r in records))
     unknown = [d for d in devices if d not in present]
     if unknown:
+        again = " ".join(f"--device {shlex.quote(device)}" for device in devices)
         raise ConfigError(
             f"the profile has no records for device(s) {', '.join(unknown)}; it has: "
-            f"{', '.join(present)} (profile the artifacts on them with `edgesub profile`)"
+            f"{', '.join(present)} (profile the artifacts on them with "
+            f"`edgesub profile {shlex.quote(str(target))} {again}`)"
         )
     return [r for r in records if r.get("device") in devices]
 

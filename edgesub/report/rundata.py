@@ -7,6 +7,7 @@ file is recorded (with the stage that writes it) instead of aborting the whole r
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,15 +59,16 @@ class RunData:
         return [s for s in items if isinstance(s, dict)] if isinstance(items, list) else []
 
 
-# (RunDir attribute, label shown to users, the command whose stage writes it)
+# (RunDir attribute, label shown to users, the command that writes it into the run {run})
 _JSON_FILES = (
-    ("teacher_json", "teacher.json", "edgesub run"),
-    ("subspace_json", "subspace.json", "edgesub subspace"),
-    ("student_json", "student.json", "edgesub distill"),
-    ("manifest", "artifacts/manifest.json", "edgesub convert"),
-    ("profile", "profile.json", "edgesub profile"),
-    ("timings", "timings.json", "edgesub run"),
+    ("teacher_json", "teacher.json", "edgesub run --resume {run}"),
+    ("subspace_json", "subspace.json", "edgesub subspace {run}"),
+    ("student_json", "student.json", "edgesub distill {run}"),
+    ("manifest", "artifacts/manifest.json", "edgesub convert {run}"),
+    ("profile", "profile.json", "edgesub profile {run}"),
+    ("timings", "timings.json", "edgesub run --resume {run}"),
 )
+NEW_RUN = "edgesub run --name NAME"  # a folder without a usable config.toml is no run to resume
 
 
 def as_rundir(run: RunDir | str | Path) -> RunDir:
@@ -78,10 +80,13 @@ def read_run_data(run: RunDir | str | Path) -> RunData:
     run = as_rundir(run)
     missing: list[Missing] = []
     parts: dict[str, dict[str, Any] | None] = {}
+    root = shlex.quote(str(run.root))
     for attr, label, command in _JSON_FILES:
         parts[attr], problem = _read_json(getattr(run, attr))
         if problem:
-            missing.append(Missing(label, problem, command))
+            # a folder that is no run has no stage to resume: a new run makes every file
+            made_by = command.format(run=root) if run.config.is_file() else NEW_RUN
+            missing.append(Missing(label, problem, made_by))
     name, dataset = _config_identity(run, missing)
     compare, _ = _read_json(run.root / COMPARE_FILE)  # optional: no budget is not a gap
     return RunData(
@@ -116,11 +121,11 @@ def _read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 def _config_identity(run: RunDir, missing: list[Missing]) -> tuple[str, str | None]:
     """Run name and dataset from config.toml; the folder name stands in when it is absent."""
     if not run.config.is_file():
-        missing.append(Missing("config.toml", "not found", "edgesub run"))
+        missing.append(Missing("config.toml", "not found", NEW_RUN))
         return run.root.name, None
     try:
         cfg = edgesub_config.load(run.config)
     except ConfigError as exc:
-        missing.append(Missing("config.toml", f"unusable ({exc})", "edgesub run"))
+        missing.append(Missing("config.toml", f"unusable ({exc})", NEW_RUN))
         return run.root.name, None
     return cfg.name, cfg.data.name

@@ -73,6 +73,7 @@ def test_keras_file_converts_fp32_and_int8_with_parity(keras_model: dict, tmp_pa
     assert by_precision["int8"]["size_bytes"] < by_precision["fp32"]["size_bytes"]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["model"]["source"]["kind"] == "keras"
+    assert manifest["model"]["output_kind"] == "logits"  # Dense(10), trained from logits
     assert manifest["model"]["preprocessing"] == {"layout": "NHWC"}
     assert all(a["input_layout"] == "NHWC" for a in manifest["artifacts"])
     probe, top1 = root / "probe.npy", keras_model["top1"]
@@ -134,3 +135,29 @@ def test_corrupt_keras_file_is_one_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("error: cannot load Keras model"), result.output
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_keras_softmax_keeps_its_probabilities(tmp_path: Path) -> None:
+    """Dense(softmax): recorded as probabilities, and predict shows the model's own numbers."""
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
+    )
+    model.save(tmp_path / "soft.keras")
+    args = ["convert", str(tmp_path / "soft.keras"), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, [*args, "--precision", "fp32", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["model"]["output_kind"] == "probabilities"
+    x = np.random.default_rng(1).standard_normal((1, 8, 8, 1)).astype(np.float32) * 3
+    np.save(tmp_path / "x.npy", x)
+    expected = np.asarray(model(x, training=False))[0]
+    artifact = str(tmp_path / "out" / "soft_fp32.tflite")
+    result = CliRunner().invoke(cli, ["predict", artifact, str(tmp_path / "x.npy"), "--json"])
+    payload = json.loads(result.output[result.output.index("{") :])
+    ranked = sorted(payload["predictions"][0], key=lambda r: r["index"])
+    top = np.argsort(-expected)[:5]
+    assert [r["index"] for r in ranked] == sorted(int(i) for i in top)
+    assert np.abs(np.array([r["score"] for r in ranked]) - expected[sorted(top)]).max() <= 1e-6

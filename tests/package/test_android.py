@@ -147,3 +147,33 @@ def test_an_rgb_nhwc_file_without_manifest_only_gains_a_softmax(tmp_path) -> Non
     logits = run_artifact(bare, x)
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert run_artifact(packaged, x) == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_model_giving_probabilities_gets_no_second_softmax(digits, tmp_path) -> None:
+    """Softmax then a clamp: the file ends in no SOFTMAX op, but the manifest records
+    probabilities (rows sum to 1 on the test split), so none is added on top of the model's."""
+    torch = pytest.importorskip("torch")
+    from edgesub.config import ConvertConfig
+    from edgesub.converters import convert
+
+    class Clamped(torch.nn.Module):
+        def forward(self, x):
+            return torch.softmax(x, dim=1).clamp(0.0, 1.0)
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10), Clamped()).eval()
+    cfg = ConvertConfig(formats=("tflite",), precisions=("fp32",))
+    convert(net, digits, tmp_path / "artifacts", cfg, progress=False, measure_latency=False)
+    assert load_manifest(tmp_path / "artifacts" / "manifest.json")["model"]["output_kind"] == (
+        "probabilities"
+    )
+    summary = package(tmp_path / "artifacts", "android", PackageRequest(out=tmp_path / "out"))
+    assert "SOFTMAX" not in summary["operators_added"]
+    packaged = tmp_path / "out" / "assets" / "student_fp32.tflite"
+    (output,) = read_metadata(packaged)["subgraphs"][0]["outputs"]
+    assert "the model's own" in output["description"]
+    x = digits.test.x[:8]
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    rgb = np.repeat(x.transpose(0, 2, 3, 1), 3, axis=3)
+    assert run_artifact(packaged, rgb) == pytest.approx(expected, abs=1e-5)

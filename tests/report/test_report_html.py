@@ -108,13 +108,14 @@ def test_partial_run_reports_what_exists_and_what_is_missing(tmp_path: Path) -> 
         shutil.copy(FIXTURE / name, tmp_path / name)
     page = write_report(tmp_path).read_text(encoding="utf-8")
     missing = page[page.index('<section id="missing"') : page.index('<section id="summary">')]
-    for name, command in (
+    for name, command in (  # each command writes the file into this run
         ("student.json", "edgesub distill"),
         ("artifacts/manifest.json", "edgesub convert"),
         ("profile.json", "edgesub profile"),
-        ("timings.json", "edgesub run"),
+        ("timings.json", "edgesub run --resume"),
     ):
-        assert f"<code>{name}</code>" in missing and f"<code>{command}</code>" in missing
+        assert f"<code>{name}</code>" in missing
+        assert f"<code>{command} {tmp_path}</code>" in missing
     assert "teacher.json" not in missing
     assert "99.17 %" in page and "No profile.json yet." in page
     assert [p.name for p in (tmp_path / "plots").iterdir()] == ["accuracy_vs_compression.png"]

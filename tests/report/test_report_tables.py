@@ -92,7 +92,7 @@ def test_summary_of_empty_run_lists_what_is_missing(tmp_path: Path) -> None:
     text = render_text(summary_table(tmp_path))
     for name in ("teacher.json", "subspace.json", "profile.json", "artifacts/manifest.json"):
         assert f"missing {name}" in text
-    assert "`edgesub profile`" in text
+    assert "`edgesub run --name" in text  # a folder without config.toml: only a new run helps
 
 
 def test_summary_of_partial_run(tmp_path: Path) -> None:
