@@ -52,8 +52,11 @@ def test_compress_rejects_bad_k_and_missing_teacher(run, digits, tmp_path):
         build_subspace(run, digits, SubspaceConfig(k=64, sweep=False), progress=False)
     with pytest.raises(RunDirError, match="edgesub run"):
         build_subspace(RunDir(tmp_path), digits, SubspaceConfig(), progress=False)
-    with pytest.raises(RunDirError, match="edgesub subspace"):
-        distill(RunDir(tmp_path), digits, STUDENT, DISTILL, progress=False)
+    bare_run = RunDir(tmp_path / "bare")
+    bare_run.root.mkdir()
+    bare_run.config.write_text("")  # a run (the default configuration) with no stage done
+    with pytest.raises(RunDirError, match=f"edgesub subspace {bare_run.root}"):
+        distill(bare_run, digits, STUDENT, DISTILL, progress=False)
 
 
 def test_distill_interrupt_resume_matches_uninterrupted_and_deploys(run, digits, tmp_path):
