@@ -22,16 +22,8 @@ from edgesub.profile.graph import (
     check_input_shape,
     peak_live_bytes,
 )
+from edgesub.profile.tflite_costs import TFLITE_COSTS
 
-_KIND = {
-    "CONV_2D": "conv",
-    "CONV_3D": "conv",
-    "TRANSPOSE_CONV": "conv",
-    "DEPTHWISE_CONV_2D": "depthwise",
-    "FULLY_CONNECTED": "matmul",
-    "BATCH_MATMUL": "matmul",
-    "Convolution2DTransposeBias": "conv",
-}
 # Custom ops whose cost is known because they are a builtin in disguise: MediaPipe's transpose
 # convolution with fused bias (inputs: data, weights [O, H, W, I], bias), which ai-edge-litert's
 # interpreter runs.
@@ -185,12 +177,10 @@ def _op_cost(
     int8_const: set[int],
     scale: float,
 ) -> OpCost:
-    kind = _KIND.get(op_type, "other")
     weights = [i for i in ins if i in const]
     acts = [i for i in ins if i not in const]
-    macs = _macs(op_type, ins, outs, tensors) if kind != "other" else 0
-    if op_type == "CONV_2D" and len(ins) > 1 and math.prod(tensors[ins[1]]["shape"][1:3]) == 1:
-        kind = "pointwise"
+    rule = TFLITE_COSTS.get(op_type) if op_type in TFLITE_COSTS and outs else None
+    kind, macs = rule(op, ins, outs, tensors) if rule is not None else ("other", 0)
     int8 = any(w in int8_const for w in weights[:1]) or any(
         tensors[a]["type"] in ("INT8", "UINT8") for a in acts[:1]
     )
@@ -205,32 +195,8 @@ def _op_cost(
         input_bytes=int(sum(tensors[a]["bytes"] for a in acts) * scale),
         output_bytes=int(sum(tensors[o]["bytes"] for o in outs) * scale),
         precision="int8" if int8 else ("fp16" if fp16 else "fp32"),
+        costed=rule is not None,
     )
-
-
-def _macs(op_type: str, ins: list[int], outs: list[int], tensors: list[dict]) -> int:
-    """MACs from tensor shapes: output elements × reduction length."""
-    if not outs:
-        return 0
-    out = math.prod(max(d, 1) for d in tensors[outs[0]]["shape"])
-    if op_type in ("TRANSPOSE_CONV", "Convolution2DTransposeBias"):  # weights [O, H, W, I]
-        at = 2 if op_type == "TRANSPOSE_CONV" else 0  # builtin: output_shape, weights, data
-        data = tensors[ins[at]]["shape"] if len(ins) > at else ()
-        weight = tensors[ins[1]]["shape"]
-        return math.prod(data) * math.prod(weight[:3])
-    weight = tensors[ins[1]]["shape"] if len(ins) > 1 else ()
-    if op_type in ("CONV_2D", "CONV_3D"):  # weights [O, H, W, I] / [D, H, W, I, O]
-        reduce = weight[1:] if op_type == "CONV_2D" else weight[:4]
-        return out * math.prod(reduce)
-    if op_type == "DEPTHWISE_CONV_2D":  # weights [1, H, W, O]
-        return out * weight[1] * weight[2]
-    if op_type == "FULLY_CONNECTED":  # weights [units, in]
-        return out * weight[-1]
-    lhs = tensors[ins[0]]["shape"]  # BATCH_MATMUL [.., M, K] x [.., K, N]
-    rhs = weight
-    if len(lhs) >= 2 and len(rhs) >= 2 and lhs[-1] != rhs[-2] and lhs[-2] == rhs[-2]:
-        return out * lhs[-2]  # adj_x: lhs stored transposed
-    return out * (lhs[-1] if lhs else 1)
 
 
 def _spec(tensor: dict, override: Sequence[int] | None) -> TensorSpec:
