@@ -80,6 +80,11 @@ def device_option(default: str) -> Any:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON record per artifact × device."
 )
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Estimate graphs with ops of unknown cost, flagged (default: refuse, naming them).",
+)
 @no_progress_option
 def profile(
     targets: tuple[str, ...],
@@ -91,6 +96,7 @@ def profile(
     input_shape: str | None,
     profiles_dir: str | None,
     as_json: bool,
+    allow_partial: bool,
     no_progress: bool,
 ) -> None:
     """Measure and estimate latency, memory and energy of artifacts or a run directory.
@@ -117,6 +123,7 @@ def profile(
         input_shape=shape,
         manifest=manifest,
         progress=not no_progress and not as_json,
+        allow_partial=allow_partial,
     )
     if run is not None:
         write_profile(run.profile, records)

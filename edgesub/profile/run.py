@@ -62,15 +62,22 @@ def _base_record(path: Path, graph: Graph, entry: dict[str, Any]) -> dict[str, A
         "precision": entry.get("precision") or graph.precision,
         "size_bytes": path.stat().st_size,
         "macs": graph.macs,
+        "costed_fraction": round(graph.costed_fraction, 4),
+        "uncosted_ops": graph.uncosted_ops,
         "accuracy": entry.get("accuracy"),
     }
 
 
 def estimate_record(
-    path: Path, graph: Graph, device: DeviceProfile, threads: int, entry: dict[str, Any]
+    path: Path,
+    graph: Graph,
+    device: DeviceProfile,
+    threads: int,
+    entry: dict[str, Any],
+    allow_partial: bool = False,
 ) -> dict[str, Any]:
     """One estimated record (docs/run-directory.md) of ``graph`` on ``device``."""
-    est = estimate(graph, device, threads)
+    est = estimate(graph, device, threads, allow_partial=allow_partial)
     energy = estimate_energy(device, est.threads, est.latency_ms)
     return {
         **_base_record(path, graph, entry),
@@ -125,18 +132,22 @@ def profile_artifacts(
     input_shape: tuple[int, ...] | None = None,
     manifest: dict | None = None,
     progress: bool = True,
+    allow_partial: bool = False,
 ) -> list[dict]:
     """Records for every artifact × device (estimated), plus one measured "host" record each.
 
-    Everything is validated (device ids, files, shapes, custom ops) before the slow measurement
-    starts, so a typo fails in a second rather than after minutes.
+    Everything is validated (device ids, files, shapes, custom ops, ops of unknown cost unless
+    ``allow_partial``) before the slow measurement starts, so a typo fails in a second rather
+    than after minutes.
     """
     registry = load_devices(profiles_dir)
     profiles = [registry.get(d) for d in devices]
     graphs = [(Path(p), load_graph(p, input_shape)) for p in paths]
     work = [(path, graph, device) for path, graph in graphs for device in profiles]
     records = [
-        estimate_record(path, graph, device, threads, _manifest_entry(manifest, path))
+        estimate_record(
+            path, graph, device, threads, _manifest_entry(manifest, path), allow_partial
+        )
         for path, graph, device in work
     ]
     if measure:
