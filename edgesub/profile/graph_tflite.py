@@ -1,8 +1,8 @@
 """TFLite graph analysis from the flatbuffer schema shipped in ai-edge-litert (no TensorFlow).
 
 Reads the main subgraph in operator order (the order the interpreter executes). DEQUANTIZE of a
-constant (fp16 or int8 weights) is folded into its consumer, as the interpreter evaluates it once
-at prepare time.
+constant (fp16 or int8 weights) and DENSIFY of a constant (sparse weights) are folded into their
+consumer, as the interpreter evaluates them once at prepare time.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from edgesub.profile.tflite_costs import TFLITE_COSTS
 # convolution with fused bias (inputs: data, weights [O, H, W, I], bias), which ai-edge-litert's
 # interpreter runs.
 _COSTED_CUSTOM_OPS = {"Convolution2DTransposeBias"}
+# Ops on a constant that the interpreter runs once when it prepares the graph.
+_PREPARE_TIME_OPS = {"DEQUANTIZE", "DENSIFY"}
 _ITEMSIZE = {
     "FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "BOOL": 1, "INT16": 2,
     "INT8": 1, "FLOAT64": 8, "UINT64": 8, "UINT32": 4, "UINT16": 2, "BFLOAT16": 2,
@@ -80,12 +82,13 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
         op_type = _op_type(model.OperatorCodes(op.OpcodeIndex()), op_names)
         ins = [int(i) for i in op.InputsAsNumpy() if i >= 0] if op.InputsLength() else []
         outs = [int(i) for i in op.OutputsAsNumpy() if i >= 0] if op.OutputsLength() else []
-        if op_type == "DEQUANTIZE" and ins and ins[0] in const:
+        if op_type in _PREPARE_TIME_OPS and ins and ins[0] in const:
             const.update(outs)
             if ins[0] in int8_const:
                 int8_const.update(outs)
-            for o in outs:
-                tensors[o]["bytes"] = tensors[ins[0]]["bytes"]
+            if op_type == "DEQUANTIZE":  # the kernel reads the weights as stored
+                for o in outs:
+                    tensors[o]["bytes"] = tensors[ins[0]]["bytes"]
             continue
         if op_type.removeprefix("CUSTOM:") in _COSTED_CUSTOM_OPS:
             op_type = op_type.removeprefix("CUSTOM:")

@@ -92,7 +92,8 @@ def _write(value: Any, shape: Sequence[int]) -> None:
 
 
 def _bind_annotations(model: Any, bindings: dict[str, int]) -> None:
-    """Exporters annotate inner tensors with the same symbolic names; make them agree."""
+    """Exporters annotate inner tensors and outputs with the same symbolic names (bound here)
+    or with -1 (Paddle): such a stale annotation would override what inference finds."""
     graph = model.graph
     for value in [*graph.value_info, *graph.output]:
         for dim in value.type.tensor_type.shape.dim:
@@ -100,6 +101,8 @@ def _bind_annotations(model: Any, bindings: dict[str, int]) -> None:
                 size = bindings[dim.dim_param]
                 dim.Clear()
                 dim.dim_value = size
+            elif dim.HasField("dim_value") and dim.dim_value <= 0:
+                dim.Clear()
 
 
 def _np_name(onnx: Any, elem_type: int) -> str:

@@ -115,3 +115,22 @@ def test_dynamic_same_padding_sub_graphs_are_folded(tmp_path):
     assert graph.macs == 2048 * 27 + 2048 * 9 + 32
     assert [op.op_type for op in graph.ops if op.macs] == ["Conv", "Conv", "Gemm"]
     assert graph.weight_bytes == 4 * (8 * 27 + 8 + 8 * 9 + 8 + 8 * 4 + 4)
+
+
+def test_stale_output_annotations_do_not_hide_shapes(tmp_path):
+    """Paddle exports declare outputs as [-1, 2]; inference must still find [1, 2]."""
+    nodes = [
+        helper.make_node("Softmax", ["x"], ["s"], name="softmax"),
+        helper.make_node("Identity", ["s"], ["y"], name="identity"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "annotated",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [-1, 2])],
+    )
+    path = tmp_path / "annotated.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    graph = load_graph(path)
+    assert graph.costed_fraction == 1.0
+    assert graph.outputs[0].shape == (1, 2)
