@@ -120,6 +120,7 @@ def _static_shapes(model: Any) -> dict[str, tuple[int, ...]]:
             dims = tensor_type.shape.dim
             if all(d.HasField("dim_value") for d in dims):
                 shapes[value.name] = tuple(int(d.dim_value) for d in dims)
+    shapes.update({init.name: tuple(int(d) for d in init.dims) for init in graph.initializer})
     return shapes
 
 
@@ -171,11 +172,19 @@ def _run_node(onnx: Any, node: Any, feeds: dict[str, Any], opsets: list) -> list
 
 
 def _replace_with_initializers(onnx: Any, model: Any, new: dict[str, Any]) -> None:
-    """Drop nodes whose outputs are all folded; their values become initializers."""
+    """Drop nodes whose outputs are all folded; their values become initializers.
+
+    Annotations that are not fully static are dropped too: inference of the last round wrote
+    placeholders (``unk__0``) there, which would otherwise win over what it can now find.
+    """
     graph = model.graph
     kept = [n for n in graph.node if not all(o in new for o in n.output if o)]
     del graph.node[:]
     graph.node.extend(kept)
+    static = _static_shapes(model)
+    annotations = [v for v in graph.value_info if v.name in static and v.name not in new]
+    del graph.value_info[:]
+    graph.value_info.extend(annotations)
     existing = {init.name for init in graph.initializer}
     for name, value in new.items():
         if name not in existing:

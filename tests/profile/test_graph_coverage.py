@@ -134,3 +134,33 @@ def test_stale_output_annotations_do_not_hide_shapes(tmp_path):
     graph = load_graph(path)
     assert graph.costed_fraction == 1.0
     assert graph.outputs[0].shape == (1, 2)
+
+
+def test_shape_of_a_folded_constant_is_known(tmp_path):
+    """Hugging Face BERTs slice position/token-type buffers to the sequence length and take
+    the shape of the slice: once folded, that slice is a constant whose shape is known."""
+    torch = pytest.importorskip("torch")
+
+    class Embeddings(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            positions = torch.arange(512).expand(1, -1)
+            self.register_buffer("positions", positions, persistent=False)
+            self.embed = torch.nn.Embedding(512, 8)
+            self.fc = torch.nn.Linear(8, 8)
+
+        def forward(self, ids):
+            positions = self.positions[:, : ids.shape[1]]
+            types = torch.zeros(positions.shape, dtype=torch.long).expand(ids.shape[0], -1)
+            return self.fc(self.embed(positions) + self.embed(types) + self.embed(ids))
+
+    path = tmp_path / "embeddings.onnx"
+    axes = {0: "batch", 1: "sequence"}
+    ids = torch.zeros(2, 16, dtype=torch.long)
+    model = Embeddings().eval()
+    torch.onnx.export(
+        model, (ids,), str(path), dynamo=False, input_names=["ids"], dynamic_axes={"ids": axes}
+    )
+    graph = load_graph(path, (1, 128))
+    assert graph.costed_fraction == 1.0
+    assert graph.macs == 128 * 8 * 8
