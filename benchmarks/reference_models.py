@@ -1,14 +1,14 @@
-"""Compact structural re-implementations of the reference CNNs behind published latencies.
+"""The reference CNNs behind published latencies, as edgesub's graph reader sees them.
 
-Only the structure matters (layer shapes → MACs, bytes, op count): weights are random and batch
-norm is left out because runtimes fold it into the convolution. Each model is exported to ONNX and
-parsed by edgesub's own graph reader, so calibration sees exactly what a user's file would give.
-Needs the ``train`` extra (torch).
+The structures live in ``tests/profile/reference_nets.py`` (one definition shared with the
+MAC-count test); each is exported to ONNX and parsed by edgesub's own graph reader, so
+calibration sees exactly what a user's file would give. Needs the ``train`` extra (torch).
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,258 +19,19 @@ from torch import nn
 from edgesub.profile.formats import load_graph
 from edgesub.profile.graph import Graph, OpCost
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "profile"))
+from reference_nets import (
+    efficientnet_b0,
+    export_onnx,
+    inception_v3,
+    inception_v4,
+    mobilenet_v1,
+    mobilenet_v2,
+    mobilenet_v3_large,
+    mobilenet_v3_small,
+)
 
-def _act(name: str) -> nn.Module:
-    return {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "swish": nn.SiLU}[name]()
-
-
-Kernel = int | tuple[int, int]
-
-
-def conv(
-    cin: int,
-    cout: int,
-    k: Kernel = 1,
-    s: int = 1,
-    groups: int = 1,
-    act: str | None = "relu",
-    pad: Kernel | None = None,
-) -> nn.Sequential:
-    """Conv (+ folded BN bias) + activation; 'same' padding unless ``pad`` is given."""
-    ks = (k, k) if isinstance(k, int) else k
-    padding = pad if pad is not None else (ks[0] // 2, ks[1] // 2)
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, ks, s, padding, groups=groups)]
-    if act:
-        layers.append(_act(act))
-    return nn.Sequential(*layers)
-
-
-class Head(nn.Sequential):
-    def __init__(self, cin: int, classes: int = 1000) -> None:
-        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
-
-
-def mobilenet_v1() -> nn.Module:
-    cfg = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5,
-           (1024, 2), (1024, 1)]  # fmt: skip
-    layers, cin = [conv(3, 32, 3, 2)], 32
-    for cout, s in cfg:
-        layers += [conv(cin, cin, 3, s, groups=cin), conv(cin, cout)]
-        cin = cout
-    return nn.Sequential(*layers, Head(1024))
-
-
-class InvertedResidual(nn.Module):
-    """MobileNetV2/V3 and EfficientNet block: expand, depthwise, (squeeze-excite), project."""
-
-    def __init__(self, cin: int, exp: int, cout: int, k: int, s: int, act: str, se: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [conv(cin, exp, act=act)] if exp != cin else []
-        layers.append(conv(exp, exp, k, s, groups=exp, act=act))
-        if se:
-            layers.append(SqueezeExcite(exp, se, "hsigmoid" if act == "hswish" else "sigmoid"))
-        layers.append(conv(exp, cout, act=None))
-        self.body = nn.Sequential(*layers)
-        self.residual = s == 1 and cin == cout
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x) if self.residual else self.body(x)
-
-
-class SqueezeExcite(nn.Module):
-    def __init__(self, channels: int, squeeze: int, gate: str) -> None:
-        super().__init__()
-        self.fc1 = nn.Conv2d(channels, squeeze, 1)
-        self.fc2 = nn.Conv2d(squeeze, channels, 1)
-        self.act = nn.SiLU() if gate == "sigmoid" else nn.ReLU()
-        self.gate = nn.Sigmoid() if gate == "sigmoid" else nn.Hardsigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = x.mean((2, 3), keepdim=True)
-        return x * self.gate(self.fc2(self.act(self.fc1(w))))
-
-
-def mobilenet_v2() -> nn.Module:
-    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-           (6, 160, 3, 2), (6, 320, 1, 1)]  # fmt: skip
-    layers, cin = [conv(3, 32, 3, 2, act="relu6")], 32
-    for t, c, n, s in cfg:
-        for i in range(n):
-            layers.append(InvertedResidual(cin, cin * t, c, 3, s if i == 0 else 1, "relu6", 0))
-            cin = c
-    return nn.Sequential(*layers, conv(cin, 1280, act="relu6"), Head(1280))
-
-
-def _divisible(v: float, d: int = 8) -> int:
-    return max(d, int(v + d / 2) // d * d)
-
-
-def _mobilenet_v3(cfg: list[tuple], last: int, head: int) -> nn.Module:
-    layers, cin = [conv(3, 16, 3, 2, act="hswish")], 16
-    for k, exp, cout, se, act, s in cfg:
-        act_name = "hswish" if act == "HS" else "relu"
-        layers.append(InvertedResidual(cin, exp, cout, k, s, act_name, _divisible(exp / 4) * se))
-        cin = cout
-    return nn.Sequential(
-        *layers,
-        conv(cin, last, act="hswish"),
-        nn.AdaptiveAvgPool2d(1),
-        conv(last, head, act="hswish"),
-        nn.Flatten(),
-        nn.Linear(head, 1000),
-    )
-
-
-def mobilenet_v3_large() -> nn.Module:
-    cfg = [(3, 16, 16, 0, "RE", 1), (3, 64, 24, 0, "RE", 2), (3, 72, 24, 0, "RE", 1),
-           (5, 72, 40, 1, "RE", 2), (5, 120, 40, 1, "RE", 1), (5, 120, 40, 1, "RE", 1),
-           (3, 240, 80, 0, "HS", 2), (3, 200, 80, 0, "HS", 1), (3, 184, 80, 0, "HS", 1),
-           (3, 184, 80, 0, "HS", 1), (3, 480, 112, 1, "HS", 1), (3, 672, 112, 1, "HS", 1),
-           (5, 672, 160, 1, "HS", 2), (5, 960, 160, 1, "HS", 1),
-           (5, 960, 160, 1, "HS", 1)]  # fmt: skip
-    return _mobilenet_v3(cfg, 960, 1280)
-
-
-def mobilenet_v3_small() -> nn.Module:
-    cfg = [(3, 16, 16, 1, "RE", 2), (3, 72, 24, 0, "RE", 2), (3, 88, 24, 0, "RE", 1),
-           (5, 96, 40, 1, "HS", 2), (5, 240, 40, 1, "HS", 1), (5, 240, 40, 1, "HS", 1),
-           (5, 120, 48, 1, "HS", 1), (5, 144, 48, 1, "HS", 1), (5, 288, 96, 1, "HS", 2),
-           (5, 576, 96, 1, "HS", 1), (5, 576, 96, 1, "HS", 1)]  # fmt: skip
-    return _mobilenet_v3(cfg, 576, 1024)
-
-
-def efficientnet_b0() -> nn.Module:
-    cfg = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]  # fmt: skip
-    layers, cin = [conv(3, 32, 3, 2, act="swish")], 32
-    for t, k, s, c, n in cfg:
-        for i in range(n):
-            se = max(1, cin // 4)
-            layers.append(InvertedResidual(cin, cin * t, c, k, s if i == 0 else 1, "swish", se))
-            cin = c
-    return nn.Sequential(*layers, conv(cin, 1280, act="swish"), Head(1280))
-
-
-class Branches(nn.Module):
-    """Parallel branches concatenated on channels (the Inception pattern)."""
-
-    def __init__(self, *branches: nn.Module) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList(branches)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([b(x) for b in self.branches], 1)
-
-
-def _seq(cin: int, spec: list[tuple]) -> nn.Sequential:
-    """Chain of convs from (cout, kernel, stride, padding-or-None) tuples."""
-    layers = []
-    for cout, k, s, pad in spec:
-        layers.append(conv(cin, cout, k, s, pad=pad))
-        cin = cout
-    return nn.Sequential(*layers)
-
-
-def _pool_proj(cin: int, cout: int, kind: str = "avg") -> nn.Sequential:
-    pool = nn.AvgPool2d(3, 1, 1) if kind == "avg" else nn.MaxPool2d(3, 1, 1)
-    return nn.Sequential(pool, conv(cin, cout))
-
-
-def _split(cin: int, cout: int) -> Branches:
-    """Inception 1×3 / 3×1 split of one tensor into two branches."""
-    return Branches(conv(cin, cout, (1, 3)), conv(cin, cout, (3, 1)))
-
-
-def inception_v3() -> nn.Module:
-    def block_a(cin: int, pool: int) -> Branches:
-        return Branches(
-            conv(cin, 64), _seq(cin, [(48, 1, 1, None), (64, 5, 1, None)]),
-            _seq(cin, [(64, 1, 1, None), (96, 3, 1, None), (96, 3, 1, None)]),
-            _pool_proj(cin, pool),
-        )  # fmt: skip
-
-    def block_c(c7: int) -> Branches:
-        return Branches(
-            conv(768, 192),
-            _seq(768, [(c7, 1, 1, None), (c7, (1, 7), 1, None), (192, (7, 1), 1, None)]),
-            _seq(768, [(c7, 1, 1, None), (c7, (7, 1), 1, None), (c7, (1, 7), 1, None),
-                       (c7, (7, 1), 1, None), (192, (1, 7), 1, None)]),
-            _pool_proj(768, 192),
-        )  # fmt: skip
-
-    def block_e(cin: int) -> Branches:
-        return Branches(
-            conv(cin, 320), nn.Sequential(conv(cin, 384), _split(384, 384)),
-            nn.Sequential(conv(cin, 448), conv(448, 384, 3), _split(384, 384)),
-            _pool_proj(cin, 192),
-        )  # fmt: skip
-
-    stem = nn.Sequential(
-        conv(3, 32, 3, 2, pad=0), conv(32, 32, 3, pad=0), conv(32, 64, 3), nn.MaxPool2d(3, 2),
-        conv(64, 80), conv(80, 192, 3, pad=0), nn.MaxPool2d(3, 2),
-    )  # fmt: skip
-    reduce_b = Branches(
-        conv(288, 384, 3, 2, pad=0),
-        _seq(288, [(64, 1, 1, None), (96, 3, 1, None), (96, 3, 2, 0)]), nn.MaxPool2d(3, 2),
-    )  # fmt: skip
-    reduce_d = Branches(
-        _seq(768, [(192, 1, 1, None), (320, 3, 2, 0)]),
-        _seq(768, [(192, 1, 1, None), (192, (1, 7), 1, None), (192, (7, 1), 1, None),
-                   (192, 3, 2, 0)]), nn.MaxPool2d(3, 2),
-    )  # fmt: skip
-    return nn.Sequential(
-        stem, block_a(192, 32), block_a(256, 64), block_a(288, 64), reduce_b,
-        block_c(128), block_c(160), block_c(160), block_c(192), reduce_d,
-        block_e(1280), block_e(2048), Head(2048),
-    )  # fmt: skip
-
-
-def inception_v4() -> nn.Module:
-    def block_a() -> Branches:
-        return Branches(
-            conv(384, 96), _seq(384, [(64, 1, 1, None), (96, 3, 1, None)]),
-            _seq(384, [(64, 1, 1, None), (96, 3, 1, None), (96, 3, 1, None)]),
-            _pool_proj(384, 96),
-        )  # fmt: skip
-
-    def block_b() -> Branches:
-        return Branches(
-            conv(1024, 384), _seq(1024, [(192, 1, 1, None), (224, (1, 7), 1, None),
-                                         (256, (7, 1), 1, None)]),
-            _seq(1024, [(192, 1, 1, None), (192, (7, 1), 1, None), (224, (1, 7), 1, None),
-                        (224, (7, 1), 1, None), (256, (1, 7), 1, None)]),
-            _pool_proj(1024, 128),
-        )  # fmt: skip
-
-    def block_c() -> Branches:
-        return Branches(
-            conv(1536, 256), nn.Sequential(conv(1536, 384), _split(384, 256)),
-            nn.Sequential(_seq(1536, [(384, 1, 1, None), (448, (3, 1), 1, None),
-                                      (512, (1, 3), 1, None)]), _split(512, 256)),
-            _pool_proj(1536, 256),
-        )  # fmt: skip
-
-    stem = nn.Sequential(
-        conv(3, 32, 3, 2, pad=0), conv(32, 32, 3, pad=0), conv(32, 64, 3),
-        Branches(nn.MaxPool2d(3, 2), conv(64, 96, 3, 2, pad=0)),
-        Branches(_seq(160, [(64, 1, 1, None), (96, 3, 1, 0)]),
-                 _seq(160, [(64, 1, 1, None), (64, (7, 1), 1, None), (64, (1, 7), 1, None),
-                            (96, 3, 1, 0)])),
-        Branches(conv(192, 192, 3, 2, pad=0), nn.MaxPool2d(3, 2)),
-    )  # fmt: skip
-    reduce_a = Branches(
-        nn.MaxPool2d(3, 2), conv(384, 384, 3, 2, pad=0),
-        _seq(384, [(192, 1, 1, None), (224, 3, 1, None), (256, 3, 2, 0)]),
-    )  # fmt: skip
-    reduce_b = Branches(
-        nn.MaxPool2d(3, 2), _seq(1024, [(192, 1, 1, None), (192, 3, 2, 0)]),
-        _seq(1024, [(256, 1, 1, None), (256, (1, 7), 1, None), (320, (7, 1), 1, None),
-                    (320, 3, 2, 0)]),
-    )  # fmt: skip
-    return nn.Sequential(
-        stem, *[block_a() for _ in range(4)], reduce_a, *[block_b() for _ in range(7)],
-        reduce_b, *[block_c() for _ in range(3)], Head(1536),
-    )  # fmt: skip
+__all__ = ["REFERENCE_MODELS", "as_int8", "graph_for", "mobilenet_v2", "reference_graph"]
 
 
 # Published model name → (builder, input resolution).
@@ -293,12 +54,7 @@ def reference_graph(name: str) -> Graph:
     torch.manual_seed(0)
     model = builder().eval()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{name}.onnx"
-        with torch.no_grad():
-            torch.onnx.export(
-                model, (torch.zeros(1, 3, size, size),), str(path), dynamo=False, opset_version=17
-            )
-        return load_graph(path)
+        return load_graph(export_onnx(model, str(Path(tmp) / f"{name}.onnx"), size))
 
 
 def as_int8(graph: Graph) -> Graph:

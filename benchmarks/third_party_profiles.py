@@ -104,6 +104,8 @@ def profile_one(path: Path, runs: int, warmup: int) -> dict[str, Any]:
     else:
         entry["status"] = "ok"
         entry["macs"] = records[0]["macs"]
+        entry["costed_fraction"] = records[0]["costed_fraction"]
+        entry["uncosted_ops"] = records[0]["uncosted_ops"]
         entry["precision"] = records[0]["precision"]
         for rec in records:
             entry[rec["device"]] = {

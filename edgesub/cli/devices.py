@@ -94,6 +94,11 @@ def device_option(default: str) -> Any:
     is_flag=True,
     help="Print one JSON record per artifact × device; a failed pair has 'error' and 'reason'.",
 )
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Estimate graphs with ops of unknown cost, flagged (default: refuse, naming them).",
+)
 @no_progress_option
 def profile(
     targets: tuple[str, ...],
@@ -106,6 +111,7 @@ def profile(
     profiles_dir: str | None,
     strict: bool,
     as_json: bool,
+    allow_partial: bool,
     no_progress: bool,
 ) -> None:
     """Measure and estimate latency, memory and energy of artifacts or a run directory.
@@ -136,6 +142,7 @@ def profile(
         input_shape=shape,
         manifest=manifest,
         progress=not no_progress and not as_json,
+        allow_partial=allow_partial,
     )
     if run is not None:
         write_profile(run.profile, result.records, result.failures)

@@ -190,6 +190,7 @@ _ROW_KEYS = (
     "artifact", "path", "format", "precision", "device", "device_name", "threads", "accuracy",
     "latency_ms", "latency_kind", "latency_error_pct", "peak_memory_mb", "memory_kind",
     "fits_in_memory", "energy_mj", "energy_dynamic_mj", "energy_kind", "size_bytes",
+    "costed_fraction", "uncosted_ops",
 )  # fmt: skip
 
 

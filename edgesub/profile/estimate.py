@@ -109,12 +109,21 @@ class Estimate:
     threads: int
 
 
-def check_estimable(graph: Graph) -> None:
-    """Custom ops have no cost model; name them rather than guess."""
+def check_estimable(graph: Graph, allow_partial: bool = False) -> None:
+    """Custom ops have no cost model, and ops of unknown cost would silently cost nothing:
+    name them rather than guess. ``allow_partial`` estimates the costed ops only (the record
+    then says so through its ``costed_fraction``)."""
     if graph.custom_ops:
         raise EstimateError(
             f"{graph.path.name}: cannot estimate custom op(s) {', '.join(graph.custom_ops)}; "
             "no cost model is known for them"
+        )
+    if graph.uncosted_ops and not allow_partial:
+        missing = sum(not op.costed for op in graph.ops)
+        raise EstimateError(
+            f"{graph.path.name}: cannot estimate: the cost of {missing} of {len(graph.ops)} ops "
+            f"is unknown ({', '.join(graph.uncosted_ops)}: no cost rule, or shapes unresolved); "
+            "--allow-partial estimates the rest and flags it"
         )
 
 
@@ -163,9 +172,10 @@ def estimate_latency_ms(
     threads: int = 1,
     params: EstimatorParams | None = None,
     runtime: str | None = None,
+    allow_partial: bool = False,
 ) -> float:
     """Estimated latency of one inference (batch as in the graph) in milliseconds."""
-    check_estimable(graph)
+    check_estimable(graph, allow_partial)
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
     return 1e3 * sum(op_seconds(op, device, threads, params, rt) for op in graph.ops)
@@ -183,13 +193,17 @@ def usable_ram_mb(device: DeviceProfile) -> float:
 
 
 def estimate(
-    graph: Graph, device: DeviceProfile, threads: int = 1, params: EstimatorParams | None = None
+    graph: Graph,
+    device: DeviceProfile,
+    threads: int = 1,
+    params: EstimatorParams | None = None,
+    allow_partial: bool = False,
 ) -> Estimate:
     """Latency and memory of ``graph`` on ``device`` with ``threads`` threads."""
     params = params or load_params()
     memory = estimate_memory_mb(graph)
     return Estimate(
-        latency_ms=estimate_latency_ms(graph, device, threads, params),
+        latency_ms=estimate_latency_ms(graph, device, threads, params, allow_partial=allow_partial),
         latency_error_pct=params.latency_error_pct,
         peak_memory_mb=memory,
         fits_in_memory=memory <= usable_ram_mb(device),

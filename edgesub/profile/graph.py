@@ -37,7 +37,8 @@ class OpCost:
 
     ``precision`` is the arithmetic the kernel runs in: int8 for quantised kernels (including
     dynamic-range ones), fp16 when weights are stored as fp16 (CPU kernels still compute in fp32),
-    else fp32.
+    else fp32. ``costed`` is False when no cost rule knows the op type or the shapes its rule
+    needs are unknown: its MACs and bytes are then not a cost but a gap.
     """
 
     name: str
@@ -48,6 +49,7 @@ class OpCost:
     input_bytes: int
     output_bytes: int
     precision: str
+    costed: bool = True
 
     @property
     def bytes_moved(self) -> int:
@@ -70,6 +72,16 @@ class Graph:
     @property
     def macs(self) -> int:
         return sum(op.macs for op in self.ops)
+
+    @property
+    def costed_fraction(self) -> float:
+        """Share of ops with a known cost (1.0 for a graph with no ops)."""
+        return sum(op.costed for op in self.ops) / len(self.ops) if self.ops else 1.0
+
+    @property
+    def uncosted_ops(self) -> list[str]:
+        """Op types with at least one op of unknown cost, sorted."""
+        return sorted({op.op_type for op in self.ops if not op.costed})
 
     @property
     def precision(self) -> str:
@@ -143,9 +155,16 @@ def check_input_shape(
     if any(d is None or d <= 0 for d in shape):
         raise ModelFileError(
             f"{path.name}: input '{name}' has unknown dimensions {_show(shape)}; "
-            "pass --input-shape (e.g. --input-shape 1,3,224,224)"
+            f"pass --input-shape (e.g. --input-shape {_example(shape)})"
         )
     return tuple(int(d) for d in shape)
+
+
+def _example(shape: Sequence[int | None]) -> str:
+    """A concrete shape to suggest: batch 1, then 128 (a sequence) or 224 (an image side)."""
+    fill = 224 if len(shape) == 4 else 128
+    dims = [d if d is not None and d > 0 else (1 if i == 0 else fill) for i, d in enumerate(shape)]
+    return ",".join(map(str, dims))
 
 
 def batch_of_one(shape: Sequence[int | None]) -> tuple[int, ...] | None:

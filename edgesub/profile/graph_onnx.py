@@ -16,14 +16,10 @@ from typing import TYPE_CHECKING, Any
 from edgesub._deps import require
 from edgesub.errors import ModelFileError
 from edgesub.onnx_files import check_external_data
-from edgesub.profile.graph import (
-    LOADERS,
-    Graph,
-    OpCost,
-    TensorSpec,
-    check_input_shape,
-    peak_live_bytes,
-)
+from edgesub.profile.graph import LOADERS, Graph, OpCost, TensorSpec, peak_live_bytes
+from edgesub.profile.onnx_costs import op_cost_rule
+from edgesub.profile.onnx_fold import fold_and_infer
+from edgesub.profile.onnx_inputs import bind_inputs
 
 if TYPE_CHECKING:
     import onnx
@@ -36,21 +32,16 @@ _INT8_TYPES = {"INT8", "UINT8", "INT4", "UINT4"}
 
 @LOADERS.register("onnx")
 def load_onnx(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
-    """Parse ``path`` into a Graph; ``input_shape`` fills dynamic dims of the single input."""
+    """Parse ``path`` into a Graph; ``input_shape`` fills dynamic dims of the inputs it fits."""
     onnx = require("onnx")
     model = _read(onnx, path)
     graph = model.graph
     constants = {init.name: init for init in graph.initializer}
     real_inputs = [i for i in graph.input if i.name not in constants]
-    if input_shape is not None and len(real_inputs) != 1:
-        raise ModelFileError(
-            f"{path.name}: --input-shape needs a model with one input, this one has "
-            f"{len(real_inputs)}"
-        )
-    inputs = [_fix_input(onnx, vi, input_shape, path) for vi in real_inputs]
-    model = _infer(onnx, model, path)
-    shapes, dtypes = _value_table(onnx, model)
-    return _build(onnx, model, path, constants, inputs, shapes, dtypes)
+    inputs = bind_inputs(onnx, model, real_inputs, input_shape, path)
+    folded = fold_and_infer(onnx, model, path)
+    shapes, dtypes = _value_table(onnx, folded.model)
+    return _build(onnx, model, path, constants, inputs, shapes, dtypes, folded.values)
 
 
 def _read(onnx: Any, path: Path) -> onnx.ModelProto:
@@ -62,25 +53,6 @@ def _read(onnx: Any, path: Path) -> onnx.ModelProto:
     if not model.graph.node:
         raise ModelFileError(f"{path.name}: ONNX model has no nodes (truncated or empty file?)")
     return model
-
-
-def _fix_input(onnx: Any, value: Any, override: Sequence[int] | None, path: Path) -> TensorSpec:
-    """Resolve the input shape and write it into the model so inference can propagate it."""
-    tensor_type = value.type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
-    shape = check_input_shape(value.name, dims, override, path)
-    for dim, size in zip(tensor_type.shape.dim, shape, strict=True):
-        dim.Clear()
-        dim.dim_value = size
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
-    return TensorSpec(value.name, shape, dtype)
-
-
-def _infer(onnx: Any, model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
-    try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception as exc:
-        raise ModelFileError(f"{path.name}: ONNX shape inference failed ({exc})") from None
 
 
 def _value_table(onnx: Any, model: onnx.ModelProto) -> tuple[dict, dict]:
@@ -121,16 +93,23 @@ def _build(
     inputs: list[TensorSpec],
     shapes: dict,
     itemsize: dict,
+    values: dict,
 ) -> Graph:
+    """Ops in graph order; nodes folded to constants run at load time and are not ops."""
     graph = model.graph
     const_bytes = {name: _nbytes(shapes[name], itemsize[name]) for name in constants}
     int8_consts = {n for n, t in constants.items() if _type_name(onnx, t.data_type) in _INT8_TYPES}
     folded = _fold_constant_dequantize(graph, const_bytes, int8_consts)
+    derived = {name for name in values if name not in const_bytes}
+    const_bytes.update({name: _nbytes(shapes[name], itemsize[name]) for name in derived})
+    kept = [node for node in graph.node if not all(o in values for o in node.output if o)]
     ops: list[OpCost] = []
     steps: list[tuple[list[str], list[str]]] = []
     custom: list[str] = []
     for index, node in enumerate(graph.node):
         if node.op_type in ("Constant", "DequantizeLinear") and node.output[0] in const_bytes:
+            continue
+        if all(o in values for o in node.output if o):
             continue
         if node.domain not in _STANDARD_DOMAINS:
             custom.append(f"{node.domain}.{node.op_type}")
@@ -147,12 +126,19 @@ def _build(
         ops=ops,
         inputs=inputs,
         outputs=outputs,
-        weight_bytes=sum(b for n, b in const_bytes.items() if n not in folded),
+        weight_bytes=_stored_bytes(const_bytes, kept, graph, folded | derived),
         peak_activation_bytes=peak_live_bytes(
             steps, activation_sizes, [i.name for i in inputs], [o.name for o in outputs]
         ),
         custom_ops=sorted(set(custom)),
     )
+
+
+def _stored_bytes(const_bytes: dict, kept: list, graph: Any, copies: set[str]) -> int:
+    """Bytes of the constants the runtime keeps: those a remaining node or the output reads
+    (constants read only by folded shape arithmetic are dropped at load time)."""
+    read = {name for node in kept for name in node.input} | {o.name for o in graph.output}
+    return sum(b for n, b in const_bytes.items() if n in read and n not in copies)
 
 
 def _fold_constant_dequantize(graph: Any, const_bytes: dict, int8_consts: set) -> set[str]:
@@ -195,7 +181,9 @@ def _op_cost(
     weights = [i for i in inputs if i in const_bytes]
     acts = [i for i in inputs if i not in const_bytes and i in shapes]
     outs = [o for o in node.output if o and o in shapes]
-    kind, macs = _macs(node, shapes)
+    rule = op_cost_rule(node)
+    cost = rule(node, shapes) if rule is not None and node.output else None
+    kind, macs = cost or ("other", 0)
     int8 = node.op_type in _INT8_OPS or any(w in int8_consts for w in weights[:2])
     fp16 = any(itemsize.get(w) == 2 for w in weights) and not int8
     return OpCost(
@@ -207,44 +195,5 @@ def _op_cost(
         input_bytes=sum(_nbytes(shapes[a], itemsize[a]) for a in acts),
         output_bytes=sum(_nbytes(shapes[o], itemsize[o]) for o in outs),
         precision="int8" if int8 else ("fp16" if fp16 else "fp32"),
+        costed=cost is not None,
     )
-
-
-def _macs(node: Any, shapes: dict) -> tuple[str, int]:
-    """Multiply-accumulates of the compute-heavy ops; element-wise ops count as 0."""
-    op = node.op_type
-    out = shapes.get(node.output[0]) if node.output else None
-    if out is None:
-        return ("other", 0)
-    inputs = list(node.input)
-    if op in ("Conv", "ConvInteger", "QLinearConv"):
-        weight = shapes.get(inputs[3] if op == "QLinearConv" else inputs[1])
-        if weight is None:
-            return ("conv", 0)
-        group = _int_attr(node, "group", 1)
-        kind = "pointwise" if math.prod(weight[2:]) == 1 and group == 1 else "conv"
-        if group > 1 and weight[1] == 1:
-            kind = "depthwise"
-        return (kind, math.prod(out) * math.prod(weight[1:]))
-    if op == "ConvTranspose":
-        data, weight = shapes.get(inputs[0]), shapes.get(inputs[1])
-        if data is None or weight is None:
-            return ("conv", 0)
-        return ("conv", math.prod(data) * math.prod(weight[1:]))
-    if op in ("Gemm", "QGemm"):
-        a = shapes.get(inputs[0])
-        if a is None:
-            return ("matmul", 0)
-        k = a[0] if _int_attr(node, "transA", 0) else a[-1]
-        return ("matmul", math.prod(out) * k)
-    if op in ("MatMul", "MatMulInteger", "QLinearMatMul"):
-        a = shapes.get(inputs[0])
-        return ("matmul", math.prod(out) * a[-1] if a else 0)
-    return ("other", 0)
-
-
-def _int_attr(node: Any, name: str, default: int) -> int:
-    for attr in node.attribute:
-        if attr.name == name:
-            return int(attr.i)
-    return default

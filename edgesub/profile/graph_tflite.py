@@ -1,8 +1,8 @@
 """TFLite graph analysis from the flatbuffer schema shipped in ai-edge-litert (no TensorFlow).
 
 Reads the main subgraph in operator order (the order the interpreter executes). DEQUANTIZE of a
-constant (fp16 or int8 weights) is folded into its consumer, as the interpreter evaluates it once
-at prepare time.
+constant (fp16 or int8 weights) and DENSIFY of a constant (sparse weights) are folded into their
+consumer, as the interpreter evaluates them once at prepare time.
 """
 
 from __future__ import annotations
@@ -22,20 +22,14 @@ from edgesub.profile.graph import (
     check_input_shape,
     peak_live_bytes,
 )
+from edgesub.profile.tflite_costs import TFLITE_COSTS
 
-_KIND = {
-    "CONV_2D": "conv",
-    "CONV_3D": "conv",
-    "TRANSPOSE_CONV": "conv",
-    "DEPTHWISE_CONV_2D": "depthwise",
-    "FULLY_CONNECTED": "matmul",
-    "BATCH_MATMUL": "matmul",
-    "Convolution2DTransposeBias": "conv",
-}
 # Custom ops whose cost is known because they are a builtin in disguise: MediaPipe's transpose
 # convolution with fused bias (inputs: data, weights [O, H, W, I], bias), which ai-edge-litert's
 # interpreter runs.
 _COSTED_CUSTOM_OPS = {"Convolution2DTransposeBias"}
+# Ops on a constant that the interpreter runs once when it prepares the graph.
+_PREPARE_TIME_OPS = {"DEQUANTIZE", "DENSIFY"}
 _ITEMSIZE = {
     "FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "BOOL": 1, "INT16": 2,
     "INT8": 1, "FLOAT64": 8, "UINT64": 8, "UINT32": 4, "UINT16": 2, "BFLOAT16": 2,
@@ -88,12 +82,13 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
         op_type = _op_type(model.OperatorCodes(op.OpcodeIndex()), op_names)
         ins = [int(i) for i in op.InputsAsNumpy() if i >= 0] if op.InputsLength() else []
         outs = [int(i) for i in op.OutputsAsNumpy() if i >= 0] if op.OutputsLength() else []
-        if op_type == "DEQUANTIZE" and ins and ins[0] in const:
+        if op_type in _PREPARE_TIME_OPS and ins and ins[0] in const:
             const.update(outs)
             if ins[0] in int8_const:
                 int8_const.update(outs)
-            for o in outs:
-                tensors[o]["bytes"] = tensors[ins[0]]["bytes"]
+            if op_type == "DEQUANTIZE":  # the kernel reads the weights as stored
+                for o in outs:
+                    tensors[o]["bytes"] = tensors[ins[0]]["bytes"]
             continue
         if op_type.removeprefix("CUSTOM:") in _COSTED_CUSTOM_OPS:
             op_type = op_type.removeprefix("CUSTOM:")
@@ -185,12 +180,10 @@ def _op_cost(
     int8_const: set[int],
     scale: float,
 ) -> OpCost:
-    kind = _KIND.get(op_type, "other")
     weights = [i for i in ins if i in const]
     acts = [i for i in ins if i not in const]
-    macs = _macs(op_type, ins, outs, tensors) if kind != "other" else 0
-    if op_type == "CONV_2D" and len(ins) > 1 and math.prod(tensors[ins[1]]["shape"][1:3]) == 1:
-        kind = "pointwise"
+    rule = TFLITE_COSTS.get(op_type) if op_type in TFLITE_COSTS and outs else None
+    kind, macs = rule(op, ins, outs, tensors) if rule is not None else ("other", 0)
     int8 = any(w in int8_const for w in weights[:1]) or any(
         tensors[a]["type"] in ("INT8", "UINT8") for a in acts[:1]
     )
@@ -205,32 +198,8 @@ def _op_cost(
         input_bytes=int(sum(tensors[a]["bytes"] for a in acts) * scale),
         output_bytes=int(sum(tensors[o]["bytes"] for o in outs) * scale),
         precision="int8" if int8 else ("fp16" if fp16 else "fp32"),
+        costed=rule is not None,
     )
-
-
-def _macs(op_type: str, ins: list[int], outs: list[int], tensors: list[dict]) -> int:
-    """MACs from tensor shapes: output elements × reduction length."""
-    if not outs:
-        return 0
-    out = math.prod(max(d, 1) for d in tensors[outs[0]]["shape"])
-    if op_type in ("TRANSPOSE_CONV", "Convolution2DTransposeBias"):  # weights [O, H, W, I]
-        at = 2 if op_type == "TRANSPOSE_CONV" else 0  # builtin: output_shape, weights, data
-        data = tensors[ins[at]]["shape"] if len(ins) > at else ()
-        weight = tensors[ins[1]]["shape"]
-        return math.prod(data) * math.prod(weight[:3])
-    weight = tensors[ins[1]]["shape"] if len(ins) > 1 else ()
-    if op_type in ("CONV_2D", "CONV_3D"):  # weights [O, H, W, I] / [D, H, W, I, O]
-        reduce = weight[1:] if op_type == "CONV_2D" else weight[:4]
-        return out * math.prod(reduce)
-    if op_type == "DEPTHWISE_CONV_2D":  # weights [1, H, W, O]
-        return out * weight[1] * weight[2]
-    if op_type == "FULLY_CONNECTED":  # weights [units, in]
-        return out * weight[-1]
-    lhs = tensors[ins[0]]["shape"]  # BATCH_MATMUL [.., M, K] x [.., K, N]
-    rhs = weight
-    if len(lhs) >= 2 and len(rhs) >= 2 and lhs[-1] != rhs[-2] and lhs[-2] == rhs[-2]:
-        return out * lhs[-2]  # adj_x: lhs stored transposed
-    return out * (lhs[-1] if lhs else 1)
 
 
 def _spec(tensor: dict, override: Sequence[int] | None) -> TensorSpec:

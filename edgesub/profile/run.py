@@ -67,15 +67,22 @@ def _base_record(path: Path, graph: Graph, entry: dict[str, Any]) -> dict[str, A
         "precision": entry.get("precision") or graph.precision,
         "size_bytes": path.stat().st_size,
         "macs": graph.macs,
+        "costed_fraction": round(graph.costed_fraction, 4),
+        "uncosted_ops": graph.uncosted_ops,
         "accuracy": entry.get("accuracy"),
     }
 
 
 def estimate_record(
-    path: Path, graph: Graph, device: DeviceProfile, threads: int, entry: dict[str, Any]
+    path: Path,
+    graph: Graph,
+    device: DeviceProfile,
+    threads: int,
+    entry: dict[str, Any],
+    allow_partial: bool = False,
 ) -> dict[str, Any]:
     """One estimated record (docs/run-directory.md) of ``graph`` on ``device``."""
-    est = estimate(graph, device, threads)
+    est = estimate(graph, device, threads, allow_partial=allow_partial)
     energy = estimate_energy(device, est.threads, est.latency_ms)
     return {
         **_base_record(path, graph, entry),
@@ -205,13 +212,15 @@ def profile_batch(
     input_shape: tuple[int, ...] | None = None,
     manifest: dict | None = None,
     progress: bool = True,
+    allow_partial: bool = False,
 ) -> ProfileResult:
     """Records for every artifact × device (estimated), plus one measured "host" record each.
 
     ``devices`` may say ``all`` (every profile, the user's included). A file that cannot be
     read, estimated or measured becomes a :class:`ProfileFailure` and the others go on;
-    ``strict`` raises the first instead. Files are read and estimated before the slow
-    measurement starts, so a typo fails in a second rather than after minutes.
+    ``strict`` raises the first instead. A graph with ops of unknown cost fails to estimate
+    unless ``allow_partial`` (then its records say so). Files are read and estimated before the
+    slow measurement starts, so a typo fails in a second rather than after minutes.
     """
     registry = load_devices(profiles_dir)
     profiles = [registry.get(d) for d in expand_device_ids(devices, registry)]
@@ -226,7 +235,16 @@ def profile_batch(
         entry = _manifest_entry(manifest, path)
         for device in profiles:
             batch.add(
-                "estimate", path, device.id, estimate_record, path, graph, device, threads, entry
+                "estimate",
+                path,
+                device.id,
+                estimate_record,
+                path,
+                graph,
+                device,
+                threads,
+                entry,
+                allow_partial,
             )
     if measure:
         settings = {"threads": threads, "warmup": warmup, "runs": runs, "input_shape": input_shape}

@@ -46,12 +46,22 @@ def seconds(value: Any) -> str:
 
 
 def latency_label(record: dict[str, Any]) -> str:
-    """``measured`` or ``estimated ±x %`` — the expected error travels with every estimate."""
+    """``measured`` or ``estimated ±x %`` — the expected error travels with every estimate,
+    and so does a partial cost (``--allow-partial``): the figure then leaves ops out."""
     kind = str(record.get("latency_kind") or "unknown")
     error = record.get("latency_error_pct")
     if kind == "estimated" and is_number(error):
-        return f"estimated ±{number(error, 2)} %"
+        return f"estimated ±{number(error, 2)} %{partial_note(record)}"
     return kind
+
+
+def partial_note(record: dict[str, Any]) -> str:
+    """``, partial: 83 % of ops costed (no cost: If, Loop)`` when some ops have no known cost."""
+    fraction = record.get("costed_fraction")
+    if not is_number(fraction) or fraction >= 1:
+        return ""
+    missing = ", ".join(record.get("uncosted_ops") or []) or "?"
+    return f", partial: {fraction * 100:.0f} % of ops costed (no cost: {missing})"
 
 
 def latency_band(record: dict[str, Any]) -> tuple[float, float] | None:

@@ -86,3 +86,28 @@ def test_custom_op_is_reported_by_name(tiny_tflite, tmp_path):
     assert graph.custom_ops == ["MyMysteryOp"]
     with pytest.raises(EstimateError, match="MyMysteryOp"):
         estimate_latency_ms(graph, get_device("pixel-4"))
+
+
+class Attention(torch.nn.Module):
+    """Linear on a 3-D input (FULLY_CONNECTED, keep_num_dims), scores h·hᵀ, a BATCH_MATMUL
+    whose left operand is transposed (adj_x), LayerNorm, softmax and GELU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 16)
+        self.norm = torch.nn.LayerNorm(16)
+
+    def forward(self, x):
+        h = self.fc(x)  # [1, 4, 16]: 64 outputs × 8
+        scores = torch.softmax(h @ h.transpose(-1, -2), -1)  # [1, 4, 4]: 16 × 16
+        mixed = h.transpose(-1, -2) @ scores  # [1, 16, 4]: 64 × 4
+        return torch.nn.functional.gelu(self.norm(mixed.transpose(-1, -2)))
+
+
+def test_transformer_ops_are_all_costed(tmp_path):
+    path = tmp_path / "attention.tflite"
+    litert_torch.convert(Attention().eval(), (torch.zeros(1, 4, 8),)).export(str(path))
+    graph = load_graph(path)
+    assert {"BATCH_MATMUL", "FULLY_CONNECTED", "SOFTMAX", "GELU"} <= {o.op_type for o in graph.ops}
+    assert graph.macs == 64 * 8 + 16 * 16 + 64 * 4
+    assert graph.costed_fraction == 1.0 and graph.uncosted_ops == []

@@ -13,7 +13,7 @@ RECORD_KEYS = {
     "artifact", "path", "format", "precision", "device", "device_name", "threads", "latency_ms",
     "latency_kind", "latency_error_pct", "latency_p90_ms", "peak_memory_mb", "memory_kind",
     "fits_in_memory", "energy_mj", "energy_dynamic_mj", "energy_kind", "size_bytes", "macs",
-    "accuracy",
+    "accuracy", "costed_fraction", "uncosted_ops",
 }  # fmt: skip
 
 
