@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from edgesub.errors import MissingDependencyError
+from edgesub.errors import MissingDependencyError, caused_by_interrupt
 
 # Which extra of ``pip install edgesub[...]`` provides each optional top-level module.
 EXTRA_FOR_MODULE = {
@@ -38,6 +38,8 @@ def require(module: str, extra: str | None = None) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        if caused_by_interrupt(exc):  # Ctrl-C during the import, not a missing package
+            raise KeyboardInterrupt from exc
         top = module.split(".")[0]
         extra = extra or EXTRA_FOR_MODULE.get(top, "all")
         raise MissingDependencyError(

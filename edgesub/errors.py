@@ -52,6 +52,19 @@ class ConversionError(EdgesubError):
     """Exporting or quantising a model failed (unsupported op, bad calibration, tool failure)."""
 
 
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether Ctrl-C is behind ``exc``: a KeyboardInterrupt while a C extension initialises
+    surfaces as ``ImportError: initialization failed`` caused by it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def first_line(exc: BaseException) -> str:
     """The headline of a tool's exception (its first non-blank line, else its type), for a
     one-line user-facing error that wraps it."""

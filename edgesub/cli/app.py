@@ -14,7 +14,7 @@ import click
 
 from edgesub import __version__
 from edgesub import config as config_mod
-from edgesub.errors import EdgesubError
+from edgesub.errors import EdgesubError, caused_by_interrupt
 from edgesub.jsonfile import dumps_strict
 from edgesub.limits import MAX_INPUT_VALUES, MAX_RUNS, MAX_THREADS
 
@@ -37,7 +37,7 @@ class EdgesubGroup(click.Group):
 
 def _describe_failure(exc: BaseException, resume_hint: str | None) -> tuple[int, str]:
     """One line and an exit code for a failure (130 for Ctrl-C, as shells expect)."""
-    if isinstance(exc, KeyboardInterrupt):
+    if caused_by_interrupt(exc):
         return 130, "interrupted" + (f"; continue with: {resume_hint}" if resume_hint else "")
     if isinstance(exc, EdgesubError):
         return 1, f"error: {exc}"
