@@ -72,9 +72,9 @@ def convert(
     try:
         reference = torch_reference(model, test_x, data.test.y)
         with staged_output(out_dir) as stage, export_worker() as worker:
-            isolated = {f.name: f for f, _, _ in plan if f.isolated and cfg.export_worker}
+            isolated = [fmt for fmt, _, _ in plan if fmt.isolated and cfg.export_worker]
             if isolated:
-                worker.start(tuple(f.warm_up for f in isolated.values() if f.warm_up))
+                worker.start(tuple(dict.fromkeys(f.warm_up for f in isolated if f.warm_up)))
             if tokenizer is not None:
                 tokenizer.save(stage)
             entries = []

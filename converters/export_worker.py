@@ -67,7 +67,7 @@ class ExportWorker:
     def run(self, exporter: Callable[..., None], model: Any, job: Any, path: Path) -> None:
         """``exporter(model, job, path)`` in the worker (in this process if it cannot go)."""
         try:
-            request = pickle.dumps((exporter, (model, job, str(path)), True))
+            request = pickle.dumps((exporter, (model, job, path), True))
         except (pickle.PicklingError, AttributeError, TypeError):
             in_process(exporter)(model, job, path)
             return
@@ -155,8 +155,6 @@ def main(argv: list[str]) -> None:
 
 
 def _call(fn: Callable[..., None], args: tuple[Any, ...]) -> tuple[str, Any]:
-    if len(args) == 3:
-        args = (*args[:2], Path(args[2]))  # an exporter's target path
     try:
         with native_noise_filtered():
             fn(*args)
