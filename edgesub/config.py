@@ -31,16 +31,68 @@ class DataConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     path: str = ""  # user data (image_folder, csv_text, npy): the folder or file to read
+    # unlabeled inputs that extend the distillation transfer set (a folder of images or a text
+    # file of sentences); the student's targets on them come from the teacher
+    unlabeled: str = ""
+    skip_bad_images: bool = False  # skip (and count) undecodable images instead of failing
+    text_column: str = "text"  # csv_text / jsonl_text: the column holding the text
+    label_column: str = "label"  # ... and the one holding its class name
 
     def validate(self) -> None:
         _check(0 < self.val_fraction < 0.5, "data.val_fraction must be in (0, 0.5)")
         _check(0 < self.test_fraction < 0.5, "data.test_fraction must be in (0, 0.5)")
+        _check(bool(self.text_column), "data.text_column must not be empty")
+        _check(bool(self.label_column), "data.label_column must not be empty")
+
+
+CHANNEL_MODES = ("L", "RGB")
+LAYOUTS = ("NCHW", "NHWC")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How raw 0–255 pixels become the teacher's input: resize to ``size``, convert to
+    ``channels``, ``pixel * scale``, then ``(· - mean) / std`` per channel, in ``layout``.
+
+    Every field left unset (empty, 0) takes the teacher source's own value (an HF image
+    processor, an ONNX or .pt2 input shape), else the data's size and channels, scale 1/255,
+    mean 0, std 1 — never statistics edgesub computes on the data."""
+
+    size: tuple[int, ...] = ()  # [H, W]
+    scale: float = 0.0  # multiplies raw pixel values 0..255; 0: the source's, else 1/255
+    mean: tuple[float, ...] = ()  # per channel, after scaling
+    std: tuple[float, ...] = ()
+    channels: str = ""  # "L" | "RGB"
+    layout: str = ""  # "NCHW" | "NHWC"
+
+    def validate(self) -> None:
+        _check(
+            len(self.size) in (0, 2) and all(s >= 1 for s in self.size),
+            f"teacher.preprocess.size must be [H, W] of positive ints, got {list(self.size)}",
+        )
+        _check(self.scale >= 0, "teacher.preprocess.scale must be > 0")
+        _check(all(s > 0 for s in self.std), "teacher.preprocess.std values must be > 0")
+        _check(
+            self.channels in ("", *CHANNEL_MODES),
+            f"teacher.preprocess.channels must be L or RGB, got {self.channels!r}",
+        )
+        _check(
+            self.layout in ("", *LAYOUTS),
+            f"teacher.preprocess.layout must be NCHW or NHWC, got {self.layout!r}",
+        )
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """The task-trained teacher; ``feature_dim`` is the penultimate width d."""
+    """The teacher: the user's own trained model (``source``), used as it is, or, when
+    ``source`` is empty, an ``arch`` edgesub trains on the data (``feature_dim`` is its
+    penultimate width d; ``epochs`` and the rest are its training)."""
 
+    source: str = ""  # a teacher spec: model.onnx, model.pt2, file.py:factory, hf:folder, name
+    weights: str = ""  # file.py:factory: the .safetensors weights loaded into the built module
+    feature_layer: str = ""  # tensor (ONNX) or module path (PyTorch); empty: last linear's input
+    finetune: bool = False  # a given teacher is never trained unless this is true
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     arch: str = "wide_cnn"
     feature_dim: int = 512
     epochs: int = 15
@@ -52,6 +104,11 @@ class TeacherConfig:
     def validate(self) -> None:
         _check(self.feature_dim >= 2, "teacher.feature_dim must be >= 2")
         _positive(self, "epochs", "batch_size", "lr")
+        self.preprocess.validate()
+        _check(
+            not self.weights or bool(self.source),
+            "teacher.weights needs teacher.source (a file.py:factory that builds the model)",
+        )
 
 
 @dataclass(frozen=True)
@@ -87,10 +144,16 @@ class StudentConfig:
     arch: str = "small_cnn"
     width: int = 16
     depth: int = 0
+    # [H, W] the deployed student takes, smaller than the teacher's input; empty: the teacher's
+    input_size: tuple[int, ...] = ()
 
     def validate(self) -> None:
         _positive(self, "width")
         _check(self.depth >= 0, "student.depth must be >= 0 (0 means the default)")
+        _check(
+            len(self.input_size) in (0, 2) and all(s >= 1 for s in self.input_size),
+            f"student.input_size must be [H, W] of positive ints, got {list(self.input_size)}",
+        )
 
 
 HEAD_INITS = ("subspace", "random")
@@ -298,6 +361,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return build_dataclass(hint, value, f"{key}.")
     origin = typing.get_origin(hint)
+    if origin is tuple and typing.get_args(hint)[0] in (int, float):
+        return _number_tuple(typing.get_args(hint)[0], value, key)
     if origin is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -313,6 +378,15 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     return _coerce_scalar(hint, value, key)
+
+
+def _number_tuple(kind: type, value: Any, key: str) -> tuple:
+    """A list of ints or floats (``"224,224"`` from ``--set`` too), each checked finite."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{key} must be a list of {kind.__name__}s, got {value!r}")
+    return tuple(_coerce_scalar(kind, v, key) for v in value)
 
 
 def _coerce_scalar(hint: type, value: Any, key: str) -> Any:
