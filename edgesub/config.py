@@ -84,14 +84,13 @@ class PreprocessConfig:
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """The teacher: the user's own trained model (``source``), used as it is, or, when
-    ``source`` is empty, an ``arch`` edgesub trains on the data (``feature_dim`` is its
+    """The teacher: the user's own trained model (``source``), used as it is (never trained),
+    or, when ``source`` is empty, an ``arch`` edgesub trains on the data (``feature_dim`` is its
     penultimate width d; ``epochs`` and the rest are its training)."""
 
     source: str = ""  # a teacher spec: model.onnx, model.pt2, file.py:factory, hf:folder, name
     weights: str = ""  # file.py:factory: the .safetensors weights loaded into the built module
     feature_layer: str = ""  # tensor (ONNX) or module path (PyTorch); empty: last linear's input
-    finetune: bool = False  # a given teacher is never trained unless this is true
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     arch: str = "wide_cnn"
     feature_dim: int = 512

@@ -16,7 +16,7 @@ from edgesub import config as config_mod
 from edgesub.atomic import atomic_write_json, atomic_write_text
 from edgesub.config import RunConfig
 from edgesub.console import note, stage
-from edgesub.errors import RunDirError
+from edgesub.errors import ConfigError, RunDirError
 from edgesub.jsonfile import read_json_or_empty
 from edgesub.report.lines import artifact_line, student_line, subspace_line, teacher_line
 from edgesub.rundir import RunDir
@@ -154,15 +154,37 @@ def stage_data(cfg: RunConfig) -> Dataset:
 def stage_teacher(
     run: RunDir, data: Dataset, cfg: RunConfig, *, resume: bool, progress: bool
 ) -> dict:
+    """Use the user's teacher as it is (``teacher.source``), or train ``teacher.arch``."""
+    if cfg.teacher.source:
+        from edgesub.teachers.given import use_teacher
+
+        return use_teacher(run, data, cfg.teacher, cfg.student)
+    if data.train.x.dtype.kind == "U":
+        raise ConfigError(
+            f"{data.name} holds texts, and edgesub trains only image teachers; give your own "
+            "text classifier (--teacher hf:DIR) or the bundled sentence encoder "
+            "(--teacher minilm)"
+        )
     from edgesub.teachers import train_teacher
 
     return train_teacher(run, data, cfg.teacher, resume=resume, progress=progress)
 
 
+def student_data(run: RunDir, data: Dataset, cfg: RunConfig) -> Dataset:
+    """``data`` as the student reads it: a given teacher's preprocessing (at the student's
+    input size) and class order, or the data as loaded for an edgesub-trained teacher."""
+    if not cfg.teacher.source:
+        return data
+    from edgesub.teachers.given import given_views
+
+    run.require(run.teacher_json, "teacher")
+    return given_views(run, data)[1]
+
+
 def stage_subspace(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool) -> dict:
     from edgesub.subspace import build_subspace
 
-    return build_subspace(run, data, cfg.subspace, progress=progress)
+    return build_subspace(run, student_data(run, data, cfg), cfg.subspace, progress=progress)
 
 
 def stage_distill(
@@ -172,6 +194,7 @@ def stage_distill(
     from edgesub.training.ddp import SINGLE
 
     run.require(run.subspace, "subspace")
+    data = student_data(run, data, cfg)
     return distill(
         run, data, cfg.student, cfg.distill, resume=resume, progress=progress, dist=dist or SINGLE
     )
@@ -187,14 +210,17 @@ def ensure_subspace(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: boo
 def current_subspace(run: RunDir, data: Dataset, cfg: RunConfig) -> dict | None:
     """The run's subspace.json when its subspace was fitted for ``cfg``, this data and this
     teacher (a resume keeps it: refitting would void the student checkpoint made on it)."""
-    from edgesub.digest import file_sha256
+    from edgesub.teachers.loaded import teacher_sha256
 
     saved = read_json_or_empty(run.subspace_json)
+    sha = teacher_sha256(run)
+    if cfg.teacher.source and run.teacher_json.exists():
+        data = student_data(run, data, cfg)
     current = (
         saved.get("config") == config_mod.to_dict(cfg.subspace)
         and saved.get("data") == data.fingerprint()
-        and run.teacher.exists()
-        and saved.get("teacher_sha256") == file_sha256(run.teacher)
+        and sha is not None
+        and saved.get("teacher_sha256") == sha
         and run.subspace.exists()
     )
     return saved if current else None
@@ -206,6 +232,7 @@ def stage_convert(run: RunDir, data: Dataset, cfg: RunConfig, *, progress: bool)
 
     run.require(run.student, "distill")
     model = load_deployable(run)
+    data = student_data(run, data, cfg)
     return convert(model, data, run.artifacts, cfg.convert, name="student", progress=progress)
 
 

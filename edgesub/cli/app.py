@@ -7,6 +7,7 @@ can cause print one line and exit non-zero; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from typing import Any
 
@@ -160,3 +161,70 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
             f"{text!r} holds {math.prod(shape):,} values; the limit is {MAX_INPUT_VALUES:,}"
         )
     return shape
+
+
+# flags that are shorthands for --set KEY=VALUE: (flag, key, help)
+TEACHER_FLAGS = (
+    (
+        "--teacher",
+        "teacher.source",
+        "Your trained teacher, used as it is: model.onnx, model.pt2, file.py:factory (with "
+        "--teacher-weights), hf:DIR, or a bundled one (efficientnet_lite0, minilm). Default: "
+        "train a wide CNN here.",
+    ),
+    ("--teacher-weights", "teacher.weights", "The .safetensors weights of file.py:factory."),
+    (
+        "--feature-layer",
+        "teacher.feature_layer",
+        "Tensor (ONNX) or module path (PyTorch, HF) whose output are the features (default: "
+        "the input of the last linear layer).",
+    ),
+)
+DATA_FLAGS = (
+    (
+        "--data",
+        "data",
+        "Dataset: a bundled name (digits, mnist5000, rotten_tomatoes), an image folder, "
+        "csv:FILE, jsonl:FILE or npy:DIR.",
+    ),
+    (
+        "--unlabeled",
+        "data.unlabeled",
+        "Unlabeled inputs that extend the transfer set: an image folder or a text file, one "
+        "sentence per line.",
+    ),
+)
+
+
+def shorthand_options(flags: tuple[tuple[str, str, str], ...]) -> Any:
+    """Decorator adding ``flags`` to a command that takes ``sets``; each given flag becomes the
+    ``--set`` of its key (``--data`` expands to data.name and data.path)."""
+
+    def decorate(command: Any) -> Any:
+        names = [flag.lstrip("-").replace("-", "_") for flag, _, _ in flags]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            extra: list[str] = []
+            for name, (_, key, _) in zip(names, flags, strict=True):
+                value = kwargs.pop(name)
+                if value is None:
+                    continue
+                if key == "data":
+                    from edgesub.data.spec import data_overrides
+
+                    extra += [f"{k}={v}" for k, v in data_overrides(value).items()]
+                else:
+                    extra.append(f"{key}={value}")
+            kwargs["sets"] = (*extra, *kwargs.get("sets", ()))
+            return command(*args, **kwargs)
+
+        for flag, _, text in reversed(flags):
+            wrapper = click.option(flag, help=text, metavar="SPEC")(wrapper)
+        return wrapper
+
+    return decorate
+
+
+teacher_options = shorthand_options(TEACHER_FLAGS)
+data_options = shorthand_options(DATA_FLAGS)

@@ -14,6 +14,7 @@ from edgesub.cli.app import (
     add_hidden_alias,
     cli,
     config_default,
+    data_options,
     hold_lock,
     no_progress_option,
     open_run_with_sets,
@@ -21,6 +22,7 @@ from edgesub.cli.app import (
     print_json,
     run_dir_argument,
     set_option,
+    teacher_options,
 )
 from edgesub.console import out
 from edgesub.errors import EdgesubError
@@ -72,6 +74,8 @@ FAST_OVERRIDES = {
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @set_option
+@teacher_options
+@data_options
 @no_progress_option
 @click.pass_context
 def run(
@@ -97,6 +101,7 @@ def run(
     \b
     Example:
       edgesub run --fast --name smoke --device raspberry-pi-5
+      edgesub run --teacher model.onnx --data photos/ --name mine
       edgesub run --resume runs/smoke
     """
     from edgesub.pipeline import Mode, interrupted_hint, open_run, run_pipeline
@@ -167,6 +172,7 @@ def _print_run_summary(run_dir: Path, summary: dict[str, Any]) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print subspace.json.")
 @set_option
+@teacher_options
 @no_progress_option
 def subspace(
     run_dir: str,
@@ -254,6 +260,8 @@ add_hidden_alias(subspace, "compress")  # the stage's former name
 )
 @click.option("--json", "as_json", is_flag=True, help="Print student.json.")
 @set_option
+@teacher_options
+@data_options
 @no_progress_option
 def distill(
     run_dir: str | None,

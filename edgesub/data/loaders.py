@@ -42,8 +42,12 @@ def stratified_splits(
 def standardised_images(
     name: str, images: np.ndarray, y: np.ndarray, scale: float, cfg: DataConfig, labels: list[str]
 ) -> Dataset:
-    """Scale raw N×C×H×W pixels, standardise per channel with train statistics, and split."""
+    """Scale raw N×C×H×W pixels, standardise per channel with train statistics, and split.
+
+    The images are also kept as 0..255 pixels (``images * scale * 255``: sklearn's 0..16
+    digits become 0..255), for a teacher with its own preprocessing."""
     x = images.astype(np.float32) * np.float32(scale)
+    raw = np.clip(np.rint(x * np.float32(255.0)), 0, 255).astype(np.uint8)
     y = y.astype(np.int64)
     train, val, test = stratified_splits(len(y), y, cfg)
     mean = x[train].mean(axis=(0, 2, 3))
@@ -65,6 +69,7 @@ def standardised_images(
             "std": [float(s) for s in std],
             "formula": "(pixel * scale - mean) / std",
         },
+        raw=raw,
     )
 
 

@@ -62,7 +62,8 @@ def npy(cfg: DataConfig) -> Dataset:
         raise DataError(f"x.npy sample {int(bad[0])} contains NaN or inf values")
     labels = [str(c) for c in range(int(y.max()) + 1)]
     if x.ndim == 4:
-        return standardised_images(root.name, x, y, 1.0, cfg, labels)
+        scale = 1.0 / 255.0 if float(x.max()) > 1.0 else 1.0  # 0..255 pixels or 0..1 values
+        return standardised_images(root.name, x, y, scale, cfg, labels)
     if x.ndim != 2:
         raise DataError(f"x.npy must be N×F or N×C×H×W, got shape {x.shape}")
     return _tabular(root.name, x.astype(np.float32), y.astype(np.int64), cfg, labels)

@@ -16,12 +16,14 @@ from edgesub.digest import file_sha256
 from edgesub.distill.core import StudentData, train_student
 from edgesub.distill.losses import needs
 from edgesub.distill.targets import CachedTargets, OnlineTargets, SignalMaps
-from edgesub.errors import DataError
+from edgesub.errors import ConfigError, DataError
 from edgesub.jsonfile import read_json_or_empty
 from edgesub.students import count_params
 from edgesub.subspace import load_subspace
 from edgesub.subspace.head import Standardiser
 from edgesub.teachers.features import teacher_features
+from edgesub.teachers.given import given_views
+from edgesub.teachers.loaded import teacher_sha256
 from edgesub.training.ddp import SINGLE, Dist
 from edgesub.training.loop import BatchHook, FitResult, accuracy
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from edgesub.rundir import RunDir
     from edgesub.subspace.build import Subspace
     from edgesub.teachers.features import Features
+    from edgesub.teachers.source import Teacher
 
 
 def distill(
@@ -78,6 +81,7 @@ def distill(
         progress=progress,
         on_batch=on_batch,
         dist=dist,
+        options=student_options(data),
     )
     summary = {
         **_summary(model, result, data, student_cfg, cfg, subspace, dist, started),
@@ -112,12 +116,46 @@ def _targets(
     maps = SignalMaps(
         wanted,
         subspace=subspace,
-        teacher_head=None if teacher is None else teacher.head,
+        teacher_head=None if teacher is None else _torch_head(teacher, wanted),
         feature_std=Standardiser.fit(h_train) if "features" in wanted else None,
     )
     if online:
-        return OnlineTargets(maps, teacher.features)
+        return OnlineTargets(maps, _online_features(run, teacher, data))
     return CachedTargets(maps, h_train, len(data.train))
+
+
+def student_options(data: Dataset) -> dict[str, Any]:
+    """Builder options the data decide: a token-id student's vocabulary size."""
+    tokenizer = getattr(data, "tokenizer", None)
+    return {"vocab_size": len(tokenizer.vocab)} if tokenizer is not None else {}
+
+
+def _torch_head(teacher: Teacher, wanted: set[str] | frozenset[str]) -> Any:
+    """The teacher's classifier as a map of torch features (what logit-KD targets read)."""
+    if "teacher_logits" not in wanted:
+        return None
+    if teacher.head is None:
+        raise ConfigError(
+            f"logit_kd needs the teacher's classifier as a linear map of its features; the "
+            f"{teacher.kind} teacher has none (use the subspace losses)"
+        )
+    torch = require("torch")
+    weight, bias = (torch.from_numpy(np.asarray(a, dtype=np.float32)) for a in teacher.head)
+    return lambda h: h @ weight.T + bias
+
+
+def _online_features(run: RunDir, teacher: Teacher, data: Dataset) -> Any:
+    """The teacher on each augmented batch; only when it reads the student's own input."""
+    from edgesub.teachers.loaded import is_given
+
+    if is_given(run) and given_views(run, data)[0].input_shape != data.input_shape:
+        raise ConfigError(
+            "distill.augment runs the teacher on the student's augmented input, but the "
+            'teacher reads another input size; set distill.augment = "none" or drop '
+            "student.input_size"
+        )
+    torch = require("torch")
+    return lambda x: torch.from_numpy(teacher.features(x.numpy()))
 
 
 def _summary(
@@ -153,6 +191,7 @@ def _summary(
         "input_shape": list(data.input_shape),
         "num_classes": data.num_classes,
         "labels": list(data.labels),
+        "options": student_options(data),
     }
 
 
@@ -194,7 +233,8 @@ def check_same_data(run: RunDir, data: Dataset) -> None:
         if meta and meta != data.fingerprint():
             raise DataError(f"the run's {what} on other data than '{data.name}' as given; {fix}")
     teacher_sha = read_json_or_empty(run.subspace_json).get("teacher_sha256")
-    if teacher_sha and run.teacher.exists() and teacher_sha != file_sha256(run.teacher):
+    current = teacher_sha256(run)
+    if teacher_sha and current and teacher_sha != current:
         raise DataError(f"the run's subspace was fitted on another teacher's features; {fix}")
 
 
@@ -207,7 +247,7 @@ def _check_features(feats: dict[str, Features], data: Dataset, d: int) -> None:
         raise DataError(f"teacher features are {feats['train'].h.shape[1]}-dim, the subspace {d}")
 
 
-def _teacher(run: RunDir) -> Any:
-    from edgesub.teachers import load_teacher
+def _teacher(run: RunDir) -> Teacher:
+    from edgesub.teachers.loaded import run_teacher
 
-    return load_teacher(run)
+    return run_teacher(run)

@@ -7,8 +7,16 @@ from typing import Any
 
 
 def teacher_line(summary: dict[str, Any]) -> str:
-    """teacher.json as one line: architecture and test accuracy."""
-    return f"teacher {summary['arch']}: {summary['test_accuracy']:.2f} % test accuracy"
+    """teacher.json as one line: what the teacher is and its own test accuracy."""
+    accuracy = summary.get("test_accuracy")
+    measured = (
+        f"{accuracy:.2f} % test accuracy"
+        if isinstance(accuracy, float)
+        else "no classifier of its own (feature extractor)"
+    )
+    if summary.get("trained_by_edgesub", True):
+        return f"teacher {summary['arch']}: {measured}"
+    return f"teacher {summary['source']} ({summary['kind']}, used as given): {measured}"
 
 
 def subspace_line(summary: dict[str, Any]) -> str:

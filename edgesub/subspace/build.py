@@ -17,11 +17,11 @@ import numpy as np
 from edgesub._deps import require
 from edgesub.atomic import atomic_write_bytes, atomic_write_json
 from edgesub.config import SubspaceConfig, to_dict
-from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError
 from edgesub.subspace.head import LinearHead, Standardiser, fit_head
 from edgesub.subspace.projections import DATA_AWARE, PROJECTIONS, project_matrix
 from edgesub.teachers.features import Features, teacher_features
+from edgesub.teachers.loaded import teacher_sha256
 
 if TYPE_CHECKING:
     from edgesub.data import Dataset
@@ -82,7 +82,7 @@ def build_subspace(
         "sweep": sweep,
         "config": to_dict(cfg),
         "data": data.fingerprint(),  # distill checks it trains on the same data and teacher
-        "teacher_sha256": file_sha256(run.teacher),
+        "teacher_sha256": teacher_sha256(run),
     }
     save_subspace(run, subspace, cfg.method, cfg.seed)
     summary["seconds"] = round(time.perf_counter() - started, 3)

@@ -13,16 +13,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgesub._deps import require
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.console import transient_track
-from edgesub.digest import file_sha256
 from edgesub.errors import DataError
 from edgesub.jsonfile import read_json_or_empty
 
 if TYPE_CHECKING:
     from edgesub.data import Dataset
     from edgesub.rundir import RunDir
+    from edgesub.teachers.source import Teacher
 
 
 @dataclass(frozen=True)
@@ -36,13 +35,20 @@ class Features:
 def teacher_features(
     run: RunDir, data: Dataset, *, batch_size: int = 256, progress: bool = True
 ) -> dict[str, Features]:
-    """Return train/val/test features, extracting them only when the cache is missing or stale."""
-    from edgesub.teachers import load_teacher
+    """Return train/val/test features, extracting them only when the cache is missing or stale.
 
-    teacher = load_teacher(run)
-    key = {"teacher_sha256": file_sha256(run.teacher), "data": data.fingerprint()}
+    ``data`` may be any view of the run's samples (the student's): a given teacher always reads
+    them through its own preprocessing."""
+    from edgesub.teachers.loaded import is_given, run_teacher, teacher_sha256
+
+    key = {"teacher_sha256": teacher_sha256(run), "data": data.fingerprint()}
     meta_path = run.features / "meta.json"
     if not _cache_valid(meta_path, key, data):
+        teacher = run_teacher(run)
+        if is_given(run):
+            from edgesub.teachers.given import given_views
+
+            data = given_views(run, data)[0]
         for name, split in data.splits().items():
             _extract(teacher, split.x, split.y, run.features, name, batch_size, progress)
         atomic_write_json(meta_path, key)
@@ -71,7 +77,7 @@ def _cache_valid(meta_path: Path, key: dict, data: Dataset) -> bool:
 
 
 def _extract(
-    teacher: object,
+    teacher: Teacher,
     x: np.ndarray,
     y: np.ndarray,
     folder: Path,
@@ -80,18 +86,14 @@ def _extract(
     progress: bool,
 ) -> None:
     """Stream ``teacher.features`` over ``x`` into ``folder/<split>.npy`` (atomically)."""
-    torch = require("torch")
-    from edgesub.training.loop import TRAIN_THREADS, torch_threads
-
-    with torch.no_grad(), torch_threads(TRAIN_THREADS):
-        stream_features(
-            lambda batch: teacher.features(torch.from_numpy(batch)).numpy(),
-            x,
-            folder / f"{split}.npy",
-            split,
-            batch_size=batch_size,
-            progress=progress,
-        )
+    stream_features(
+        teacher.features,
+        x,
+        folder / f"{split}.npy",
+        split,
+        batch_size=batch_size,
+        progress=progress,
+    )
     with atomic_path(folder / f"{split}_labels.npy") as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.asarray(y, dtype=np.int64))
 
