@@ -37,6 +37,8 @@ def prepare_run_dir(cfg: RunConfig, mode: Mode) -> RunDir:
     """Create (or reopen) the run directory and record the resolved configuration."""
     run = RunDir(cfg.run_dir)
     exists = run.root.exists() and any(run.root.iterdir())
+    if exists and mode is Mode.NEW and _nothing_but_a_start(run):
+        exists = False  # a run that failed before any stage wrote: the same command may retry
     if exists and mode is Mode.NEW:
         raise RunDirError(
             f"{run.root} is not empty; pass --resume to continue it or --overwrite to start again"
@@ -50,6 +52,13 @@ def prepare_run_dir(cfg: RunConfig, mode: Mode) -> RunDir:
     run.mark()
     atomic_write_text(run.config, config_mod.to_toml(cfg))
     return run
+
+
+def _nothing_but_a_start(run: RunDir) -> bool:
+    """Whether an edgesub run folder holds only what starting a run writes (its marker and
+    config.toml): no stage wrote anything, so nothing would be lost by starting it again."""
+    names = {p.name for p in run.root.iterdir()}
+    return run.run_id() is not None and names <= {run.marker.name, run.config.name}
 
 
 def _check_deletable(run: RunDir, cfg: RunConfig) -> None:

@@ -56,6 +56,15 @@ def test_non_empty_run_dir_is_refused(tmp_path):
     assert (tmp_path / "default" / "notes.txt").read_text() == "mine"
 
 
+def test_a_run_that_failed_before_any_stage_wrote_can_be_run_again(tmp_path):
+    args = ("run", "--runs-dir", str(tmp_path), "--data", "csv:" + str(tmp_path / "absent.csv"))
+    for attempt in (1, 2):  # the second gives the same error, not "is not empty"
+        result = invoke(*args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, attempt
+        assert "absent.csv does not exist" in result.output, result.output
+    assert {p.name for p in (tmp_path / "default").iterdir()} == {"config.toml", ".edgesub-run"}
+
+
 def test_overwrite_refuses_to_delete_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "default").mkdir()
     (tmp_path / "default" / "notes.txt").write_text("mine")
