@@ -140,14 +140,14 @@ class StudentConfig:
     """Student architecture by registry name; ``width`` scales its channels, ``depth`` sets its
     blocks/stages/layers (0: the architecture's default)."""
 
-    arch: str = "small_cnn"
-    width: int = 16
+    arch: str = "auto"  # "auto": small_cnn for images, text_transformer for token ids
+    width: int = 0  # 0: the architecture's default (small_cnn 16, text_transformer 64, ...)
     depth: int = 0
     # [H, W] the deployed student takes, smaller than the teacher's input; empty: the teacher's
     input_size: tuple[int, ...] = ()
 
     def validate(self) -> None:
-        _positive(self, "width")
+        _check(self.width >= 0, "student.width must be >= 0 (0 means the default)")
         _check(self.depth >= 0, "student.depth must be >= 0 (0 means the default)")
         _check(
             len(self.input_size) in (0, 2) and all(s >= 1 for s in self.input_size),

@@ -49,6 +49,12 @@ class Dataset:
     origin: str = ""  # digest of the samples and the split; "" hashes the inputs themselves
     input_dtype: str = "float32"  # "int64" for token ids
     tokenizer: Any = None  # the WordTokenizer of token-id inputs (its vocab.txt ships along)
+    base: Any = field(default=None, repr=False, compare=False)  # the dataset as loaded
+
+    @property
+    def loaded(self) -> Dataset:
+        """The dataset as loaded, of which this one may be a view (preprocessed, tokenized)."""
+        return self.base if self.base is not None else self
 
     @classmethod
     def from_indices(
@@ -117,6 +123,7 @@ class Dataset:
             preprocessing={"input": "text", "tokenizer": tokenizer.record()},
             input_dtype="int64",
             tokenizer=tokenizer,
+            base=self.loaded,
         )
 
     @property

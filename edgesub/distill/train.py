@@ -19,6 +19,7 @@ from edgesub.distill.targets import CachedTargets, OnlineTargets, SignalMaps
 from edgesub.errors import ConfigError, DataError
 from edgesub.jsonfile import read_json_or_empty
 from edgesub.students import count_params
+from edgesub.students.registry import resolve_student
 from edgesub.subspace import load_subspace
 from edgesub.subspace.head import Standardiser
 from edgesub.teachers.features import teacher_features
@@ -55,6 +56,7 @@ def distill(
     """
     student_cfg.validate()
     cfg.validate()
+    student_cfg = resolve_student(student_cfg, data.input_dtype)
     subspace = load_subspace(run)
     check_same_data(run, data)
     feats = _features(run, data, subspace, dist, progress)

@@ -6,6 +6,7 @@ channels, ``depth`` the number of blocks/stages/layers (0 means the architecture
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ from edgesub.registry import Registry
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from edgesub.config import StudentConfig
 
 # builder(width, out_dim, input_shape, depth, **options) -> module mapping N×C×H×W (or N×L
 # token ids) to N×out_dim
@@ -97,6 +100,20 @@ def build_student(
             "to match the subspace dimension k"
         )
     return student
+
+
+# what ``student.arch = "auto"`` and ``student.width = 0`` stand for
+AUTO_ARCH = {"float32": "small_cnn", "int64": "text_transformer"}
+DEFAULT_WIDTHS = {"small_cnn": 16, "mobilenetv2": 32, "text_transformer": 64}
+
+
+def resolve_student(cfg: StudentConfig, input_dtype: str) -> StudentConfig:
+    """``cfg`` with ``auto`` arch (by the input: images or token ids) and width 0 made
+    concrete, so what trains and what student.json records are the same."""
+    arch = AUTO_ARCH.get(input_dtype, "small_cnn") if cfg.arch == "auto" else cfg.arch
+    STUDENTS.get(arch)
+    width = cfg.width or DEFAULT_WIDTHS.get(arch, 16)
+    return dataclasses.replace(cfg, arch=arch, width=width)
 
 
 def count_params(module: nn.Module) -> int:

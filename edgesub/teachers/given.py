@@ -97,9 +97,9 @@ def teacher_view(data: Dataset, preprocess: dict[str, Any]) -> Dataset:
     pixels, texts as they are, or token ids of a word tokenizer fitted on the train texts."""
     if preprocess.get("input") == "image":
         return data.preprocessed(ImagePreprocess.from_record(preprocess))
-    tokenizer = preprocess.get("tokenizer") or {}
-    if tokenizer.get("kind") != "word":
-        return data
+    tokenizer = preprocess.get("tokenizer")
+    if not isinstance(tokenizer, dict) or tokenizer.get("kind") != "word":
+        return data  # the texts themselves (a text teacher tokenizes them its own way)
     from edgesub.converters.tokenizer import WordTokenizer
 
     words = WordTokenizer.build(
@@ -126,7 +126,9 @@ def align_classes(data: Dataset, classes: list[str] | None) -> Dataset:
 def given_views(run: RunDir, data: Dataset) -> tuple[Dataset, Dataset]:
     """(teacher's view, student's view) of ``data`` as the run's teacher.json describes them.
 
-    Views are made once per loaded dataset and record (stages of one command share them)."""
+    Views are made once per loaded dataset and record (stages of one command share them);
+    ``data`` may itself be a view: views are always made from the samples as loaded."""
+    data = data.loaded
     meta = read_json_or_empty(run.teacher_json)
     if meta.get("version") != TEACHER_RECORD_VERSION:
         raise RunDirError(f"{run.teacher_json} does not describe a given teacher")

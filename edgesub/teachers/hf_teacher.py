@@ -184,6 +184,7 @@ def _model(folder: Path, config: Any, task: str, transformers: Any) -> nn.Module
         if task == IMAGE
         else transformers.AutoModelForSequenceClassification
     )
+    transformers.utils.logging.disable_progress_bar()  # edgesub shows its own progress
     try:
         model, info = auto.from_pretrained(
             folder,

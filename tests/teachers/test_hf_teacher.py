@@ -12,116 +12,32 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from hf_models import (  # noqa: E402
+    FILLER,
+    NEGATIVE,
+    POSITIVE,
+    SPECIALS,
+    digit_pictures,
+    save_bert,
+    save_vit,
+    sentences,
+)
+
 from edgesub.config import PreprocessConfig, TeacherConfig  # noqa: E402
 from edgesub.data.preprocess import resolve  # noqa: E402
 from edgesub.digest import folder_sha256  # noqa: E402
 from edgesub.errors import ConfigError, ModelFileError  # noqa: E402
 from edgesub.teachers import load_source  # noqa: E402
 
-POSITIVE = ["good", "great", "lovely", "superb", "fine", "brilliant"]
-NEGATIVE = ["bad", "awful", "dull", "terrible", "boring", "poor"]
-FILLER = ["the", "movie", "was", "plot", "acting", "film", "story", "really", "quite", "and"]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def sentences(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Filler words with one sentiment word somewhere: label 1 for a positive one."""
-    rng = np.random.default_rng(seed)
-    texts, labels = [], rng.integers(0, 2, n)
-    for label in labels:
-        words = list(rng.choice(FILLER, rng.integers(2, 7)))
-        words.insert(rng.integers(0, len(words) + 1), rng.choice((NEGATIVE, POSITIVE)[label]))
-        texts.append(" ".join(words))
-    return np.array(texts), labels
-
-
-def fit(model, batches, steps: int, lr: float) -> None:
-    """A few AdamW steps on (inputs, labels) batches; the model ends in eval mode."""
-    torch.manual_seed(0)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
-    model.train()
-    for step in range(steps):
-        inputs, labels = batches(step)
-        loss = torch.nn.functional.cross_entropy(model(**inputs).logits, labels)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    model.eval()
-
 
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bert")
-    (folder / "vocab.txt").write_text("\n".join(SPECIALS + POSITIVE + NEGATIVE + FILLER) + "\n")
-    # transformers 5 ignores BertTokenizer(vocab_file=...); from_pretrained reads vocab.txt
-    tokenizer = transformers.BertTokenizer.from_pretrained(folder)
-    config = transformers.BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=2,
-        id2label={0: "neg", 1: "pos"},
-        label2id={"neg": 0, "pos": 1},
-    )
-    torch.manual_seed(0)
-    model = transformers.BertForSequenceClassification(config)
-    texts, labels = sentences(512, seed=0)
-
-    def batch(step):
-        rows = slice(32 * (step % 16), 32 * (step % 16 + 1))
-        tokens = tokenizer(list(texts[rows]), padding=True, return_tensors="pt")
-        return dict(tokens), torch.as_tensor(labels[rows])
-
-    with torch.random.fork_rng():
-        fit(model, batch, steps=80, lr=3e-3)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def digits_012() -> tuple[np.ndarray, np.ndarray]:
-    """sklearn's 8×8 digits 0, 1 and 2 as 32×32 RGB pictures with 0..255 values."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    keep = digits.target < 3
-    grey = np.kron(np.rint(digits.images[keep] * (255 / 16)), np.ones((4, 4)))  # N×32×32
-    return np.repeat(grey[:, None], 3, axis=1).astype(np.float32), digits.target[keep]
+    return save_bert(tmp_path_factory.mktemp("bert"))
 
 
 @pytest.fixture(scope="module")
 def vit_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("vit")
-    processor = transformers.ViTImageProcessor(
-        size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3
-    )
-    config = transformers.ViTConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_channels=3,
-        num_labels=3,
-    )
-    torch.manual_seed(0)
-    model = transformers.ViTForImageClassification(config)
-    pixels, labels = digits_012()
-    x = torch.from_numpy((pixels[:400] / 255 - 0.5) / 0.5)
-
-    def batch(step):
-        rows = slice(40 * (step % 10), 40 * (step % 10 + 1))
-        return {"pixel_values": x[rows]}, torch.as_tensor(labels[:400][rows])
-
-    with torch.random.fork_rng():
-        fit(model, batch, steps=60, lr=3e-3)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return save_vit(tmp_path_factory.mktemp("vit"))
 
 
 def test_bert_teacher_features_head_logits_and_classes(bert_dir):
@@ -157,7 +73,7 @@ def test_vit_teacher_reads_its_processor_and_the_classifiers_input(vit_dir):
         "std": [0.5] * 3,
     }
     assert teacher.input_kind == "image" and teacher.classes is None  # generic LABEL_i
-    pixels, labels = digits_012()
+    pixels, labels = digit_pictures(3)
     x = resolve(PreprocessConfig(), teacher.preprocess, (32, 32), "RGB").apply(pixels[400:])
     np.testing.assert_allclose(x, (pixels[400:] / 255 - 0.5) / 0.5, atol=1e-5)
     model = teacher.module

@@ -1,0 +1,125 @@
+"""The user's own teacher end to end from the CLI: used as it is (never trained), measured with
+its own head on edgesub's test split, its preprocessing carried into the deployed student."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from hf_models import save_bert, save_vit, sentences  # noqa: E402
+
+from edgesub.cli import cli  # noqa: E402
+from edgesub.config import DataConfig  # noqa: E402
+from edgesub.data import load_dataset  # noqa: E402
+from edgesub.rundir import RunDir  # noqa: E402
+
+FAST = ("--fast", "--no-progress", "--device", "raspberry-pi-5", "--set", "convert.formats=onnx")
+
+
+def run_cli(runs, name: str, *args: str):
+    result = CliRunner().invoke(cli, ["run", *FAST, "--runs-dir", str(runs), "--name", name, *args])
+    return RunDir(runs / name), result
+
+
+def read(path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    return save_bert(tmp_path_factory.mktemp("bert"))
+
+
+@pytest.fixture(scope="module")
+def vit_dir(tmp_path_factory):
+    return save_vit(tmp_path_factory.mktemp("vit10"), classes=10, steps=150, named=True)
+
+
+@pytest.fixture(scope="module")
+def reviews_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("reviews") / "reviews.csv"
+    texts, labels = sentences(400, seed=1)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows((t, ("neg", "pos")[y]) for t, y in zip(texts, labels, strict=True))
+    return path
+
+
+def bert_accuracy(folder, texts, labels) -> float:
+    """The teacher's accuracy computed here with transformers alone."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    with torch.no_grad():
+        logits = model(**tokenizer(list(texts), padding=True, return_tensors="pt")).logits
+    return 100.0 * float((logits.argmax(1).numpy() == labels).mean())
+
+
+def test_a_hugging_face_text_classifier_distils_end_to_end(tmp_path, bert_dir, reviews_csv):
+    run, result = run_cli(
+        tmp_path, "text", "--teacher", f"hf:{bert_dir}", "--data", f"csv:{reviews_csv}"
+    )
+    assert result.exit_code == 0, result.output
+    teacher = read(run.teacher_json)
+    assert (teacher["kind"], teacher["trained_by_edgesub"]) == ("hf", False)
+    assert not run.teacher.exists()  # nothing was trained
+    test = load_dataset(DataConfig(name="csv_text", path=str(reviews_csv))).test
+    assert teacher["test_accuracy"] == pytest.approx(
+        bert_accuracy(bert_dir, test.x, test.y), abs=0.5
+    )
+    student = read(run.student_json)
+    assert student["arch"] == "text_transformer" and student["options"]["vocab_size"] > 2
+    manifest = read(run.manifest)
+    assert manifest["model"]["preprocessing"]["input"] == "text"
+    assert (run.artifacts / "vocab.txt").exists()
+    assert "used as given" in result.output
+
+
+def vit_accuracy(folder, raw: np.ndarray, labels: np.ndarray) -> float:
+    """The ViT's accuracy computed here: 8×8 pixels repeated to 32×32 RGB, (x/255 - 0.5)/0.5."""
+    model = transformers.AutoModelForImageClassification.from_pretrained(folder).eval()
+    pixels = np.kron(raw.astype(np.float32), np.ones((1, 1, 4, 4), np.float32)).repeat(3, axis=1)
+    with torch.no_grad():
+        logits = model(pixel_values=torch.from_numpy((pixels / 255 - 0.5) / 0.5)).logits
+    return 100.0 * float((logits.argmax(1).numpy() == labels).mean())
+
+
+def test_a_hugging_face_image_classifier_keeps_its_preprocessing(tmp_path, vit_dir):
+    run, result = run_cli(
+        tmp_path, "vit", "--teacher", f"hf:{vit_dir}", "--set", "student.input_size=16,16"
+    )
+    assert result.exit_code == 0, result.output
+    teacher = read(run.teacher_json)
+    test = load_dataset(DataConfig()).test
+    assert teacher["test_accuracy"] == pytest.approx(
+        vit_accuracy(vit_dir, test.raw, test.y), abs=0.5
+    )
+    assert teacher["preprocess"]["size"] == [32, 32] and teacher["preprocess"]["mean"] == [0.5] * 3
+    pre = read(run.manifest)["model"]["preprocessing"]
+    assert (pre["size"], pre["color"], pre["mean"], pre["std"]) == (
+        [16, 16],
+        "rgb",
+        [0.5] * 3,
+        [0.5] * 3,
+    )
+    assert read(run.student_json)["input_shape"] == [3, 16, 16]
+
+
+def test_a_teacher_fed_the_wrong_input_is_refused_with_what_to_check(tmp_path, vit_dir):
+    _, result = run_cli(
+        tmp_path, "wrong", "--teacher", f"hf:{vit_dir}", "--set", "teacher.preprocess.scale=1e-6"
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no better than chance" in result.output and "[teacher.preprocess]" in result.output
+
+
+def test_class_names_that_do_not_match_the_data_are_refused(tmp_path):
+    folder = save_vit(tmp_path / "vit3", classes=3, steps=1, named=True)
+    _, result = run_cli(tmp_path, "names", "--teacher", f"hf:{folder}")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "class names do not match" in result.output and "'0', '1', '2'" in result.output
