@@ -20,7 +20,7 @@ from edgesub._deps import require
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
 from edgesub.converters.tensors import batches, io_entry
 from edgesub.errors import ConversionError, ModelFileError, first_line
-from edgesub.onnx_files import check_external_data
+from edgesub.onnx_files import check_external_data, cpu_session
 
 if TYPE_CHECKING:
     import torch
@@ -306,13 +306,8 @@ def _drop_unused_inputs(src: Path, dst: Path) -> None:
 
 
 def _session(path: Path, threads: int) -> Any:
-    ort = require("onnxruntime")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return cpu_session(str(path), threads)
     except Exception as exc:  # ORT raises pybind-defined errors (InvalidProtobuf, Fail, ...)
         check_external_data(path)  # a missing weights side file, named plainly
         raise ModelFileError(f"{path}: cannot load ONNX model: {first_line(exc)}") from exc

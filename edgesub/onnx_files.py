@@ -8,6 +8,7 @@ so a missing or truncated side file is named instead of surfacing as a protobuf 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgesub._deps import require
 from edgesub.errors import ModelFileError
@@ -54,3 +55,14 @@ def check_external_data(path: Path) -> None:
                 f"{path.name}: external data '{location}' holds {side.stat().st_size} bytes, "
                 f"the model needs {end} (truncated?)"
             )
+
+
+def cpu_session(model: str | bytes, threads: int) -> Any:
+    """An ONNX Runtime CPU session on a file name or serialized model: ``threads`` intra-op
+    threads, one inter-op, warnings and below not logged. Callers word its errors."""
+    ort = require("onnxruntime")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

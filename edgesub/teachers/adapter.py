@@ -27,12 +27,17 @@ def resolve_layer(module: nn.Module, path: str) -> nn.Module:
         return module.get_submodule(path)
     except AttributeError:
         names = [n for n, _ in module.named_modules() if n]
-        close = difflib.get_close_matches(path, names, n=8, cutoff=0.3)
-        shown = close or names[-8:]
-        raise ConfigError(
-            f"feature layer '{path}' not found in {type(module).__name__}; candidates: "
-            f"{', '.join(shown)} ({len(names)} layers in all)"
-        ) from None
+        raise unknown_layer(path, type(module).__name__, names) from None
+
+
+def unknown_layer(name: str, where: str, names: list[str], unit: str = "layers") -> ConfigError:
+    """The error for a feature layer ``where`` lacks: the closest of ``names`` (else the last
+    few, nearest the head) and how many there are, so the right one can be picked."""
+    shown = difflib.get_close_matches(name, names, n=8, cutoff=0.3) or names[-8:]
+    return ConfigError(
+        f"feature layer '{name}' not found in {where}; candidates: "
+        f"{', '.join(shown)} ({len(names)} {unit} in all)"
+    )
 
 
 class ModuleTeacher:
@@ -47,16 +52,25 @@ class ModuleTeacher:
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if callable(self.layer):
             return pool(self.layer(self.module, x))
-        captured: list[Any] = []
-        hook = resolve_layer(self.module, self.layer).register_forward_hook(
-            lambda _m, _i, output: captured.append(output)
-        )
-        try:
-            self.module(x)
-        finally:
-            hook.remove()
-        output = captured[-1]
-        return pool(output[0] if isinstance(output, tuple | list) else output)
+        return pool(capture(self.module, resolve_layer(self.module, self.layer), x))
+
+
+def capture(module: nn.Module, layer: nn.Module, x: torch.Tensor, *, inputs: bool = False) -> Any:
+    """Run ``module`` on ``x`` and return what ``layer`` returned on its last call (its first
+    input instead with ``inputs``: a classifier's input is the penultimate features)."""
+    captured: list[Any] = []
+    if inputs:
+        hook = layer.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
+    else:
+        hook = layer.register_forward_hook(lambda _m, _i, output: captured.append(output))
+    try:
+        module(x)
+    finally:
+        hook.remove()
+    if not captured:
+        raise ConfigError(f"feature layer {type(layer).__name__} did not run in the forward pass")
+    output = captured[-1]
+    return output[0] if isinstance(output, tuple | list) else output
 
 
 def pool(h: torch.Tensor) -> torch.Tensor:
