@@ -86,8 +86,9 @@ class Dataset:
             digest.update(self.origin.encode())
         for name, split in self.splits().items():
             digest.update(name.encode())
-            if not self.origin:
-                digest.update(np.ascontiguousarray(split.x).tobytes())
+            if not self.origin:  # the samples: texts a tokenized view keeps as raw, or inputs
+                samples = split.raw if split.raw is not None else split.x
+                digest.update(np.ascontiguousarray(samples).tobytes())
             digest.update(np.ascontiguousarray(split.y).tobytes())
         return digest.hexdigest()
 

@@ -19,6 +19,10 @@ from edgesub.data import load_dataset  # noqa: E402
 from edgesub.rundir import RunDir  # noqa: E402
 
 FAST = ("--fast", "--no-progress", "--device", "raspberry-pi-5", "--set", "convert.formats=onnx")
+FP32 = (
+    "--set",
+    "convert.precisions=fp32",
+)  # int8 is verified on 80 test texts: 1 text = 1.25 points
 
 
 def run_cli(runs, name: str, *args: str):
@@ -62,7 +66,7 @@ def bert_accuracy(folder, texts, labels) -> float:
 
 def test_a_hugging_face_text_classifier_distils_end_to_end(tmp_path, bert_dir, reviews_csv):
     run, result = run_cli(
-        tmp_path, "text", "--teacher", f"hf:{bert_dir}", "--data", f"csv:{reviews_csv}"
+        tmp_path, "text", "--teacher", f"hf:{bert_dir}", "--data", f"csv:{reviews_csv}", *FP32
     )
     assert result.exit_code == 0, result.output
     teacher = read(run.teacher_json)
@@ -123,3 +127,28 @@ def test_class_names_that_do_not_match_the_data_are_refused(tmp_path):
     _, result = run_cli(tmp_path, "names", "--teacher", f"hf:{folder}")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "class names do not match" in result.output and "'0', '1', '2'" in result.output
+
+
+def digits_accuracy(saved) -> float:
+    """The user's CNN on edgesub's digits test split, computed here with torch alone: it was
+    trained on pixel / 16, which is edgesub's raw 0..255 pixels × 1/255 (the default scale)."""
+    test = load_dataset(DataConfig()).test
+    logits = saved.logits(test.raw.astype(np.float32) / 255.0)
+    return 100.0 * float((logits.argmax(1) == test.y).mean())
+
+
+@pytest.mark.parametrize("kind", ["factory", "onnx", "pt2"])
+def test_a_pytorch_teacher_distils_from_each_file_kind(tmp_path, saved_teacher, kind):
+    spec = {"factory": f"{saved_teacher.factory}:build"}.get(
+        kind, str(getattr(saved_teacher, kind))
+    )
+    weights = ("--teacher-weights", str(saved_teacher.weights)) if kind == "factory" else ()
+    run, result = run_cli(tmp_path, kind, "--teacher", spec, *weights, *FP32)
+    assert result.exit_code == 0, result.output
+    teacher = read(run.teacher_json)
+    assert (teacher["kind"], teacher["feature_dim"]) == (kind, 32)
+    assert teacher["test_accuracy"] == pytest.approx(digits_accuracy(saved_teacher), abs=0.5)
+    assert teacher["preprocess"]["scale"] == pytest.approx(1 / 255)
+    assert (teacher["preprocess"]["mean"], teacher["preprocess"]["std"]) == ([0.0], [1.0])
+    assert read(run.subspace_json)["d"] == 32
+    assert read(run.student_json)["test_accuracy"] > 50
