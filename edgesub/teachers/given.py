@@ -38,7 +38,7 @@ def use_teacher(
 ) -> dict[str, Any]:
     """Load ``cfg.source``, check it against ``data`` and return (and write) teacher.json."""
     started = time.perf_counter()
-    teacher = load_source(cfg)
+    teacher = _load(cfg)
     preprocess = input_record(teacher, data, cfg)
     data = align_classes(data, teacher.classes)
     view = teacher_view(data, preprocess)
@@ -157,13 +157,25 @@ def load_given(run: RunDir) -> Teacher:
     """The run's given teacher, loaded again; a source file changed since is refused."""
     meta = read_json_or_empty(run.teacher_json)
     cfg = build_dataclass(TeacherConfig, meta["fingerprint"]["teacher"], "teacher.")
-    teacher = load_source(cfg)
+    teacher = _load(cfg)
     if teacher.sha256 != meta["sha256"]:
         raise RunDirError(
             f"the teacher {teacher.source} changed since this run used it (sha256 "
             f"{meta['sha256'][:12]}…, now {teacher.sha256[:12]}…); start a new run"
         )
     return teacher
+
+
+def _load(cfg: TeacherConfig) -> Teacher:
+    """``load_source(cfg)``, once per command: the stages of one run share the loaded model."""
+    key = repr(to_dict(cfg))
+    if key not in _loaded:
+        _loaded.clear()  # one teacher in memory at a time
+        _loaded[key] = load_source(cfg)
+    return _loaded[key]
+
+
+_loaded: dict[str, Teacher] = {}
 
 
 def _accuracies(teacher: Teacher, view: Dataset) -> dict[str, Any]:

@@ -14,6 +14,7 @@ whose pooled output is used instead (then there is no head).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ def load_hf_teacher(spec: str, cfg: TeacherConfig) -> Teacher:
     """Load ``hf:DIR`` (or a bare DIR with config.json) as a :class:`Teacher`."""
     folder = model_folder(spec)
     check_weights(folder)
-    transformers = _transformers()
+    transformers = offline_transformers()
     config = _config(folder, transformers)
     task = task_of(config, folder)
     model = _model(folder, config, task, transformers)
@@ -139,11 +140,15 @@ def check_weights(folder: Path) -> None:
     raise ModelFileError(f"{folder} has no weights (model.safetensors); {RESAVE}")
 
 
-def _transformers() -> Any:
-    """transformers, imported with the Hub switched off so nothing is ever downloaded."""
+def offline_transformers() -> Any:
+    """transformers, imported with the Hub switched off so nothing is ever downloaded, and
+    without its (and torchao's) load-time chatter: edgesub shows its own progress."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    return require("transformers", "teachers")
+    logging.getLogger("torchao").setLevel(logging.ERROR)  # optional CUDA kernels it lacks
+    transformers = require("transformers", "teachers")
+    transformers.utils.logging.disable_progress_bar()
+    return transformers
 
 
 def _config(folder: Path, transformers: Any) -> Any:
@@ -184,7 +189,6 @@ def _model(folder: Path, config: Any, task: str, transformers: Any) -> nn.Module
         if task == IMAGE
         else transformers.AutoModelForSequenceClassification
     )
-    transformers.utils.logging.disable_progress_bar()  # edgesub shows its own progress
     try:
         model, info = auto.from_pretrained(
             folder,

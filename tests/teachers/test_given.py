@@ -66,7 +66,7 @@ def bert_accuracy(folder, texts, labels) -> float:
 
 def test_a_hugging_face_text_classifier_distils_end_to_end(tmp_path, bert_dir, reviews_csv):
     run, result = run_cli(
-        tmp_path, "text", "--teacher", f"hf:{bert_dir}", "--data", f"csv:{reviews_csv}", *FP32
+        tmp_path, "text", "--teacher", f"hf:{bert_dir}", "--data", f"csv:{reviews_csv}"
     )
     assert result.exit_code == 0, result.output
     teacher = read(run.teacher_json)
@@ -81,6 +81,8 @@ def test_a_hugging_face_text_classifier_distils_end_to_end(tmp_path, bert_dir, r
     manifest = read(run.manifest)
     assert manifest["model"]["preprocessing"]["input"] == "text"
     assert (run.artifacts / "vocab.txt").exists()
+    precisions = {a["precision"] for a in manifest["artifacts"]}
+    assert precisions == {"fp32", "int8_dynamic"}  # int8 of a token-id student is dynamic
     assert "used as given" in result.output
 
 
@@ -152,3 +154,17 @@ def test_a_pytorch_teacher_distils_from_each_file_kind(tmp_path, saved_teacher, 
     assert (teacher["preprocess"]["mean"], teacher["preprocess"]["std"]) == ([0.0], [1.0])
     assert read(run.subspace_json)["d"] == 32
     assert read(run.student_json)["test_accuracy"] > 50
+
+
+def test_the_bundled_sentence_encoder_distils_text_without_a_head(tmp_path, reviews_csv):
+    run, result = run_cli(tmp_path, "minilm", "--teacher", "minilm", "--data", f"csv:{reviews_csv}")
+    assert result.exit_code == 0, result.output
+    teacher = read(run.teacher_json)
+    assert (teacher["kind"], teacher["feature_dim"], teacher["test_accuracy"]) == (
+        "minilm",
+        384,
+        None,
+    )
+    assert "feature extractor" in result.output
+    assert read(run.subspace_json)["full_head_accuracy"] > 80  # a head fitted on its features
+    assert read(run.student_json)["arch"] == "text_transformer"
