@@ -62,8 +62,11 @@ from edgesub.teachers.efficientnet import default_weights_path, load_efficientne
 from edgesub.teachers.efficientnet_model import IMAGENET_MEAN, IMAGENET_STD
 
 RESULTS = Path(__file__).parent / "results"
+# the user's fine-tuned files, kept between runs (the fine-tuning is the slow part on a CPU)
+CACHE = Path(__file__).parent / ".cache" / "byo_teachers"
 SIZE = 224
 TRAINABLE_BLOCKS = 2
+EPOCHS = 4
 IMAGE_KINDS = ("factory", "onnx", "pt2")
 
 USER_MODEL = '''
@@ -116,7 +119,7 @@ def main() -> None:
 def image_rows(work: Path, quick: bool) -> tuple[list[dict[str, Any]], float | None]:
     """Fine-tune the user's EfficientNet-Lite0, save it three ways, distil each."""
     data = load_dataset(DataConfig(name="mnist5000"))
-    files, user_accuracy = user_effnet(work, data)
+    files, user_accuracy = user_effnet(CACHE, data)
     kinds = ("onnx",) if quick else IMAGE_KINDS
     rows = []
     for kind in kinds:
@@ -139,10 +142,27 @@ def image_rows(work: Path, quick: bool) -> tuple[list[dict[str, Any]], float | N
 
 
 def user_effnet(work: Path, data: Any) -> tuple[dict[str, str], float]:
-    """The user's script: fine-tune, evaluate with its own preprocessing, save three ways."""
+    """The user's script: fine-tune, evaluate with its own preprocessing, save three ways
+    (once: the files and the user's accuracy are kept in ``work``, keyed by the script)."""
     import efficientnet_lite_pytorch as lite
     from safetensors.torch import save_file
 
+    work.mkdir(parents=True, exist_ok=True)
+    files = {
+        "factory": f"{work / 'user_model.py'}:build",
+        "weights": str(work / "digits_effnet.safetensors"),
+        "onnx": str(work / "digits_effnet.onnx"),
+        "pt2": str(work / "digits_effnet.pt2"),
+    }
+    done = work / "done.json"
+    key = {
+        "script": USER_MODEL,
+        "epochs": EPOCHS,
+        "blocks": TRAINABLE_BLOCKS,
+        "data": data.fingerprint(),
+    }
+    if done.exists() and json.loads(done.read_text()).get("key") == key:
+        return files, json.loads(done.read_text())["user_accuracy"]
     sys.path.insert(0, str(work))
     (work / "user_model.py").write_text(textwrap.dedent(USER_MODEL))
     import user_model
@@ -154,13 +174,8 @@ def user_effnet(work: Path, data: Any) -> tuple[dict[str, str], float]:
     started = time.perf_counter()
     train_tail(model, data)
     accuracy = user_accuracy(model, data)
-    print(f"user's fine-tuning: {time.perf_counter() - started:.0f} s, test {accuracy:.2f} %")
-    files = {
-        "factory": f"{work / 'user_model.py'}:build",
-        "weights": str(work / "digits_effnet.safetensors"),
-        "onnx": str(work / "digits_effnet.onnx"),
-        "pt2": str(work / "digits_effnet.pt2"),
-    }
+    seconds = time.perf_counter() - started
+    print(f"user's fine-tuning: {seconds:.0f} s, test {accuracy:.2f} %")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, files["weights"])
     sample = user_inputs(data.train.raw[:2])
     torch.onnx.export(
@@ -177,6 +192,7 @@ def user_effnet(work: Path, data: Any) -> tuple[dict[str, str], float]:
         model, (sample,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},)
     )
     torch.export.save(program, files["pt2"])
+    atomic_write_json(done, {"key": key, "user_accuracy": accuracy, "seconds": round(seconds)})
     return files, accuracy
 
 
@@ -213,7 +229,7 @@ def cached_prefix(model: Any, raw: np.ndarray, stop: int) -> torch.Tensor:
         )
 
 
-def train_tail(model: Any, data: Any, epochs: int = 4) -> None:
+def train_tail(model: Any, data: Any, epochs: int = EPOCHS) -> None:
     """Train the last blocks, head conv and classifier on cached prefix outputs."""
     stop = len(model.net._blocks) - TRAINABLE_BLOCKS
     for p in model.parameters():
