@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesub.converters import keras_source, onnx_export, tflite_export
+from edgesub.converters import keras_source, onnx_export, tflite_export, torch_sources
 from edgesub.converters.artifact_set import convert
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, format_for_file
 from edgesub.converters.manifest import load_manifest
@@ -33,6 +33,7 @@ __all__ = [
     "predict",
     "run_artifact",
     "tflite_export",
+    "torch_sources",
 ]
 
 

@@ -47,6 +47,7 @@ def convert(
     name: str = "student",
     progress: bool = True,
     measure_latency: bool = True,
+    provenance: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Export, verify and publish every ``cfg.formats`` × ``cfg.precisions``; return the entries.
 
@@ -55,7 +56,8 @@ def convert(
     ``edgesub.data.Dataset``); a text model's data (:func:`calibration.text_data`) also has
     ``input_dtype`` "int64" and the ``tokenizer`` whose vocab.txt is written beside the files.
     ``measure_latency`` times each file on this host to mark the
-    recommended one per format.
+    recommended one per format. ``provenance`` (a model file's ``source`` and ``verified_on``)
+    joins the manifest's model section.
     """
     cfg.validate()
     plan = _plan(cfg)
@@ -84,6 +86,7 @@ def convert(
                 make = functools.partial(export, model, job)
                 entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
             model_record = model_section(name, data, output_kind(cfg.outputs, reference.logits))
+            model_record.update(provenance or {})
             finish(stage, model_record, entries, measure_latency=measure_latency)
     finally:
         model.train(was_training)

@@ -3,7 +3,12 @@
 An ONNX file is quantised with ONNX Runtime and verified against itself in ONNX Runtime; weights
 (.safetensors) plus a student.json-style architecture config are rebuilt into the deployable
 torch model and go through :func:`edgesub.converters.convert` like a run's student. Keras files
-and SavedModel directories register here from :mod:`edgesub.converters.keras_source`.
+and SavedModel directories register here from :mod:`edgesub.converters.keras_source`, PyTorch
+and Hugging Face models (``file.py:factory``, ``.pt2``, ``hf:DIR``) from
+:mod:`edgesub.converters.torch_sources`.
+
+``SOURCES`` is keyed by file suffix; a source a SOURCE names by its form instead (a SavedModel
+directory, ``file.py:factory``, ``hf:DIR``) is also in ``SPEC_KINDS``, which recognises it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileErr
 from edgesub.jsonfile import loads_finite
 from edgesub.limits import check_model_file, read_text_limited, regular_file_size
 from edgesub.registry import Registry
+from edgesub.teachers.source import PICKLE_SUFFIXES, SAFE_FORMATS
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +55,17 @@ RANDOM_VERIFY_SAMPLES = 32
 # A TensorFlow SavedModel is a directory with this file; SOURCES knows it by SAVED_MODEL_KEY.
 SAVED_MODEL_FILE = "saved_model.pb"
 SAVED_MODEL_KEY = "saved_model"
+FACTORY_KEY = "factory"  # file.py:factory with --weights
+HF_KEY = "hf"  # hf:DIR
+PT2_KEY = ".pt2"
 ARCH_KEYS = ("arch", "width", "k", "input_shape", "num_classes")
+DEFAULT_WEIGHTS_DATASET = "digits"  # what .safetensors weights are verified on by default
+# options only some sources read: the request field → (its flag, the SOURCES keys that read it)
+SOURCE_OPTIONS = {
+    "weights": ("--weights", (FACTORY_KEY,)),
+    "input_shape": ("--input-shape", (FACTORY_KEY, PT2_KEY)),
+    "arch_config": ("--arch-config", (".safetensors",)),
+}
 
 
 @dataclass(frozen=True)
@@ -63,7 +79,9 @@ class SourceRequest:
     calibration: Path | None = None
     labels: Path | None = None
     arch_config: Path | None = None
-    dataset: str = "digits"
+    weights: Path | None = None  # the .safetensors of a file.py:factory model
+    input_shape: tuple[int, ...] | None = None  # without the batch axis
+    dataset: str | None = None
     name: str | None = None
     progress: bool = True
     measure_latency: bool = True
@@ -73,25 +91,78 @@ Source = Callable[[Path, SourceRequest, Path], list[dict[str, Any]]]
 SOURCES: Registry[Source] = Registry("model file type")
 
 
-def convert_source(path: Path, request: SourceRequest) -> tuple[Path, list[dict[str, Any]]]:
-    """Convert a model file by its extension; return the output folder and manifest entries."""
-    path = Path(path)
-    key = SAVED_MODEL_KEY if is_saved_model(path) else path.suffix.lower()
-    if key not in SOURCES:
-        files = ", ".join(name for name in SOURCES.names() if name != SAVED_MODEL_KEY)
-        directory = " a SavedModel directory," if SAVED_MODEL_KEY in SOURCES else ""
+@dataclass(frozen=True)
+class SpecKind:
+    """A SOURCE recognised by its form rather than its file suffix."""
+
+    matches: Callable[[str], bool]
+    path: Callable[[str], Path]  # the file or folder it names (artifacts go beside it)
+    shown: str  # how the "cannot convert" message names it
+
+
+SPEC_KINDS: Registry[SpecKind] = Registry("model source form")
+
+
+def convert_source(spec: str | Path, request: SourceRequest) -> tuple[Path, list[dict[str, Any]]]:
+    """Convert a model SOURCE (a file by its extension, or a form in SPEC_KINDS); return the
+    output folder and manifest entries."""
+    key, path = source_key(str(spec)) or ("", Path(spec))
+    if path.suffix.lower() in PICKLE_SUFFIXES and key not in SPEC_KINDS:
         raise ModelFileError(
-            f"cannot convert {path.name}: expected a run directory,{directory} or a {files} file"
+            f"{path.name} is a pickle ({path.suffix}), which edgesub never loads (unpickling "
+            f"runs code); save the model as {SAFE_FORMATS}"
         )
-    if key != SAVED_MODEL_KEY:  # a FIFO or device is never read as a model
+    if key not in SOURCES:
+        files = ", ".join(name for name in SOURCES.names() if name not in SPEC_KINDS)
+        forms = "".join(f" {SPEC_KINDS.get(k).shown}," for k in SPEC_KINDS if k in SOURCES)
+        raise ModelFileError(
+            f"cannot convert {path.name}: expected a run directory,{forms} or a {files} file"
+        )
+    _check_options(key, request)
+    if key not in SPEC_KINDS:  # a FIFO or device is never read as a model
         regular_file_size(path, "model file", ModelFileError)
     out = Path(request.out) if request.out else path.with_name(f"{path.stem}_artifacts")
-    return out, SOURCES.get(key)(path, request, out)
+    return out, SOURCES.get(key)(Path(spec), request, out)
+
+
+def source_key(spec: str) -> tuple[str, Path] | None:
+    """(the SOURCES key, the file or folder named) of a model SOURCE; None for what is not
+    one (a run directory)."""
+    for key in SPEC_KINDS:
+        kind = SPEC_KINDS.get(key)
+        if kind.matches(spec):
+            return key, kind.path(spec)
+    path = Path(spec)
+    if path.is_dir() or not path.suffix:
+        return None
+    return path.suffix.lower(), path
+
+
+def _check_options(key: str, request: SourceRequest) -> None:
+    """An option the source does not read is a mistake, not something to ignore."""
+    for field, (flag, keys) in SOURCE_OPTIONS.items():
+        if getattr(request, field) is not None and key not in keys:
+            users = " and ".join(SPEC_KINDS.get(k).shown if k in SPEC_KINDS else k for k in keys)
+            raise ConfigError(f"{flag} applies to a {users} SOURCE only")
 
 
 def is_saved_model(path: Path) -> bool:
     """A TensorFlow SavedModel: a directory holding ``saved_model.pb``."""
     return (Path(path) / SAVED_MODEL_FILE).is_file()
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """``--input-shape C,H,W`` (any rank, no batch axis) as positive ints."""
+    parts = [part.strip() for part in text.replace("x", ",").replace("×", ",").split(",")]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise ConfigError(
+            f"--input-shape takes positive integers separated by commas (the input without its "
+            f"batch axis, e.g. 3,224,224), got {text!r}"
+        )
+    return tuple(int(part) for part in parts)
+
+
+SPEC_KINDS.add(SAVED_MODEL_KEY, SpecKind(is_saved_model, Path, "a SavedModel directory"))
 
 
 @SOURCES.register(".onnx")
@@ -217,7 +288,9 @@ def convert_weights(weights: Path, request: SourceRequest, out: Path) -> list[di
         formats=tuple(request.formats or request.cfg.formats),
         precisions=tuple(request.precisions or request.cfg.precisions),
     )
-    data = _weights_data(meta, request)
+    shape = tuple(int(d) for d in meta["input_shape"])
+    dataset = request.dataset or DEFAULT_WEIGHTS_DATASET
+    data, _ = module_data(shape, int(meta["num_classes"]), request, dataset)
     return convert(
         model,
         data,
@@ -266,30 +339,45 @@ def load_weights_model(weights: Path, arch_config: Path) -> tuple[torch.nn.Modul
     return model.eval(), meta
 
 
-def _weights_data(meta: dict[str, Any], request: SourceRequest) -> Any:
-    """The user's calibration array (held-out part verifies), else a registered dataset."""
-    input_shape = tuple(int(d) for d in meta["input_shape"])
-    num_classes = int(meta["num_classes"])
-    labels = read_labels(request.labels)
-    if request.calibration is not None:
-        x = load_array(request.calibration, "calibration data")
-        x = checked_batch("calibration", x, input_shape)
-        calibration, verify = held_out(x)
-        return ArrayData(
-            train=ArraySplit(calibration, None),
+def module_data(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    request: SourceRequest,
+    dataset: str | None,
+    *,
+    labels: list[str] | None = None,
+    preprocessing: dict[str, Any] | None = None,
+) -> tuple[Any, str]:
+    """Calibration and verification data of a torch model, and what verification ran on.
+
+    The user's ``--calibration`` array (its held-out part verifies), else the registered
+    ``dataset``, else seeded standard-normal inputs (which verify only: static int8 needs
+    data). ``--labels`` win over ``labels`` (the source's class names), which win over the
+    dataset's; ``preprocessing`` is the source's, recorded unless the dataset's is used.
+    """
+    labels = read_labels(request.labels) or labels
+    if labels and len(labels) != num_classes:
+        raise DataError(f"{len(labels)} labels given, the model outputs {num_classes} classes")
+    if request.calibration is not None or dataset is None:
+        calibration, verify, verified_on = input_data(request.calibration, input_shape, ())
+        data = ArrayData(
+            train=ArraySplit(verify if calibration is None else calibration, None),
             test=ArraySplit(verify, None),
             input_shape=input_shape,
             num_classes=num_classes,
             labels=labels,
+            preprocessing=dict(preprocessing or {}),
         )
+        return data, verified_on
     from edgesub.config import DataConfig
     from edgesub.data import load_dataset
 
-    data = load_dataset(DataConfig(name=request.dataset))
+    data = load_dataset(DataConfig(name=dataset))
     if tuple(data.input_shape) != input_shape or data.num_classes != num_classes:
         raise DataError(
-            f"dataset '{request.dataset}' has inputs {tuple(data.input_shape)} and "
+            f"dataset '{dataset}' has inputs {tuple(data.input_shape)} and "
             f"{data.num_classes} classes, the model takes {input_shape} and gives "
             f"{num_classes}; pass --dataset or --calibration DATA.npy"
         )
-    return dataclasses.replace(data, labels=labels) if labels else data
+    data = dataclasses.replace(data, labels=labels) if labels else data
+    return data, f"the test split of dataset '{dataset}' ({len(data.test.x)} samples)"

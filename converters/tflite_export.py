@@ -127,13 +127,14 @@ def export_int8(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
 def _export_for_calibration(torch: Any, model: torch.nn.Module, job: ExportJob) -> tuple[Any, int]:
     """torch.export with a dynamic batch so calibration runs in batches, not one sample a call.
 
-    Falls back to batch 1 when the model pins its batch size (e.g. a reshape to a constant).
+    Falls back to batch 1 when the model pins its batch size (e.g. a reshape to a constant; a
+    torch.export program of batch 1, whose guard asserts it).
     """
     pair = torch.from_numpy(np.concatenate([job.sample, job.sample]))
     dims = ({0: torch.export.Dim("batch", min=1, max=1 << 16)},)
     try:
         return torch.export.export(model, (pair,), dynamic_shapes=dims).module(), CALIBRATION_BATCH
-    except torch._dynamo.exc.UserError:
+    except (torch._dynamo.exc.UserError, AssertionError):
         return torch.export.export(model, (torch.from_numpy(job.sample),)).module(), 1
 
 
@@ -166,7 +167,7 @@ def _export_then_quantize(model: torch.nn.Module, job: ExportJob, path: Path, re
         fp32 = Path(tmp) / "fp32.tflite"
         export_fp32(model, job, fp32)
         qt = quantizer.Quantizer(str(fp32), recipe)
-        result = qt.quantize(enable_progress_report=False)
+        result = qt.quantize(enable_progress_bar=False, enable_progress_report=False)
         path.write_bytes(bytes(result.quantized_model))
 
 

@@ -53,10 +53,21 @@ from edgesub.console import out
     help="student.json-style architecture of a .safetensors SOURCE (default: beside it).",
 )
 @click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Trained weights (.safetensors) of a file.py:factory SOURCE (default: none; "
+    "required there).",
+)
+@click.option(
+    "--input-shape",
+    help="Input without the batch axis, e.g. 3,224,224: required for a file.py:factory "
+    "SOURCE (default: a .pt2's example input; set its dynamic dims).",
+)
+@click.option(
     "--dataset",
-    default="digits",
-    show_default=True,
-    help="Dataset a weights SOURCE is verified on.",
+    help="Registered dataset a torch SOURCE is calibrated and verified on (default: digits "
+    "for .safetensors weights; seeded random inputs, int8 then dynamic, for a factory, .pt2 "
+    "or hf: model).",
 )
 @click.option(
     "--labels",
@@ -94,7 +105,9 @@ def convert(
     out_dir: str | None,
     calibration: str | None,
     arch_config: str | None,
-    dataset: str,
+    weights: str | None,
+    input_shape: str | None,
+    dataset: str | None,
     labels: str | None,
     name: str | None,
     float_io: bool | None,
@@ -107,25 +120,27 @@ def convert(
     """Export and verify ONNX / TFLite artifacts.
 
     SOURCE is a run directory, any .onnx file (quantised with ONNX Runtime and verified
-    against itself), .safetensors weights with a student.json-style --arch-config, or a
-    Keras .keras/.h5 file or SavedModel directory (TFLite via TensorFlow; the tensorflow extra).
+    against itself), .safetensors weights with a student.json-style --arch-config, a PyTorch
+    model (file.py:factory with --weights and --input-shape, or a torch.export .pt2 program),
+    a Hugging Face image classifier folder (hf:DIR), or a Keras .keras/.h5 file or SavedModel
+    directory (TFLite via TensorFlow; the tensorflow extra).
 
     \b
     Examples:
       edgesub convert runs/default --precision fp32 --precision int8
       edgesub convert model.onnx --calibration x.npy --out model_artifacts
+      edgesub convert net.py:build --weights net.safetensors --input-shape 3,224,224
     """
-    from edgesub.converters.sources import is_saved_model
+    from edgesub.converters.sources import parse_input_shape, source_key
     from edgesub.report.lines import artifact_line
 
-    path = Path(source)
     flags = {
         "convert.keep_failed": keep_failed or None,
         "convert.float_io": float_io,
         "convert.dynamic_batch": dynamic_batch,
         "convert.outputs": outputs,
     }
-    if not is_saved_model(path) and (path.is_dir() or not path.suffix):
+    if source_key(source) is None:
         entries = _convert_run(source, formats, precisions, flags, sets, no_progress)
     else:
         from edgesub.converters.sources import SourceRequest, convert_source
@@ -139,11 +154,13 @@ def convert(
             calibration=Path(calibration) if calibration else None,
             labels=Path(labels) if labels else None,
             arch_config=Path(arch_config) if arch_config else None,
+            weights=Path(weights) if weights else None,
+            input_shape=parse_input_shape(input_shape) if input_shape else None,
             dataset=dataset,
             name=name,
             progress=not no_progress,
         )
-        written, entries = convert_source(path, request)
+        written, entries = convert_source(source, request)
         if not as_json:
             out.print(f"artifacts and manifest.json in {written}")
     if as_json:

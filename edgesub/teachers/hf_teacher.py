@@ -60,14 +60,11 @@ Encoded = tuple[dict[str, Any], Any]  # model keyword inputs, the text attention
 
 def load_hf_teacher(spec: str, cfg: TeacherConfig) -> Teacher:
     """Load ``hf:DIR`` (or a bare DIR with config.json) as a :class:`Teacher`."""
-    folder = model_folder(spec)
-    check_weights(folder)
-    transformers = offline_transformers()
-    config = _config(folder, transformers)
-    task = task_of(config, folder)
-    model = _model(folder, config, task, transformers)
+    found = open_folder(spec)
+    folder, config, task = found.folder, found.config, found.task
+    model = load_model(found)
     linear = classifier_linear(model)
-    preprocess, encode, probe = _inputs(task, folder, config, transformers)
+    preprocess, encode, probe = _inputs(task, folder, config, found.transformers)
     runner = _runner(model, linear, cfg.feature_layer, encode, folder)
     probed = runner.run(probe, folder)  # a feature layer that cannot give N×d fails here
     runner.widths = (probed[0].shape[1], probed[1].shape[1])
@@ -99,6 +96,25 @@ def _inputs(
     length = text_max_length(tokenizer, config)
     preprocess = {"input": TEXT, "tokenizer": str(folder), "max_length": length}
     return preprocess, _text_encoder(tokenizer, length), np.array(["a probe sentence", "probe"])
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A checked Hugging Face folder, its config and task, before any weights are read."""
+
+    folder: Path
+    config: Any
+    task: str  # IMAGE or TEXT
+    transformers: Any  # the module, imported offline
+
+
+def open_folder(spec: str) -> Folder:
+    """``hf:DIR``'s folder with safetensors weights, its config and what kind of classifier."""
+    folder = model_folder(spec)
+    check_weights(folder)
+    transformers = offline_transformers()
+    config = _config(folder, transformers)
+    return Folder(folder, config, task_of(config, folder), transformers)
 
 
 def model_folder(spec: str) -> Path:
@@ -181,9 +197,10 @@ def task_of(config: Any, folder: Path) -> str:
     )
 
 
-def _model(folder: Path, config: Any, task: str, transformers: Any) -> nn.Module:
+def load_model(found: Folder) -> nn.Module:
     """The classifier in float32, eval mode, with every parameter from the folder's weights."""
     torch = require("torch")
+    folder, config, task, transformers = found.folder, found.config, found.task, found.transformers
     auto = (
         transformers.AutoModelForImageClassification
         if task == IMAGE
@@ -366,10 +383,16 @@ def _text_encoder(tokenizer: Any, max_length: int) -> Callable[[np.ndarray], Enc
 
 def _image_probe(config: Any, preprocess: dict[str, Any]) -> np.ndarray:
     """Two random inputs at the size the model takes, for the load-time check."""
+    shape = image_input_shape(config, preprocess)
+    return np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+
+
+def image_input_shape(config: Any, preprocess: dict[str, Any]) -> tuple[int, int, int]:
+    """C×H×W an image classifier takes: the processor's size, else the config's image_size,
+    else 224 (a convnet without a declared size takes any)."""
     size = preprocess.get("size") or _hw(getattr(config, "image_size", None))
     h, w = size or (PROBE_IMAGE_SIZE, PROBE_IMAGE_SIZE)
-    channels = int(getattr(config, "num_channels", 3))
-    return np.random.default_rng(0).standard_normal((2, channels, h, w)).astype(np.float32)
+    return int(getattr(config, "num_channels", 3)), int(h), int(w)
 
 
 @dataclass

@@ -69,8 +69,7 @@ def source_kind(spec: str) -> str:
             return kind
     if Path(spec).is_dir() and (Path(spec) / "config.json").is_file():
         return "hf"  # a transformers folder given without the hf: prefix
-    path, _, factory = spec.rpartition(":")
-    if factory and path.endswith(".py"):
+    if is_factory_spec(spec):
         return "factory"
     suffix = Path(spec).suffix.lower()
     if suffix in SUFFIXES:
@@ -88,6 +87,12 @@ def source_kind(spec: str) -> str:
             f"bundled teacher: {', '.join(bundled_names())}"
         )
     return TEACHER_SOURCES.get(spec) and spec  # unknown names list the known ones
+
+
+def is_factory_spec(spec: str) -> bool:
+    """``file.py:factory``: the user's code and the name of the function building the model."""
+    path, _, factory = spec.rpartition(":")
+    return bool(factory) and path.endswith(".py")
 
 
 def bundled_names() -> list[str]:

@@ -19,6 +19,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,18 @@ FORCE_UNSAFE = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"  # would clash with the above:
 _MODULE_IDS = itertools.count()
 
 
+@dataclass(frozen=True)
+class Role:
+    """Whose files the messages name: a teacher's (set in the config), or a model that
+    ``edgesub convert`` was given on the command line."""
+
+    name: str = "teacher"
+    weights_hint: str = "set teacher.weights to the .safetensors file of its trained weights"
+
+
+TEACHER = Role()
+
+
 # ---- .pt2: a torch.export program
 
 
@@ -77,7 +90,7 @@ def load_exported_teacher(spec: str, cfg: TeacherConfig) -> Teacher:
     """``spec`` (a ``torch.export.save`` file) as a Teacher, loaded without unpickling code."""
     path = existing_file(spec, "teacher program")
     program = load_program(path)
-    gm = program.module()
+    gm = exported_module(program)
     image = _image_placeholder(gm, path)
     linear = _last_linear(gm.graph)
     if cfg.feature_layer:
@@ -100,7 +113,7 @@ def load_exported_teacher(spec: str, cfg: TeacherConfig) -> Teacher:
     )
 
 
-def load_program(path: Path) -> Any:
+def load_program(path: Path, role: Role = TEACHER) -> Any:
     """``torch.export.load(path)``, made safe for a file from anyone.
 
     torch 2.13's loader is not pickle-free: it calls ``torch.load(..., weights_only=False)``
@@ -112,23 +125,38 @@ def load_program(path: Path) -> Any:
     plain tensors and containers load, anything naming code is refused.
     """
     torch = require("torch")
-    _check_archive(path)
+    _check_archive(path, role)
     try:
         with _weights_only_loads():
             return torch.export.load(str(path))
     except Exception as exc:  # RuntimeError, UnpicklingError, KeyError... for foreign files
         if "Weights only load failed" in str(exc):
             raise ModelFileError(
-                f"teacher program {path} holds pickled objects besides tensors; edgesub will "
+                f"{role.name} program {path} holds pickled objects besides tensors; edgesub will "
                 "not unpickle them (that runs code): export the model with plain tensors"
             ) from None
         raise ModelFileError(
-            f"cannot load teacher program {path}: not a torch.export program "
+            f"cannot load {role.name} program {path}: not a torch.export program "
             f"({type(exc).__name__}: {first_line(exc)})"
         ) from None
 
 
-def _check_archive(path: Path) -> None:
+def exported_module(program: Any) -> fx.GraphModule:
+    """``program.module()`` in eval mode, with nn.Module's own ``train``/``eval`` back in place
+    of torch's stubs that raise: the exported graph's ops do not depend on the switch, but the
+    ONNX exporter and ``edgesub convert`` flip it."""
+    gm = program.module()
+    for name in ("train", "eval"):
+        gm.__dict__.pop(name, None)
+    return gm.eval()
+
+
+def program_input_shape(gm: fx.GraphModule, path: Path, role: Role = TEACHER) -> list[int | None]:
+    """The example shape of the program's single input (None for dynamic axes)."""
+    return _node_shape(_image_placeholder(gm, path, role))
+
+
+def _check_archive(path: Path, role: Role) -> None:
     """Refuse what torch.export.load would run: compiled code, pickled non-tensor constants."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -145,7 +173,7 @@ def _check_archive(path: Path) -> None:
         )
         if inner.startswith(NATIVE_DIRS) or pickled:
             raise ModelFileError(
-                f"teacher program {path} holds {inner}, which loading would run or unpickle; "
+                f"{role.name} program {path} holds {inner}, which loading would run or unpickle; "
                 "edgesub reads only the graph and its tensors: save it with torch.export.save "
                 "from a model without compiled parts or script objects"
             )
@@ -174,12 +202,12 @@ def _weights_only_loads() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _image_placeholder(gm: fx.GraphModule, path: Path) -> fx.Node:
+def _image_placeholder(gm: fx.GraphModule, path: Path, role: Role = TEACHER) -> fx.Node:
     inputs = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(inputs) != 1:
         names = ", ".join(n.name for n in inputs)
         raise ModelFileError(
-            f"{path.name} takes {len(inputs)} inputs ({names}); a teacher takes one image batch"
+            f"{path.name} takes {len(inputs)} inputs ({names}); a {role.name} takes one image batch"
         )
     return inputs[0]
 
@@ -287,13 +315,8 @@ def _constant(gm: fx.GraphModule, node: Any) -> torch.Tensor | None:
 
 def load_factory_teacher(spec: str, cfg: TeacherConfig) -> Teacher:
     """The module ``file.py:factory`` builds, with ``cfg.weights`` loaded into it (strict)."""
-    file, _, name = spec.rpartition(":")
-    code = existing_file(file, "teacher factory file")
-    label = f"{code.name}:{name}"
-    module = _build(code, name, label)
-    weights = _weights_file(cfg.weights, label)
-    _load_state(module, load_weights(weights, "teacher weights"), weights, label)
-    module.eval()
+    module, (code, weights) = load_factory_module(spec, cfg.weights)
+    label = factory_label(spec)
     linear = _last_linear_module(module)
     features = _module_features(module, cfg.feature_layer, linear, label)
     return Teacher(
@@ -309,33 +332,50 @@ def load_factory_teacher(spec: str, cfg: TeacherConfig) -> Teacher:
     )
 
 
-def _build(code: Path, name: str, label: str) -> nn.Module:
+def load_factory_module(
+    spec: str, weights: str, role: Role = TEACHER
+) -> tuple[nn.Module, tuple[Path, Path]]:
+    """The module ``file.py:factory`` builds with ``weights`` (.safetensors) loaded strictly,
+    in eval mode, and the (code, weights) files it came from."""
+    file, _, name = spec.rpartition(":")
+    code = existing_file(file, f"{role.name} factory file")
+    label = factory_label(spec)
+    module = _build(code, name, label, role)
+    path = _weights_file(weights, label, role)
+    _load_state(module, load_weights(path, f"{role.name} weights"), path, label, role)
+    return module.eval(), (code, path)
+
+
+def factory_label(spec: str) -> str:
+    """``file.py:factory`` as messages name it: the file's name, not its whole path."""
+    file, _, name = spec.rpartition(":")
+    return f"{Path(file).name}:{name}"
+
+
+def _build(code: Path, name: str, label: str, role: Role) -> nn.Module:
     """Call the user's factory; whatever goes wrong in their code is one ConfigError line."""
     nn = require("torch").nn
+    what = f"{role.name} factory {label}"
     with _on_path(code.parent):  # so the file can import its sibling modules
-        factory = getattr(_import_file(code), name, None)
+        factory = getattr(_import_file(code, role), name, None)
         if not callable(factory):
-            raise ConfigError(f"teacher factory {label}: {code.name} defines no function {name!r}")
+            raise ConfigError(f"{what}: {code.name} defines no function {name!r}")
         try:
             built = factory()
         except Exception as exc:
-            raise ConfigError(
-                f"teacher factory {label} raised {type(exc).__name__}: {first_line(exc)}"
-            ) from None
+            raise ConfigError(f"{what} raised {type(exc).__name__}: {first_line(exc)}") from None
     if not isinstance(built, nn.Module):
-        raise ConfigError(
-            f"teacher factory {label} returned {type(built).__name__}, not a torch.nn.Module"
-        )
+        raise ConfigError(f"{what} returned {type(built).__name__}, not a torch.nn.Module")
     return built
 
 
-def _import_file(code: Path) -> Any:
+def _import_file(code: Path, role: Role) -> Any:
     """Import ``code`` as a fresh module under a unique name (no shell, no sys.path search)."""
     stem = re.sub(r"\W", "_", code.stem)
     unique = f"_edgesub_teacher_{next(_MODULE_IDS)}_{stem}"
     spec = importlib.util.spec_from_file_location(unique, code)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"teacher factory file {code} cannot be imported as Python")
+        raise ConfigError(f"{role.name} factory file {code} cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[unique] = module  # dataclasses and pickling look modules up here
     try:
@@ -343,7 +383,7 @@ def _import_file(code: Path) -> Any:
     except Exception as exc:  # SyntaxError, ImportError, anything its top level raises
         del sys.modules[unique]
         raise ConfigError(
-            f"teacher factory file {code.name} failed to import: "
+            f"{role.name} factory file {code.name} failed to import: "
             f"{type(exc).__name__}: {first_line(exc)}"
         ) from None
     return module
@@ -358,26 +398,27 @@ def _on_path(folder: Path) -> Iterator[None]:
         sys.path.remove(str(folder))
 
 
-def _weights_file(weights: str, label: str) -> Path:
-    """``teacher.weights`` as an existing .safetensors file (a pickle is never read)."""
+def _weights_file(weights: str, label: str, role: Role) -> Path:
+    """The weights as an existing .safetensors file (a pickle is never read)."""
     if not weights:
         raise ConfigError(
-            f"teacher factory {label} builds an untrained model: set teacher.weights to the "
-            ".safetensors file of its trained weights"
+            f"{role.name} factory {label} builds an untrained model: {role.weights_hint}"
         )
-    path = existing_file(weights, "teacher weights")
+    path = existing_file(weights, f"{role.name} weights")
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         raise ModelFileError(
-            f"teacher weights {path} are a pickle ({suffix}), which edgesub never loads "
+            f"{role.name} weights {path} are a pickle ({suffix}), which edgesub never loads "
             f"(unpickling runs code): {CONVERT_HINT}"
         )
     if suffix != ".safetensors":
-        raise ModelFileError(f"teacher weights {path} must be a .safetensors file")
+        raise ModelFileError(f"{role.name} weights {path} must be a .safetensors file")
     return path
 
 
-def _load_state(module: nn.Module, state: dict[str, Any], path: Path, label: str) -> None:
+def _load_state(
+    module: nn.Module, state: dict[str, Any], path: Path, label: str, role: Role
+) -> None:
     """``load_state_dict(strict=True)`` with the mismatch as one line naming the first keys."""
     expected = module.state_dict()
     wrong = [
@@ -392,14 +433,14 @@ def _load_state(module: nn.Module, state: dict[str, Any], path: Path, label: str
     ]
     if any(problems):
         raise ModelFileError(
-            f"teacher weights {path.name} do not fit the model of {label}: "
+            f"{role.name} weights {path.name} do not fit the model of {label}: "
             + "; ".join(p for p in problems if p)
         )
     try:
         module.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as exc:
         raise ModelFileError(
-            f"cannot load teacher weights {path.name}: {first_line(exc)}"
+            f"cannot load {role.name} weights {path.name}: {first_line(exc)}"
         ) from None
 
 
@@ -450,7 +491,7 @@ def _runner(fn: TensorFn, source: str, fixed: int | None = None, *, features: st
 
     def run(chunk: np.ndarray) -> np.ndarray:
         with torch.no_grad(), torch_threads(TRAIN_THREADS):
-            out = _first_tensor(fn(torch.from_numpy(chunk)))
+            out = first_tensor(fn(torch.from_numpy(chunk)))
         h = _array(out)
         if features:
             return pool_features(h, features)
@@ -461,7 +502,7 @@ def _runner(fn: TensorFn, source: str, fixed: int | None = None, *, features: st
     return batch_runner(run, source, fixed)
 
 
-def _first_tensor(out: Any) -> Any:
+def first_tensor(out: Any) -> Any:
     """A model's main output: the tensor itself, the first of a tuple, a dict's ``logits``."""
     if isinstance(out, dict):
         out = out.get("logits", next(iter(out.values()), None))

@@ -284,10 +284,13 @@ def test_unwritable_output_path_is_one_clear_error(artifacts, weights, tmp_path)
 
 
 def test_unknown_model_file_type_and_onnx_to_tflite(artifacts, tmp_path):
-    other = tmp_path / "model.pt"
+    other = tmp_path / "model.zip"
     other.write_bytes(b"x")
     result = invoke("convert", str(other))
-    expected = "expected a run directory, a SavedModel directory, or a .h5, .keras, .onnx"
+    expected = (
+        "expected a run directory, file.py:factory, hf:DIR, a SavedModel directory, or a .h5, "
+        ".keras, .onnx, .pt2, .safetensors file"
+    )
     assert result.exit_code == 1 and expected in result.output, result.output
     result = invoke("convert", str(artifacts / "student_fp32.onnx"), "--format", "tflite")
     assert result.exit_code == 1 and "ONNX artifacts only" in result.output
