@@ -229,8 +229,8 @@ def train_text_student() -> tuple[ArrayData, nn.Module, dict[str, Any]]:
     """
     from edgesub.config import DataConfig
     from edgesub.converters.calibration import text_data
-    from edgesub.converters.tokenizer import WordTokenizer
     from edgesub.data import load_dataset
+    from edgesub.data.tokenizer import WordTokenizer
     from edgesub.distill.deployable import Deployable
     from edgesub.students import build_student
 

@@ -71,7 +71,7 @@ def prepare(task: Task) -> Prepared:
     xs = {n: s.x for n, s in ds.splits().items()}
     options: dict[str, Any] = {}
     if task.student.arch == "text_transformer":
-        from edgesub.converters.tokenizer import WordTokenizer
+        from edgesub.data.tokenizer import WordTokenizer
 
         tok = WordTokenizer.build(
             ds.train.x.tolist(), size=TEXT["vocab_size"], max_length=TEXT["max_length"]

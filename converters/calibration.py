@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesub.converters.tokenizer import WordTokenizer
+from edgesub.data.tokenizer import WordTokenizer
 from edgesub.errors import DataError, first_line
 from edgesub.labels import check_label
 from edgesub.limits import read_text_limited, regular_file_size

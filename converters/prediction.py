@@ -17,7 +17,7 @@ from edgesub.converters.formats import format_for_file
 from edgesub.converters.manifest import MANIFEST_NAME, manifest_entry
 from edgesub.converters.outputs import scores
 from edgesub.converters.preprocessing import image_input
-from edgesub.converters.tokenizer import text_input
+from edgesub.data.tokenizer import text_input
 from edgesub.errors import DataError, ModelFileError
 from edgesub.limits import check_model_file, regular_file_size
 from edgesub.registry import Registry

@@ -169,10 +169,14 @@ TEACHER_FLAGS = (
         "--teacher",
         "teacher.source",
         "Your trained teacher, used as it is: model.onnx, model.pt2, file.py:factory (with "
-        "--teacher-weights), hf:DIR, or a bundled one (efficientnet_lite0, minilm). Default: "
-        "train a wide CNN here.",
+        "--teacher-weights), hf:DIR, or a bundled one (efficientnet_lite0, minilm) (default: "
+        "none, edgesub trains a wide CNN).",
     ),
-    ("--teacher-weights", "teacher.weights", "The .safetensors weights of file.py:factory."),
+    (
+        "--teacher-weights",
+        "teacher.weights",
+        "The .safetensors weights of file.py:factory (default: none).",
+    ),
     (
         "--feature-layer",
         "teacher.feature_layer",
@@ -185,13 +189,13 @@ DATA_FLAGS = (
         "--data",
         "data",
         "Dataset: a bundled name (digits, mnist5000, rotten_tomatoes), an image folder, "
-        "csv:FILE, jsonl:FILE or npy:DIR.",
+        "csv:FILE, jsonl:FILE or npy:DIR (default: digits).",
     ),
     (
         "--unlabeled",
         "data.unlabeled",
         "Unlabeled inputs that extend the transfer set: an image folder or a text file, one "
-        "sentence per line.",
+        "sentence per line (default: none).",
     ),
 )
 

@@ -100,7 +100,7 @@ def teacher_view(data: Dataset, preprocess: dict[str, Any]) -> Dataset:
     tokenizer = preprocess.get("tokenizer")
     if not isinstance(tokenizer, dict) or tokenizer.get("kind") != "word":
         return data  # the texts themselves (a text teacher tokenizes them its own way)
-    from edgesub.converters.tokenizer import WordTokenizer
+    from edgesub.data.tokenizer import WordTokenizer
 
     words = WordTokenizer.build(
         data.train.x.tolist(), size=tokenizer["vocab_size"], max_length=tokenizer["max_length"]

@@ -14,7 +14,7 @@ from edgesub.cli import cli
 from edgesub.config import ConvertConfig
 from edgesub.converters import convert, load_manifest
 from edgesub.converters.calibration import ArraySplit, text_data
-from edgesub.converters.tokenizer import PAD, UNK, WordTokenizer, load_tokenizer
+from edgesub.data.tokenizer import PAD, UNK, WordTokenizer, load_tokenizer
 from edgesub.errors import ModelFileError
 from edgesub.students import build_student
 

@@ -18,8 +18,8 @@ from edgesub.config import ConvertConfig, DataConfig  # noqa: E402
 from edgesub.converters import convert  # noqa: E402
 from edgesub.converters.calibration import ArraySplit, text_data  # noqa: E402
 from edgesub.converters.preprocessing import preprocessing_record  # noqa: E402
-from edgesub.converters.tokenizer import WordTokenizer  # noqa: E402
 from edgesub.data import load_dataset  # noqa: E402
+from edgesub.data.tokenizer import WordTokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
