@@ -124,10 +124,12 @@ class Dataset:
         if self.unlabeled is None:
             return ""
         digest = hashlib.sha256(b"unlabeled")
-        if isinstance(self.unlabeled.raw, Images):
-            self.unlabeled.raw.feed(digest)
-        else:
-            digest.update(np.ascontiguousarray(self.unlabeled.x).tobytes())
+        raw = self.unlabeled.raw
+        if isinstance(raw, Images):
+            raw.feed(digest)
+        else:  # the texts (kept as the raw samples of a token-id view)
+            texts = self.unlabeled.x if raw is None else raw
+            digest.update(np.ascontiguousarray(texts).tobytes())
         return digest.hexdigest()
 
     @property
@@ -148,10 +150,10 @@ class Dataset:
             raise DataError(
                 f"dataset {self.name} holds no images, so an image preprocessing cannot apply"
             )
-        splits = {
-            name: replace(split, x=ImageView(split.raw, pre) if lazy else pre.apply(split.raw))
-            for name, split in self.with_splits().items()
-        }
+        splits = {}
+        for name, split in self.with_splits().items():
+            view = ImageView(split.raw, pre)
+            splits[name] = replace(split, x=view if lazy else view.materialize())
         return replace(
             self,
             **splits,

@@ -128,6 +128,12 @@ class ImageFiles(Images):
         digest.update(self.sha256.tobytes())
 
 
+def source(images: Images) -> Images | np.ndarray:
+    """What a preprocessing reads ``images`` from: the N×C×H×W array of pixels in memory (one
+    vectorised step when nothing is resized), else the store, a picture at a time."""
+    return images.array if isinstance(images, PixelArray) else images
+
+
 def as_images(raw: Images | np.ndarray | None) -> Images | None:
     """``raw`` as a store: N×C×H×W uint8 arrays are wrapped, stores pass through."""
     return PixelArray(raw) if isinstance(raw, np.ndarray) else raw
@@ -193,13 +199,13 @@ class ImageView:
     def __getitem__(self, index: Index) -> np.ndarray:
         if isinstance(index, (int, np.integer)):
             return self.pre.image(self.images[index])
-        return self.pre.apply(self.images[index])
+        return self.pre.apply(source(self.images[index]))
 
     def take(self, rows: np.ndarray) -> ImageView:
         return ImageView(self.images.take(rows), self.pre)
 
     def materialize(self) -> np.ndarray:
-        return self.pre.apply(self.images)
+        return self.pre.apply(source(self.images))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         x = self.materialize()

@@ -1,5 +1,12 @@
 """User data: an image folder tree (one sub-folder per class, optionally per split) or numpy
-arrays x.npy / y.npy."""
+arrays x.npy / y.npy.
+
+Memory of an image folder: the dataset holds its file list (a path, a SHA-256 and a few numbers
+per image) and decodes pictures a batch at a time when a view is read, so a given teacher's
+features stream from disk. What is computed into arrays is N×C×H×W float32 at the most common
+size for edgesub's own teacher (the default path), and N×C×h×w float32 at the student's input
+size for the student of a given teacher.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ as the deployable model (student.safetensors + student.json).
 
 The transfer set is the labelled train split plus the data's unlabeled inputs, when it has
 them (``data.unlabeled``): their targets come from the teacher's cached features, ``head_ce``
-skips them, and student.json records how many there were (``unlabeled_samples``)."""
+skips them, the loop samples all rows alike (an epoch is a pass over both), and student.json
+records how many there were (``unlabeled_samples``)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from image_folders import digit_images, write_digits
 from PIL import Image
 
 from edgesub.config import DataConfig
+from edgesub.converters.tokenizer import WordTokenizer
 from edgesub.data import load_dataset
 from edgesub.data.dataset import UNLABELED
 from edgesub.data.images import ImageFiles, ImageView, PixelArray
@@ -168,6 +169,10 @@ def test_unlabeled_sentences_join_text_data(tmp_path):
         DataConfig(name="csv_text", path=str(_reviews(tmp_path)), unlabeled=str(more))
     )
     assert data.unlabeled.x.tolist() == ["a fine film", "an awful one", "third line"]
+    words = WordTokenizer.build(data.train.x.tolist(), size=64, max_length=8)
+    ids = data.tokenized(words)
+    assert ids.unlabeled.x.shape == (3, 8) and ids.unlabeled.x.dtype == np.int64
+    assert ids.unlabeled_fingerprint() == data.unlabeled_fingerprint()  # of the texts
     with pytest.raises(DataError, match="need text data"):
         load_dataset(DataConfig(unlabeled=str(more)))
 
