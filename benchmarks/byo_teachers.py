@@ -177,7 +177,7 @@ def user_effnet(work: Path, data: Any) -> tuple[dict[str, str], float]:
     seconds = time.perf_counter() - started
     print(f"user's fine-tuning: {seconds:.0f} s, test {accuracy:.2f} %")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, files["weights"])
-    sample = user_inputs(data.train.raw[:2])
+    sample = user_inputs(data.train.raw.array[:2])
     torch.onnx.export(
         model,
         (sample,),
@@ -238,7 +238,7 @@ def train_tail(model: Any, data: Any, epochs: int = EPOCHS) -> None:
     params = [p for m in trainable for p in m.parameters()]
     for p in params:
         p.requires_grad = True
-    h = cached_prefix(model, data.train.raw, stop)
+    h = cached_prefix(model, data.train.raw.array, stop)
     y = torch.from_numpy(data.train.y)
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
     for _ in range(epochs):
@@ -257,7 +257,7 @@ def user_accuracy(model: Any, data: Any) -> float:
     with torch.no_grad():
         pred = torch.cat(
             [
-                model(user_inputs(data.test.raw[i : i + 64])).argmax(1)
+                model(user_inputs(data.test.raw.array[i : i + 64])).argmax(1)
                 for i in range(0, len(data.test), 64)
             ]
         )

@@ -10,6 +10,7 @@ use it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import stat
@@ -31,6 +32,11 @@ MiB = 1024 * 1024
 MAX_MODEL_BYTES = 2 * 1024 * MiB
 # TOML configs, device profiles, manifests, labels and vocabularies are small text files.
 MAX_TEXT_BYTES = 64 * MiB
+# One text sample of a data set (a CSV field, a JSON value, a line of unlabeled sentences): far
+# beyond what any text model reads, and the longest text sets the memory of every text (numpy
+# stores texts at a fixed width). One JSONL record may take this many bytes.
+MAX_TEXT_CHARS = 100_000
+MAX_RECORD_BYTES = 4 * MAX_TEXT_CHARS + 64 * 1024
 # Pictures edgesub decodes (predict, image_folder data, a manifest's input size): 8000 × 8000.
 # Below Pillow's own decompression-bomb threshold, so its warning never fires on an accepted one.
 MAX_IMAGE_PIXELS = 64_000_000
@@ -85,6 +91,34 @@ def read_text_limited(
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"cannot read {what} {path}: not UTF-8 text ({exc.reason})") from None
+
+
+def read_lines_limited(
+    path: str | os.PathLike[str],
+    what: str,
+    error: type[EdgesubError],
+    max_bytes: int = MAX_RECORD_BYTES,
+) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line of a UTF-8 regular file of any size, read a
+    line at a time; a line over ``max_bytes`` (never read whole) or not UTF-8 is an error
+    naming it."""
+    regular_file_size(path, what, error)
+    try:
+        with open(path, "rb") as fh:
+            for number in itertools.count(1):
+                raw = fh.readline(max_bytes + 1)
+                if not raw:
+                    return
+                if len(raw) > max_bytes:
+                    raise error(f"{path} line {number} is over the limit of {max_bytes:,} bytes")
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    raise error(f"{path} line {number} is not UTF-8 text ({exc.reason})") from None
+                if line.strip():
+                    yield number, line
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 def check_model_file(path: str | os.PathLike[str]) -> int:

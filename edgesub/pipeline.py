@@ -107,8 +107,10 @@ def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str) -> str 
     return None
 
 
-# The sections whose outputs (teacher, features, subspace) a re-distillation reuses.
+# The sections whose outputs (teacher, features, subspace) a re-distillation reuses; the
+# unlabeled inputs are not among them (the teacher and subspace see the labelled splits only).
 UPSTREAM_SECTIONS = ("data", "teacher", "subspace")
+DISTILL_ONLY = ("data.unlabeled",)
 
 
 def prepare_distill_run(cfg: RunConfig) -> RunDir:
@@ -119,11 +121,7 @@ def prepare_distill_run(cfg: RunConfig) -> RunDir:
     if run.config.exists():
         saved = config_mod.to_dict(config_mod.load(run.config))
         current = config_mod.to_dict(cfg)
-        diff = _first_difference(
-            {k: saved[k] for k in UPSTREAM_SECTIONS},
-            {k: current[k] for k in UPSTREAM_SECTIONS},
-            prefix="",
-        )
+        diff = _first_difference(_upstream(saved), _upstream(current), prefix="")
         if diff:
             raise RunDirError(
                 f"{run.root} holds a teacher and subspace made with other settings: {diff}; "
@@ -136,6 +134,15 @@ def prepare_distill_run(cfg: RunConfig) -> RunDir:
         atomic_write_text(run.config, config_mod.to_toml(cfg))
     run.mark()
     return run
+
+
+def _upstream(record: dict[str, Any]) -> dict[str, Any]:
+    """The upstream sections of a configuration record, without :data:`DISTILL_ONLY` keys."""
+    out = {k: dict(record[k]) for k in UPSTREAM_SECTIONS}
+    for dotted in DISTILL_ONLY:
+        section, key = dotted.split(".")
+        out[section].pop(key, None)
+    return out
 
 
 def record_config(run: RunDir, cfg: RunConfig) -> None:
@@ -155,9 +162,11 @@ def open_run(run_dir: str | Path) -> tuple[RunDir, RunConfig]:
 
 
 def stage_data(cfg: RunConfig) -> Dataset:
+    """The run's data; image files stay unread until a view reads them when a given teacher
+    reads them through its own preprocessing (edgesub's own teacher trains on arrays)."""
     from edgesub.data import load_dataset
 
-    return load_dataset(cfg.data)
+    return load_dataset(cfg.data, lazy=bool(cfg.teacher.source))
 
 
 def stage_teacher(

@@ -170,7 +170,7 @@ TEACHER_FLAGS = (
         "teacher.source",
         "Your trained teacher, used as it is: model.onnx, model.pt2, file.py:factory (with "
         "--teacher-weights), hf:DIR, or a bundled one (efficientnet_lite0, minilm) (default: "
-        "none, edgesub trains a wide CNN).",
+        "none, train a wide CNN here).",
     ),
     (
         "--teacher-weights",
@@ -189,7 +189,7 @@ DATA_FLAGS = (
         "--data",
         "data",
         "Dataset: a bundled name (digits, mnist5000, rotten_tomatoes), an image folder, "
-        "csv:FILE, jsonl:FILE or npy:DIR (default: digits).",
+        f"csv:FILE, jsonl:FILE or npy:DIR (default: {config_default('data.name')}).",
     ),
     (
         "--unlabeled",
@@ -199,30 +199,44 @@ DATA_FLAGS = (
     ),
 )
 
+# boolean shorthands: the flag given sets its key to true (absent: the config decides)
+DATA_SWITCHES = (
+    (
+        "--skip-bad-images",
+        "data.skip_bad_images",
+        "Skip image files that cannot be decoded (counted in teacher.json) instead of failing.",
+    ),
+)
 
-def shorthand_options(flags: tuple[tuple[str, str, str], ...]) -> Any:
-    """Decorator adding ``flags`` to a command that takes ``sets``; each given flag becomes the
-    ``--set`` of its key (``--data`` expands to data.name and data.path)."""
+
+def shorthand_options(
+    flags: tuple[tuple[str, str, str], ...], switches: tuple[tuple[str, str, str], ...] = ()
+) -> Any:
+    """Decorator adding ``flags`` (taking a value) and ``switches`` (on/off) to a command that
+    takes ``sets``; each given one becomes the ``--set`` of its key (``--data`` expands to
+    data.name and data.path; a switch sets its key to true)."""
+    names = [flag.lstrip("-").replace("-", "_") for flag, _, _ in (*flags, *switches)]
+    keys = [key for _, key, _ in (*flags, *switches)]
 
     def decorate(command: Any) -> Any:
-        names = [flag.lstrip("-").replace("-", "_") for flag, _, _ in flags]
-
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             extra: list[str] = []
-            for name, (_, key, _) in zip(names, flags, strict=True):
+            for name, key in zip(names, keys, strict=True):
                 value = kwargs.pop(name)
-                if value is None:
+                if value is None or value is False:
                     continue
                 if key == "data":
                     from edgesub.data.spec import data_overrides
 
                     extra += [f"{k}={v}" for k, v in data_overrides(value).items()]
                 else:
-                    extra.append(f"{key}={value}")
+                    extra.append(f"{key}={'true' if value is True else value}")
             kwargs["sets"] = (*extra, *kwargs.get("sets", ()))
             return command(*args, **kwargs)
 
+        for flag, _, text in reversed(switches):
+            wrapper = click.option(flag, is_flag=True, default=None, help=text)(wrapper)
         for flag, _, text in reversed(flags):
             wrapper = click.option(flag, help=text, metavar="SPEC")(wrapper)
         return wrapper
@@ -231,4 +245,4 @@ def shorthand_options(flags: tuple[tuple[str, str, str], ...]) -> Any:
 
 
 teacher_options = shorthand_options(TEACHER_FLAGS)
-data_options = shorthand_options(DATA_FLAGS)
+data_options = shorthand_options(DATA_FLAGS, DATA_SWITCHES)

@@ -8,6 +8,7 @@ runtimes use, so a picture reaches the model the same way in both places.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,10 +54,17 @@ class ImagePreprocess:
         """The same normalisation at another size (a student that takes smaller images)."""
         return replace(self, size=(int(size[0]), int(size[1]))) if size else self
 
-    def apply(self, pixels: np.ndarray) -> np.ndarray:
-        """Raw pixels (N×H×W or N×C×H×W, values 0..255) → float32 model input."""
-        batch = [self.image(p) for p in _as_hwc(pixels)]
-        return np.stack(batch) if batch else np.zeros((0, *self.input_shape), np.float32)
+    def apply(self, pixels: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
+        """Raw pixels (N×H×W or N×C×H×W, values 0..255; or a store of H×W×C pictures, as
+        :mod:`edgesub.data.images` holds them) → N inputs, float32, written into one array."""
+        if isinstance(pixels, np.ndarray):
+            pixels = _as_hwc(pixels)
+            if self._as_is(pixels):  # no resize or colour conversion: one vectorised step
+                return self.normalise_batch(pixels)
+        out = np.empty((len(pixels), *self.input_shape), np.float32)  # type: ignore[arg-type]
+        for i, picture in enumerate(pixels):
+            out[i] = self.image(picture)
+        return out
 
     def image(self, hwc: np.ndarray) -> np.ndarray:
         """One H×W×C picture (0..255) → C×H×W (or H×W×C) float32."""
@@ -74,6 +82,22 @@ class ImagePreprocess:
         std = np.asarray(self.std, np.float32)
         out = (hwc.astype(np.float32) * np.float32(self.scale) - mean) / std
         return np.ascontiguousarray(out.transpose(2, 0, 1) if self.layout == "NCHW" else out)
+
+    def normalise_batch(self, nhwc: np.ndarray) -> np.ndarray:
+        """:meth:`normalise` of N uint8 pictures already at ``size`` and in ``channels``: the
+        same arithmetic, elementwise, so the values are those of :meth:`image` one by one."""
+        mean = np.asarray(self.mean, np.float32)
+        std = np.asarray(self.std, np.float32)
+        out = (nhwc.astype(np.float32) * np.float32(self.scale) - mean) / std
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2) if self.layout == "NCHW" else out)
+
+    def _as_is(self, nhwc: np.ndarray) -> bool:
+        """Whether ``image`` would leave these pictures' pixels unchanged before normalising."""
+        return (
+            nhwc.dtype == np.uint8
+            and tuple(nhwc.shape[1:3]) == tuple(self.size)
+            and nhwc.shape[3] == _CHANNELS[self.channels]
+        )
 
     def record(self) -> dict[str, Any]:
         """The manifest's ``preprocessing`` table (what a device applies to an 8-bit picture)."""

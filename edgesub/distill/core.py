@@ -16,6 +16,7 @@ import numpy as np
 
 from edgesub._deps import require
 from edgesub.config import DistillConfig, StudentConfig
+from edgesub.data.dataset import UNLABELED
 from edgesub.distill.losses import LossInputs, combined, needs_projector
 from edgesub.errors import ConfigError, DataError
 from edgesub.training.augment import AUGMENTATIONS
@@ -45,14 +46,23 @@ class StudentData:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.train_x.shape[1:])
 
+    @property
+    def unlabeled(self) -> int:
+        """Train rows without a label (unlabeled transfer-set inputs)."""
+        return int(np.count_nonzero(self.train_y == UNLABELED))
+
     def check(self) -> None:
-        """Reject splits the loop cannot train or validate on, before anything is written."""
+        """Reject splits the loop cannot train or validate on, before anything is written;
+        train rows may be unlabeled (:data:`UNLABELED`), as long as some are labelled."""
         for name, x, y in (("train", self.train_x, self.train_y), ("val", self.val_x, self.val_y)):
             if len(y) == 0:
                 raise DataError(f"the {name} split is empty; distillation needs samples in it")
             if len(x) != len(y):
                 raise DataError(f"the {name} split has {len(x)} inputs for {len(y)} labels")
-            if y.min() < 0 or y.max() >= self.num_classes:
+            labels = y[y != UNLABELED] if name == "train" else y
+            if len(labels) == 0:
+                raise DataError(f"the {name} split has no labelled samples")
+            if labels.min() < 0 or labels.max() >= self.num_classes:
                 raise DataError(f"the {name} split has labels outside 0..{self.num_classes - 1}")
         if len(self.train_y) < 2:
             raise DataError("the train split has a single sample; batch norm needs two")

@@ -3,7 +3,8 @@
 All losses see the student's k-dim output (in the standardised subspace coordinates the frozen
 compressed head was fitted on) and the logits the head gives it. Each loss declares the teacher
 signals it reads (``needs``), so a run loads or computes only those, and a missing one is an
-error before training starts.
+error before training starts. Only ``head_ce`` reads the labels: rows of unlabeled inputs
+(``data.unlabeled``, label :data:`UNLABELED`) train through the teacher signals alone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgesub.data.dataset import UNLABELED
 from edgesub.errors import ConfigError
 from edgesub.registry import Registry
 
@@ -85,10 +87,19 @@ def head_kd(b: LossInputs) -> torch.Tensor:
 @_register("head_ce")
 def head_ce(b: LossInputs) -> torch.Tensor:
     """Cross-entropy with the true labels through the head (with ``train_head`` and a random
-    head, the plain cross-entropy baseline)."""
+    head, the plain cross-entropy baseline); the mean over the labelled rows of the batch, so
+    unlabeled ones (label :data:`UNLABELED`, teacher signals only) add nothing, and a batch
+    without a labelled row adds 0."""
     import torch
 
-    return torch.nn.functional.cross_entropy(b.logits, b.labels, label_smoothing=b.label_smoothing)
+    labelled = b.labels != UNLABELED
+    if bool(labelled.all()):
+        logits, labels = b.logits, b.labels
+    elif not bool(labelled.any()):
+        return b.logits.sum() * 0.0  # keeps the graph (DDP expects every parameter's grad)
+    else:
+        logits, labels = b.logits[labelled], b.labels[labelled]
+    return torch.nn.functional.cross_entropy(logits, labels, label_smoothing=b.label_smoothing)
 
 
 @_register("logit_kd", "teacher_logits")

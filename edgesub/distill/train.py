@@ -1,5 +1,10 @@
 """The distill stage: train the student to the run's teacher subspace, then save head ∘ student
-as the deployable model (student.safetensors + student.json)."""
+as the deployable model (student.safetensors + student.json).
+
+The transfer set is the labelled train split plus the data's unlabeled inputs, when it has
+them (``data.unlabeled``): their targets come from the teacher's cached features, ``head_ce``
+skips them, the loop samples all rows alike (an epoch is a pass over both), and student.json
+records how many there were (``unlabeled_samples``)."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from edgesub.students import count_params
 from edgesub.students.registry import resolve_student
 from edgesub.subspace import load_subspace
 from edgesub.subspace.head import Standardiser
-from edgesub.teachers.features import teacher_features
+from edgesub.teachers.features import teacher_features, unlabeled_features
 from edgesub.teachers.given import given_views
 from edgesub.teachers.loaded import teacher_sha256
 from edgesub.training.ddp import SINGLE, Dist
@@ -62,15 +67,17 @@ def distill(
     feats = _features(run, data, subspace, dist, progress)
     started = time.perf_counter()
     h_train = np.asarray(feats["train"].h)
-    targets = _targets(run, data, cfg, subspace, h_train)
+    train_x, train_y, h_transfer = transfer_set(data, h_train, unlabeled_features(run, data))
+    targets = _targets(run, data, cfg, subspace, h_train, h_transfer)
     fingerprint = {
         "student": to_dict(student_cfg),
         "distill": to_dict(cfg),
         "subspace_sha256": file_sha256(run.subspace),
         "data": data.fingerprint(),
+        **({"unlabeled": data.unlabeled_fingerprint()} if data.unlabeled is not None else {}),
     }
     model, result = train_student(
-        StudentData(data.train.x, data.train.y, data.val.x, data.val.y, data.num_classes),
+        StudentData(train_x, train_y, data.val.x, data.val.y, data.num_classes),
         student_cfg,
         cfg,
         targets,
@@ -87,6 +94,7 @@ def distill(
     )
     summary = {
         **_summary(model, result, data, student_cfg, cfg, subspace, dist, started),
+        **({"unlabeled_samples": len(data.unlabeled)} if data.unlabeled is not None else {}),
         "fingerprint": fingerprint,
     }
     if dist.main:
@@ -107,11 +115,32 @@ def _features(
     return feats
 
 
+def transfer_set(
+    data: Dataset, h_train: np.ndarray, h_unlabeled: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs, labels, teacher features) the student trains on: the train split, then the
+    unlabeled inputs (label UNLABELED) when the data has them."""
+    if data.unlabeled is None or h_unlabeled is None:
+        return data.train.x, data.train.y, h_train
+    u = data.unlabeled
+    return (
+        np.concatenate([data.train.x, np.asarray(u.x)]),
+        np.concatenate([data.train.y, u.y]),
+        np.concatenate([h_train, np.asarray(h_unlabeled, dtype=h_train.dtype)]),
+    )
+
+
 def _targets(
-    run: RunDir, data: Dataset, cfg: DistillConfig, subspace: Subspace, h_train: np.ndarray
+    run: RunDir,
+    data: Dataset,
+    cfg: DistillConfig,
+    subspace: Subspace,
+    h_train: np.ndarray,
+    h_transfer: np.ndarray,
 ) -> CachedTargets | OnlineTargets:
-    """The teacher signals the losses need: from the feature cache, or from the teacher itself
-    on augmented inputs."""
+    """The teacher signals the losses need: from the feature cache (of the whole transfer set
+    ``h_transfer``), or from the teacher itself on augmented inputs. Standardisations are of
+    the labelled train features ``h_train``, as the subspace's are."""
     online = cfg.augment != "none"
     wanted = needs(cfg.losses)
     teacher = _teacher(run) if online or "teacher_logits" in wanted else None
@@ -123,7 +152,7 @@ def _targets(
     )
     if online:
         return OnlineTargets(maps, _online_features(run, teacher, data))
-    return CachedTargets(maps, h_train, len(data.train))
+    return CachedTargets(maps, h_transfer, len(h_transfer))
 
 
 def student_options(data: Dataset) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -15,8 +16,23 @@ def teacher_line(summary: dict[str, Any]) -> str:
         else "no classifier of its own (feature extractor)"
     )
     if summary.get("trained_by_edgesub", True):
-        return f"teacher {summary['arch']}: {measured}"
-    return f"teacher {summary['source']} ({summary['kind']}, used as given): {measured}"
+        return f"teacher {summary['arch']}: {measured}{_skipped(summary)}"
+    return (
+        f"teacher {summary['source']} ({summary['kind']}, used as given): {measured}"
+        f"{_skipped(summary)}"
+    )
+
+
+def _skipped(summary: dict[str, Any]) -> str:
+    """ "; N undecodable images skipped (a.png, …)" when the data left files out."""
+    skipped = summary.get("skipped_images")
+    if not skipped:
+        return ""
+    more = ", …" if skipped["count"] > len(skipped["first"]) else ""
+    return (
+        f"; {skipped['count']:,} undecodable image(s) skipped "
+        f"({', '.join(Path(name).name for name in skipped['first'])}{more})"
+    )
 
 
 def subspace_line(summary: dict[str, Any]) -> str:
@@ -31,9 +47,11 @@ def subspace_line(summary: dict[str, Any]) -> str:
 
 def student_line(summary: dict[str, Any]) -> str:
     """student.json as one line: architecture, accuracy, deployed parameters."""
+    unlabeled = summary.get("unlabeled_samples")
     return (
         f"student {summary['arch']}: {summary['test_accuracy']:.2f} % test accuracy, "
         f"{summary['deployed_params']:,} deployed parameters"
+        + (f", transfer set + {unlabeled:,} unlabeled inputs" if unlabeled else "")
     )
 
 

@@ -41,7 +41,7 @@ def use_teacher(
     teacher = _load(cfg)
     preprocess = input_record(teacher, data, cfg)
     data = align_classes(data, teacher.classes)
-    view = teacher_view(data, preprocess)
+    view = teacher_view(data, preprocess, lazy=True)
     fingerprint = {"teacher": to_dict(cfg), "data": data.fingerprint(), "sha256": teacher.sha256}
     cached = read_json_or_empty(run.teacher_json)
     if cached.get("fingerprint") == fingerprint:
@@ -63,6 +63,7 @@ def use_teacher(
         "preprocess": preprocess,
         "student_preprocess": student_record(preprocess, student),
         "input_shape": list(view.input_shape),
+        **data_notes(data),
         "fingerprint": fingerprint,
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -92,11 +93,12 @@ def student_record(preprocess: dict[str, Any], student: StudentConfig) -> dict[s
     return ImagePreprocess.from_record(preprocess).resized(student.input_size).record()
 
 
-def teacher_view(data: Dataset, preprocess: dict[str, Any]) -> Dataset:
+def teacher_view(data: Dataset, preprocess: dict[str, Any], *, lazy: bool = False) -> Dataset:
     """``data`` as a model with ``preprocess`` reads it: image preprocessing applied to the raw
-    pixels, texts as they are, or token ids of a word tokenizer fitted on the train texts."""
+    pixels (with ``lazy``, to the rows read: see :meth:`Dataset.preprocessed`), texts as they
+    are, or token ids of a word tokenizer fitted on the train texts."""
     if preprocess.get("input") == "image":
-        return data.preprocessed(ImagePreprocess.from_record(preprocess))
+        return data.preprocessed(ImagePreprocess.from_record(preprocess), lazy=lazy)
     tokenizer = preprocess.get("tokenizer")
     if not isinstance(tokenizer, dict) or tokenizer.get("kind") != "word":
         return data  # the texts themselves (a text teacher tokenizes them its own way)
@@ -126,8 +128,11 @@ def align_classes(data: Dataset, classes: list[str] | None) -> Dataset:
 def given_views(run: RunDir, data: Dataset) -> tuple[Dataset, Dataset]:
     """(teacher's view, student's view) of ``data`` as the run's teacher.json describes them.
 
-    Views are made once per loaded dataset and record (stages of one command share them);
-    ``data`` may itself be a view: views are always made from the samples as loaded."""
+    The teacher's view is lazy: its inputs (often large, 224×224 RGB) are preprocessed a batch
+    at a time as features are extracted, so memory holds a batch, not the data set; the
+    student's view (small inputs, read by every epoch) is computed into arrays. Views are made
+    once per loaded dataset and record (stages of one command share them); ``data`` may itself
+    be a view: views are always made from the samples as loaded."""
     data = data.loaded
     meta = read_json_or_empty(run.teacher_json)
     if meta.get("version") != TEACHER_RECORD_VERSION:
@@ -142,8 +147,8 @@ def given_views(run: RunDir, data: Dataset) -> tuple[Dataset, Dataset]:
         return _views[key][1]
     aligned = align_classes(data, meta.get("classes"))
     views = (
-        teacher_view(aligned, meta["preprocess"]),
-        teacher_view(aligned, meta["student_preprocess"]),
+        teacher_view(aligned, meta["preprocess"], lazy=True),
+        teacher_view(aligned, meta["student_preprocess"]).materialized(),
     )
     _views.clear()  # one dataset's views at a time: they can be large
     _views[key] = (data, views)
@@ -151,6 +156,16 @@ def given_views(run: RunDir, data: Dataset) -> tuple[Dataset, Dataset]:
 
 
 _views: dict[tuple, tuple[Dataset, tuple[Dataset, Dataset]]] = {}
+
+
+def data_notes(data: Dataset) -> dict[str, Any]:
+    """What a teacher summary records of the data beyond its fingerprint: the image files left
+    out as undecodable (``data.skip_bad_images``), when any were."""
+    if not data.skipped:
+        return {}
+    from edgesub.data.folders import skipped_record
+
+    return {"skipped_images": skipped_record(data.skipped)}
 
 
 def load_given(run: RunDir) -> Teacher:

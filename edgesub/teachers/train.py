@@ -11,6 +11,7 @@ from edgesub.atomic import atomic_write_bytes, atomic_write_json
 from edgesub.config import TeacherConfig, to_dict
 from edgesub.errors import RunDirError
 from edgesub.jsonfile import read_json_or_empty
+from edgesub.teachers.given import data_notes
 from edgesub.teachers.registry import TEACHERS
 from edgesub.training.augment import random_shift
 from edgesub.training.loop import BatchHook, LoopConfig, accuracy, fit
@@ -67,6 +68,7 @@ def train_teacher(
         "train_seconds": round(time.perf_counter() - started, 3),
         "num_classes": data.num_classes,
         "input_shape": list(data.input_shape),
+        **data_notes(data),
         "fingerprint": fingerprint,
     }
     safetensors_torch = require("safetensors.torch")

@@ -103,7 +103,7 @@ def test_a_hugging_face_image_classifier_keeps_its_preprocessing(tmp_path, vit_d
     teacher = read(run.teacher_json)
     test = load_dataset(DataConfig()).test
     assert teacher["test_accuracy"] == pytest.approx(
-        vit_accuracy(vit_dir, test.raw, test.y), abs=0.5
+        vit_accuracy(vit_dir, test.raw.array, test.y), abs=0.5
     )
     assert teacher["preprocess"]["size"] == [32, 32] and teacher["preprocess"]["mean"] == [0.5] * 3
     pre = read(run.manifest)["model"]["preprocessing"]
@@ -135,7 +135,7 @@ def digits_accuracy(saved) -> float:
     """The user's CNN on edgesub's digits test split, computed here with torch alone: it was
     trained on pixel / 16, which is edgesub's raw 0..255 pixels × 1/255 (the default scale)."""
     test = load_dataset(DataConfig()).test
-    logits = saved.logits(test.raw.astype(np.float32) / 255.0)
+    logits = saved.logits(test.raw.array.astype(np.float32) / 255.0)
     return 100.0 * float((logits.argmax(1) == test.y).mean())
 
 
