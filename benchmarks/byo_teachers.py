@@ -127,18 +127,40 @@ def image_rows(work: Path, quick: bool) -> tuple[list[dict[str, Any]], float | N
             source=files[kind],
             weights=files["weights"] if kind == "factory" else "",
             preprocess=PreprocessConfig(
-                size=(SIZE, SIZE), channels="RGB", mean=IMAGENET_MEAN, std=IMAGENET_STD
+                size=(SIZE, SIZE),
+                channels="RGB",
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                resize="bilinear",  # what the user's script trained with
             ),
         )
         row = distil(work, f"effnet-{kind}", "mnist5000", teacher, quick, input_size=(28, 28))
         rows.append({"teacher": "EfficientNet-Lite0 (fine-tuned)", "source_kind": kind, **row})
         rows[-1]["user_script_test_accuracy"] = user_accuracy
+    rows[0]["teacher_accuracy_by_resize"] = {
+        f: resize_accuracy(files["onnx"], data, f) for f in ("area", "bilinear")
+    }
     delta = None
     if {"factory", "onnx"} <= set(kinds):
         a = np.load(work / "runs" / "effnet-factory" / "features" / "test.npy")
         b = np.load(work / "runs" / "effnet-onnx" / "features" / "test.npy")
         delta = float(np.max(np.abs(a - b)))
     return rows, delta
+
+
+def resize_accuracy(onnx_file: str, data: Any, resize: str) -> float:
+    """The ONNX teacher's test accuracy when edgesub resizes with ``resize``: what telling
+    edgesub the wrong filter costs."""
+    from edgesub.data.preprocess import ImagePreprocess
+    from edgesub.teachers import load_source
+
+    teacher = load_source(TeacherConfig(source=onnx_file))
+    pre = ImagePreprocess((SIZE, SIZE), "RGB", mean=IMAGENET_MEAN, std=IMAGENET_STD, resize=resize)
+    raw = data.test.raw.array
+    logits = np.concatenate(
+        [teacher.logits(pre.apply(raw[i : i + 64])) for i in range(0, len(raw), 64)]
+    )
+    return 100.0 * float((logits.argmax(1) == data.test.y).mean())
 
 
 def user_effnet(work: Path, data: Any) -> tuple[dict[str, str], float]:

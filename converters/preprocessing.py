@@ -71,7 +71,7 @@ def image_input(path: Path, pre: dict[str, Any], *, invert: bool = False) -> np.
         )
     if pre["color"] not in _PIL_MODES:
         raise ModelFileError(f"the manifest's colour mode {pre['color']!r} cannot be read")
-    pixels = _read_image(path, _PIL_MODES[pre["color"]], tuple(pre["size"]))
+    pixels = _read_image(path, _PIL_MODES[pre["color"]], tuple(pre["size"]), pre.get("resize"))
     if invert:
         pixels = 1.0 - pixels
     low, high = (float(v) for v in pre["value_range"])
@@ -84,13 +84,17 @@ def image_input(path: Path, pre: dict[str, Any], *, invert: bool = False) -> np.
     return ((batch * float(pre["scale"]) - mean) / std).astype(np.float32)
 
 
-def _read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """Pixels in [0, 1], H×W (grey) or H×W×3, resized with area averaging."""
+def _read_image(path: Path, mode: str, size: tuple[int, int], resize: str | None) -> np.ndarray:
+    """Pixels in [0, 1], H×W (grey) or H×W×3, resized with the manifest's filter (area
+    averaging when it names none)."""
+    from edgesub.data.preprocess import RESIZE_FILTERS
+
     try:
         with open_image(path) as image:
             from PIL import Image  # present: open_image needs it
 
-            image = image.convert(mode).resize((size[1], size[0]), Image.Resampling.BOX)
+            resample = Image.Resampling[RESIZE_FILTERS.get(resize or "area", "BOX")]
+            image = image.convert(mode).resize((size[1], size[0]), resample)
             return np.asarray(image, dtype=np.float32) / 255.0
     except OSError as exc:  # a truncated file fails while decoding
         raise DataError(f"cannot read image {path}: {exc}") from None

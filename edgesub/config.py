@@ -51,7 +51,8 @@ LAYOUTS = ("NCHW", "NHWC")
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """How raw 0–255 pixels become the teacher's input: resize to ``size``, convert to
+    """How raw 0–255 pixels become the teacher's input: resize to ``size`` (with ``resize``),
+    convert to
     ``channels``, ``pixel * scale``, then ``(· - mean) / std`` per channel, in ``layout``.
 
     Every field left unset (empty, 0) takes the teacher source's own value (an HF image
@@ -64,6 +65,8 @@ class PreprocessConfig:
     std: tuple[float, ...] = ()
     channels: str = ""  # "L" | "RGB"
     layout: str = ""  # "NCHW" | "NHWC"
+    # the filter the teacher was trained with: "area" (default), "bilinear", "bicubic", "nearest"
+    resize: str = ""
 
     def validate(self) -> None:
         _check(
@@ -79,6 +82,11 @@ class PreprocessConfig:
         _check(
             self.layout in ("", *LAYOUTS),
             f"teacher.preprocess.layout must be NCHW or NHWC, got {self.layout!r}",
+        )
+        _check(
+            self.resize in ("", "area", "bilinear", "bicubic", "nearest"),
+            "teacher.preprocess.resize must be area, bilinear, bicubic or nearest, "
+            f"got {self.resize!r}",
         )
 
 

@@ -2,8 +2,9 @@
 
 Training, calibration and verification read images through :meth:`ImagePreprocess.apply`, and
 the manifest records :meth:`ImagePreprocess.record`, which ``predict``, ``run.py`` and the Android
-metadata apply on device. Resizing is Pillow's area averaging (``BOX``), the same resampling the
-runtimes use, so a picture reaches the model the same way in both places.
+metadata apply on device. Resizing is Pillow's, with the filter the record names (``resize``:
+area averaging unless the teacher was trained on bilinear, bicubic or nearest resizing), and the
+runtimes read the same record, so a picture reaches the model the same way in both places.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from edgesub.errors import ConfigError, DataError
 
 DEFAULT_SCALE = 1.0 / 255.0
 _CHANNELS = {"L": 1, "RGB": 3}
+# resize filter names → Pillow's Image.Resampling members (what PIL's own int codes mean)
+RESIZE_FILTERS = {"area": "BOX", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "nearest": "NEAREST"}
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,14 @@ class ImagePreprocess:
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
     layout: str = "NCHW"
+    resize: str = "area"  # a RESIZE_FILTERS name
 
     def __post_init__(self) -> None:
+        if self.resize not in RESIZE_FILTERS:
+            raise ConfigError(
+                f"teacher.preprocess.resize must be one of {', '.join(RESIZE_FILTERS)}, "
+                f"got {self.resize!r}"
+            )
         n = _CHANNELS[self.channels]
         for name in ("mean", "std"):
             values = getattr(self, name)
@@ -72,7 +81,8 @@ class ImagePreprocess:
 
         picture = _to_pil(hwc).convert(self.channels)
         if picture.size != (self.size[1], self.size[0]):
-            picture = picture.resize((self.size[1], self.size[0]), Image.Resampling.BOX)
+            resample = Image.Resampling[RESIZE_FILTERS[self.resize]]
+            picture = picture.resize((self.size[1], self.size[0]), resample)
         return self.normalise(np.asarray(picture, dtype=np.float32))
 
     def normalise(self, hwc: np.ndarray) -> np.ndarray:
@@ -111,7 +121,7 @@ class ImagePreprocess:
             "scale": self.scale,
             "mean": list(self.mean),
             "std": list(self.std),
-            "resize": "area",
+            "resize": self.resize,
             "formula": "(pixel * scale - mean) / std",
         }
 
@@ -126,6 +136,7 @@ class ImagePreprocess:
                 mean=tuple(float(m) for m in record["mean"]),
                 std=tuple(float(s) for s in record["std"]),
                 layout=str(record["layout"]),
+                resize=str(record.get("resize", "area")),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise DataError(f"not an image preprocessing record: {record} ({exc})") from None
@@ -138,7 +149,7 @@ def resolve(
     data_channels: str,
 ) -> ImagePreprocess:
     """The preprocessing a teacher gets: each TOML key the user set wins, then what the teacher
-    source declares (``source`` holds any of size/channels/scale/mean/std/layout), then the
+    source declares (``source`` holds any of size/channels/scale/mean/std/layout/resize), then the
     data's own size and channels, scale 1/255, mean 0 and std 1."""
     source = source or {}
 
@@ -156,6 +167,7 @@ def resolve(
         mean=tuple(float(m) for m in pick("mean", (), (0.0,))),
         std=tuple(float(s) for s in pick("std", (), (1.0,))),
         layout=str(pick("layout", "", "NCHW")),
+        resize=str(pick("resize", "", "area")),
     )
 
 

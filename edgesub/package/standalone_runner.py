@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 PIL_MODES = {"grey": "L", "rgb": "RGB"}
 IMAGE_KEYS = ("color", "size", "value_range", "scale", "mean", "std")
+# the manifest's resize filters (edgesub.data.preprocess.RESIZE_FILTERS: this file runs alone)
+RESIZE_FILTERS = {"area": "BOX", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "nearest": "NEAREST"}
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]", re.IGNORECASE)
 
 
@@ -228,7 +230,7 @@ def image(path: Path, pre: dict[str, Any], invert: bool) -> np.ndarray:
     if pre["color"] not in PIL_MODES:
         raise BundleError(f"the manifest's colour mode {pre['color']!r} cannot be read")
     height, width = pre["size"]
-    pixels = decoded(path, PIL_MODES[pre["color"]], (width, height))
+    pixels = decoded(path, PIL_MODES[pre["color"]], (width, height), pre.get("resize") or "area")
     if invert:
         pixels = 1.0 - pixels
     low, high = pre["value_range"]
@@ -242,16 +244,21 @@ def image(path: Path, pre: dict[str, Any], invert: bool) -> np.ndarray:
     return ((batch * float(pre["scale"]) - mean) / std).astype(np.float32)
 
 
-def decoded(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """The picture in ``mode`` at ``size``, 0..1; what Pillow refuses (not an image, truncated,
-    a decompression bomb, including the sizes Pillow only warns about) is a BundleError."""
+def decoded(path: Path, mode: str, size: tuple[int, int], resize: str = "area") -> np.ndarray:
+    """The picture in ``mode`` at ``size`` (resized with the manifest's filter), 0..1; what
+    Pillow refuses (not an image, truncated, a decompression bomb, including the sizes Pillow
+    only warns about) is a BundleError."""
     from PIL import Image
+
+    if resize not in RESIZE_FILTERS:
+        raise BundleError(f"the manifest's resize filter {resize!r} is not one run.py knows")
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as picture:
-                picture = picture.convert(mode).resize(size, Image.BOX)
+                resample = getattr(Image.Resampling, RESIZE_FILTERS[resize])
+                picture = picture.convert(mode).resize(size, resample)
                 return np.asarray(picture, dtype=np.float32) / 255.0
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BundleError(

@@ -43,9 +43,13 @@ MAX_TEXT_LENGTH = 128
 PROBE_IMAGE_SIZE = 224  # a convnet without a declared input size accepts any; this one is safe
 RESAVE = "re-save it with model.save_pretrained(dir) (safetensors, the default)"
 # what an image processor assumes when its JSON leaves a key out (BaseImageProcessor's defaults)
+# Pillow's resample codes a processor saves → edgesub's resize filters (LANCZOS and HAMMING have
+# none: those processors resize with area averaging here, say so in [teacher.preprocess])
+PIL_FILTERS = {0: "nearest", 2: "bilinear", 3: "bicubic", 4: "area"}
 PROCESSOR_DEFAULTS = {"do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255}
 PROCESSOR_KEYS = (
     "do_resize",
+    "resample",
     "size",
     "do_center_crop",
     "crop_size",
@@ -273,6 +277,8 @@ def image_preprocess(folder: Path, config: Any) -> dict[str, Any]:
     if size:
         out["size"] = size
     out["scale"] = float(settings["rescale_factor"]) if settings["do_rescale"] else 1.0
+    if settings.get("resample") in PIL_FILTERS:
+        out["resize"] = PIL_FILTERS[settings["resample"]]
     n = {"L": 1}.get(channels or "", 3)
     if not settings.get("do_normalize", True):
         out.update(mean=[0.0] * n, std=[1.0] * n)

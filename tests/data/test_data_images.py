@@ -9,11 +9,11 @@ from image_folders import digit_images, write_digits
 from PIL import Image
 
 from edgesub.config import DataConfig
-from edgesub.data.tokenizer import WordTokenizer
 from edgesub.data import load_dataset
 from edgesub.data.dataset import UNLABELED
 from edgesub.data.images import ImageFiles, ImageView, PixelArray
 from edgesub.data.preprocess import ImagePreprocess
+from edgesub.data.tokenizer import WordTokenizer
 from edgesub.errors import DataError
 from edgesub.report.lines import teacher_line
 from edgesub.teachers.given import data_notes

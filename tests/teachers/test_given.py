@@ -87,11 +87,16 @@ def test_a_hugging_face_text_classifier_distils_end_to_end(tmp_path, bert_dir, r
 
 
 def vit_accuracy(folder, raw: np.ndarray, labels: np.ndarray) -> float:
-    """The ViT's accuracy computed here: 8×8 pixels repeated to 32×32 RGB, (x/255 - 0.5)/0.5."""
+    """The ViT's accuracy computed here with transformers alone: its own image processor on
+    the 8×8 digits as RGB pictures."""
+    from PIL import Image
+
+    processor = transformers.AutoImageProcessor.from_pretrained(folder)
     model = transformers.AutoModelForImageClassification.from_pretrained(folder).eval()
-    pixels = np.kron(raw.astype(np.float32), np.ones((1, 1, 4, 4), np.float32)).repeat(3, axis=1)
+    pictures = [Image.fromarray(p[0]).convert("RGB") for p in raw]
+    batch = processor(images=pictures, return_tensors="pt")
     with torch.no_grad():
-        logits = model(pixel_values=torch.from_numpy((pixels / 255 - 0.5) / 0.5)).logits
+        logits = model(**batch).logits
     return 100.0 * float((logits.argmax(1).numpy() == labels).mean())
 
 
@@ -106,6 +111,7 @@ def test_a_hugging_face_image_classifier_keeps_its_preprocessing(tmp_path, vit_d
         vit_accuracy(vit_dir, test.raw.array, test.y), abs=0.5
     )
     assert teacher["preprocess"]["size"] == [32, 32] and teacher["preprocess"]["mean"] == [0.5] * 3
+    assert teacher["preprocess"]["resize"] == "bilinear"  # the processor's resample
     pre = read(run.manifest)["model"]["preprocessing"]
     assert (pre["size"], pre["color"], pre["mean"], pre["std"]) == (
         [16, 16],

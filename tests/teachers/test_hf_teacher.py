@@ -71,6 +71,7 @@ def test_vit_teacher_reads_its_processor_and_the_classifiers_input(vit_dir):
         "scale": pytest.approx(1 / 255),
         "mean": [0.5] * 3,
         "std": [0.5] * 3,
+        "resize": "bilinear",  # ViTImageProcessor's resample
     }
     assert teacher.input_kind == "image" and teacher.classes is None  # generic LABEL_i
     pixels, labels = digit_pictures(3)
@@ -202,9 +203,20 @@ def test_weights_without_the_classifier_are_refused(tmp_path):
     ("saved", "channels", "expected"),
     [
         (  # raw 0..255 values into the model: scale 1, no normalisation
-            {"size": {"shortest_edge": 64}, "do_rescale": False, "do_normalize": False},
+            {
+                "size": {"shortest_edge": 64},
+                "do_rescale": False,
+                "do_normalize": False,
+                "resample": 3,
+            },
             3,
-            {"size": [64, 64], "scale": 1.0, "mean": [0.0] * 3, "std": [1.0] * 3},
+            {
+                "size": [64, 64],
+                "scale": 1.0,
+                "mean": [0.0] * 3,
+                "std": [1.0] * 3,
+                "resize": "bicubic",
+            },
         ),
         (  # a centre crop fixes the input size
             {
@@ -221,7 +233,12 @@ def test_weights_without_the_classifier_are_refused(tmp_path):
         (  # what the JSON leaves out comes from the processor class
             {"image_processor_type": "ViTImageProcessor", "do_resize": False},
             3,
-            {"scale": pytest.approx(1 / 255), "mean": [0.5] * 3, "std": [0.5] * 3},
+            {
+                "scale": pytest.approx(1 / 255),
+                "mean": [0.5] * 3,
+                "std": [0.5] * 3,
+                "resize": "bilinear",
+            },
         ),
     ],
 )
