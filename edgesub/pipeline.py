@@ -195,7 +195,7 @@ def student_data(run: RunDir, data: Dataset, cfg: RunConfig) -> Dataset:
         return data
     from edgesub.teachers.given import given_views
 
-    run.require(run.teacher_json, "teacher")
+    run.require(run.teacher_json, "subspace")  # `edgesub subspace` runs the teacher stage
     return given_views(run, data)[1]
 
 
