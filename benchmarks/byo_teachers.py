@@ -395,6 +395,9 @@ def markdown(record: dict[str, Any]) -> str:
         lines.append(
             f"The user's own script measures the image teacher at {acc:.2f} % (bilinear resize)."
         )
+    for r in record["rows"]:
+        for resize, acc in (r.get("teacher_accuracy_by_resize") or {}).items():
+            lines.append(f"Teacher test accuracy when edgesub resizes with `{resize}`: {acc:.2f} %")
     return "\n".join(lines) + "\n"
 
 
