@@ -39,6 +39,12 @@ input_shape_option = click.option(
     "--input-shape",
     help="Input shape for models with dynamic dims, e.g. 1,3,224,224 (default: the model's).",
 )
+runtime_option = click.option(
+    "--runtime",
+    help="Estimate as this runtime would run every file: onnxruntime, tflite (XNNPACK), "
+    "tflite-ruy (TFLite's built-in kernels) or ncnn (default: the one that runs each file's "
+    "format).",
+)
 threads_option = click.option(
     "--threads",
     type=THREADS,
@@ -99,6 +105,7 @@ def device_option(default: str) -> Any:
     is_flag=True,
     help="Estimate graphs with ops of unknown cost, flagged (default: refuse, naming them).",
 )
+@runtime_option
 @no_progress_option
 def profile(
     targets: tuple[str, ...],
@@ -112,6 +119,7 @@ def profile(
     strict: bool,
     as_json: bool,
     allow_partial: bool,
+    runtime: str | None,
     no_progress: bool,
 ) -> None:
     """Measure and estimate latency, memory and energy of artifacts or a run directory.
@@ -143,6 +151,7 @@ def profile(
         manifest=manifest,
         progress=not no_progress and not as_json,
         allow_partial=allow_partial,
+        runtime=runtime,
     )
     if run is not None:
         write_profile(run.profile, result.records, result.failures)
@@ -246,6 +255,7 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict
     help="Write the Pareto plot (PNG) here (default: no).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@runtime_option
 @no_progress_option
 def compare(
     targets: tuple[str, ...], plot: str | None, as_json: bool, no_progress: bool, **options: Any
@@ -307,6 +317,7 @@ def _compare_config(options: dict[str, Any]) -> Any:
         measure=options["measure"],
         input_shape=parse_shape(options["input_shape"]),
         profiles_dir=options["profiles_dir"],
+        runtime=options["runtime"],
     )
 
 
@@ -336,6 +347,7 @@ def _compare_inputs(
         input_shape=cfg.input_shape,
         manifest=manifest,
         progress=progress,
+        runtime=cfg.runtime,
     )
     return records, run
 

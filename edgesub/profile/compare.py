@@ -97,6 +97,7 @@ class CompareConfig:
     measure: bool = False
     input_shape: tuple[int, ...] | None = None
     profiles_dir: str | None = None
+    runtime: str | None = None  # estimate model files as this runtime runs them
 
     def __post_init__(self) -> None:
         if self.threads < 1:

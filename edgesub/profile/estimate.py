@@ -10,6 +10,7 @@ published measurements by ``benchmarks/calibrate_estimator.py`` and shipped as
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from edgesub.errors import EstimateError
+from edgesub.profile.cores import core_class
 from edgesub.profile.devices import DeviceProfile
 from edgesub.profile.graph import OP_KINDS, Graph, OpCost
 from edgesub.registry import Registry
@@ -26,68 +28,96 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class RuntimeCosts:
-    """What the estimator must know about an inference runtime (the runtimes that *run* a file
-    are :data:`edgesub.profile.runtimes.RUNTIMES`).
+    """What the estimator must know about an inference runtime and kernel backend (the runtimes
+    that *run* a file here are :data:`edgesub.profile.runtimes.RUNTIMES`).
 
     ``overhead_mb``: resident memory beyond weights and activations (library, kernel scratch,
     allocator slack): peak RSS growth from Python + numpy (25 MB) to a session that ran a 12 kB
     model, measured on x86-64 with onnxruntime 1.32 (+30 MB) and ai-edge-litert 2.3 with XNNPACK
     (+13 MB); ARM builds are of the same order. ncnn (only used to interpret published rows) is a
     small C++ library, not measured here. ``fp32_as_fp16``: the runtime computes fp32 models in
-    fp16 on cores with FP16 arithmetic (ncnn's default on ARMv8.2).
+    fp16 on cores with FP16 arithmetic (ncnn's default on ARMv8.2). A variant's name starts with
+    its runtime's (``tflite-ruy`` is TFLite without XNNPACK); its kernels' speed relative to the
+    reference backend is a calibrated parameter (``runtime_efficiency`` in calibration.json).
     """
 
     name: str
+    description: str
     overhead_mb: float
     fp32_as_fp16: bool
 
 
 RUNTIME_COSTS: Registry[RuntimeCosts] = Registry("runtime")
 for _runtime in (
-    RuntimeCosts("onnxruntime", overhead_mb=30.0, fp32_as_fp16=False),
-    RuntimeCosts("tflite", overhead_mb=13.0, fp32_as_fp16=False),
-    RuntimeCosts("ncnn", overhead_mb=4.0, fp32_as_fp16=True),
+    RuntimeCosts("onnxruntime", "ONNX Runtime, CPU provider (MLAS kernels)", 30.0, False),
+    RuntimeCosts("tflite", "TFLite / LiteRT with the XNNPACK delegate", 13.0, False),
+    RuntimeCosts("tflite-ruy", "TFLite's built-in kernels (ruy), before XNNPACK", 13.0, False),
+    RuntimeCosts("ncnn", "Tencent ncnn (fp16 arithmetic on ARMv8.2 cores)", 4.0, True),
 ):
     RUNTIME_COSTS.add(_runtime.name, _runtime)
 RUNTIME_FOR_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
+REFERENCE_RUNTIME = "tflite"  # runtime_efficiency is relative to this backend
 
 # RAM the OS and other processes keep: a Linux board idles at a few hundred MB, a phone keeps
 # far more for the system and apps; a share of RAM with a floor captures both.
 OS_RESERVE_FRACTION = 0.3
 OS_RESERVE_MIN_MB = 192.0
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
 class EstimatorParams:
-    """Calibrated constants, each a physical quantity rather than a per-model answer."""
+    """Calibrated constants, each a physical quantity rather than a per-model answer.
+
+    ``core_efficiency`` and ``runtime_efficiency`` multiply the per-kind ``efficiency``; a class
+    or runtime the calibration had no rows for stays at 1 (the fit's prior). ``error_band_pct``
+    is the leave-one-device-out error per core class; ``latency_error_pct`` the overall one.
+    """
 
     efficiency: dict[str, float]  # achieved share of peak MAC rate per op kind
+    core_efficiency: dict[str, float]  # factor per core class (edgesub.profile.cores)
+    runtime_efficiency: dict[str, float]  # factor per runtime variant, reference = 1
     int8_efficiency: float  # extra factor for int8 kernels (packing, requantisation)
     memory_efficiency: float  # achieved share of DRAM bandwidth
     op_overhead_us_ghz: float  # per-op dispatch cost in µs at 1 GHz (scaled by 1/clock)
     parallel_fraction: float  # Amdahl fraction of work that threads share
-    latency_error_pct: float  # expected ± error from leave-one-out on published measurements
+    latency_error_pct: float  # expected ± error on a device outside the calibration
+    error_band_pct: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> EstimatorParams:
         params = raw["params"]
         return cls(
             efficiency={k: float(params["efficiency"][k]) for k in OP_KINDS if k != "other"},
+            core_efficiency=_floats(params.get("core_efficiency", {})),
+            runtime_efficiency=_floats(params.get("runtime_efficiency", {})),
             int8_efficiency=float(params["int8_efficiency"]),
             memory_efficiency=float(params["memory_efficiency"]),
             op_overhead_us_ghz=float(params["op_overhead_us_ghz"]),
             parallel_fraction=float(params["parallel_fraction"]),
             latency_error_pct=float(raw["latency_error_pct"]),
+            error_band_pct=_floats(raw.get("error_band_pct", {})),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "efficiency": dict(self.efficiency),
+            "core_efficiency": dict(self.core_efficiency),
+            "runtime_efficiency": dict(self.runtime_efficiency),
             "int8_efficiency": self.int8_efficiency,
             "memory_efficiency": self.memory_efficiency,
             "op_overhead_us_ghz": self.op_overhead_us_ghz,
             "parallel_fraction": self.parallel_fraction,
         }
+
+    def band_pct(self, device: DeviceProfile) -> float:
+        """The error band of ``device``'s class (its first cluster's), else the overall one."""
+        cls = core_class(device.clusters[0].microarchitecture)
+        return self.error_band_pct.get(cls, self.latency_error_pct)
+
+
+def _floats(table: dict[str, Any]) -> dict[str, float]:
+    return {str(k): float(v) for k, v in table.items()}
 
 
 @functools.cache
@@ -107,6 +137,7 @@ class Estimate:
     fits_in_memory: bool
     macs: int
     threads: int
+    runtime: str
 
 
 def check_estimable(graph: Graph, allow_partial: bool = False) -> None:
@@ -127,15 +158,24 @@ def check_estimable(graph: Graph, allow_partial: bool = False) -> None:
         )
 
 
-def compute_rate_gops(device: DeviceProfile, arithmetic: str, threads: int, p: float) -> float:
-    """Achievable peak of ``threads`` threads: the first core's peak times Amdahl speedup.
+def compute_rate_gops(
+    device: DeviceProfile, arithmetic: str, threads: int, params: EstimatorParams
+) -> float:
+    """Achieved MAC-kernel rate of ``threads`` threads, before the op kind's efficiency.
 
-    Ideal speedup is the summed peak of the busy cores over the first core's, so a phone's slower
-    cores add less than its prime core.
+    Each busy core contributes its peak times its class's efficiency; threads share work with
+    Amdahl scaling whose ideal speedup is the summed rate over the first core's, so a phone's
+    little cores add less than its prime core.
     """
     peaks = device.peak_gops(arithmetic, threads)
-    ideal = sum(peaks) / peaks[0]
-    return peaks[0] / ((1.0 - p) + p / ideal)
+    cores = device.thread_cores(threads)
+    rates = [
+        peak * params.core_efficiency.get(core_class(core.microarchitecture), 1.0)
+        for peak, core in zip(peaks, cores, strict=True)
+    ]
+    ideal = sum(rates) / rates[0]
+    p = params.parallel_fraction
+    return rates[0] / ((1.0 - p) + p / ideal)
 
 
 def arithmetic(op: OpCost, runtime: RuntimeCosts) -> str:
@@ -146,16 +186,24 @@ def arithmetic(op: OpCost, runtime: RuntimeCosts) -> str:
 
 
 def op_seconds(
-    op: OpCost, device: DeviceProfile, threads: int, params: EstimatorParams, runtime: RuntimeCosts
+    op: OpCost,
+    device: DeviceProfile,
+    threads: int,
+    params: EstimatorParams,
+    runtime: RuntimeCosts,
+    rates: dict[str, float] | None = None,
 ) -> float:
-    """Roofline time of one op plus its dispatch overhead."""
+    """Roofline time of one op plus its dispatch overhead (``rates``: per-arithmetic kernel
+    rates of :func:`compute_rate_gops`, computed once per graph by the caller)."""
     memory = op.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
     compute = 0.0
     if op.macs:
         efficiency = params.efficiency.get(op.kind, params.efficiency["conv"])
+        efficiency *= params.runtime_efficiency.get(runtime.name, 1.0)
         if op.precision == "int8":
             efficiency *= params.int8_efficiency
-        rate = compute_rate_gops(device, arithmetic(op, runtime), threads, params.parallel_fraction)
+        kind = arithmetic(op, runtime)
+        rate = (rates or {}).get(kind) or compute_rate_gops(device, kind, threads, params)
         compute = 2.0 * op.macs / (rate * 1e9 * efficiency)
     overhead = params.op_overhead_us_ghz * 1e-6 / device.clock_ghz
     return max(compute, memory) + overhead
@@ -178,7 +226,10 @@ def estimate_latency_ms(
     check_estimable(graph, allow_partial)
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
-    return 1e3 * sum(op_seconds(op, device, threads, params, rt) for op in graph.ops)
+    rates = {
+        kind: compute_rate_gops(device, kind, threads, params) for kind in ("fp32", "fp16", "int8")
+    }
+    return 1e3 * sum(op_seconds(op, device, threads, params, rt, rates) for op in graph.ops)
 
 
 def estimate_memory_mb(graph: Graph, runtime: str | None = None) -> float:
@@ -198,15 +249,20 @@ def estimate(
     threads: int = 1,
     params: EstimatorParams | None = None,
     allow_partial: bool = False,
+    runtime: str | None = None,
 ) -> Estimate:
-    """Latency and memory of ``graph`` on ``device`` with ``threads`` threads."""
+    """Latency and memory of ``graph`` on ``device`` with ``threads`` threads, as ``runtime``
+    (a :data:`RUNTIME_COSTS` name; default: the one that runs the file's format) would run it."""
     params = params or load_params()
-    memory = estimate_memory_mb(graph)
+    rt = runtime_costs_for(graph, runtime)
+    memory = estimate_memory_mb(graph, rt.name)
+    latency = estimate_latency_ms(graph, device, threads, params, rt.name, allow_partial)
     return Estimate(
-        latency_ms=estimate_latency_ms(graph, device, threads, params, allow_partial=allow_partial),
-        latency_error_pct=params.latency_error_pct,
+        latency_ms=latency,
+        latency_error_pct=params.band_pct(device),
         peak_memory_mb=memory,
         fits_in_memory=memory <= usable_ram_mb(device),
         macs=graph.macs,
         threads=min(threads, device.cores),
+        runtime=rt.name,
     )

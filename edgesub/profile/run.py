@@ -19,7 +19,7 @@ from edgesub.console import transient_track
 from edgesub.errors import ConfigError, EdgesubError
 from edgesub.profile.devices import DeviceProfile, expand_device_ids, load_devices
 from edgesub.profile.energy import estimate_energy
-from edgesub.profile.estimate import MB, estimate
+from edgesub.profile.estimate import MB, RUNTIME_COSTS, estimate
 from edgesub.profile.formats import load_graph
 from edgesub.profile.graph import Graph
 
@@ -80,9 +80,11 @@ def estimate_record(
     threads: int,
     entry: dict[str, Any],
     allow_partial: bool = False,
+    runtime: str | None = None,
 ) -> dict[str, Any]:
-    """One estimated record (docs/run-directory.md) of ``graph`` on ``device``."""
-    est = estimate(graph, device, threads, allow_partial=allow_partial)
+    """One estimated record (docs/run-directory.md) of ``graph`` on ``device``, as ``runtime``
+    (default: the one that runs the file's format) would run it."""
+    est = estimate(graph, device, threads, allow_partial=allow_partial, runtime=runtime)
     energy = estimate_energy(device, est.threads, est.latency_ms)
     return {
         **_base_record(path, graph, entry),
@@ -91,6 +93,7 @@ def estimate_record(
         "threads": est.threads,
         "latency_ms": round(est.latency_ms, 4),
         "latency_kind": "estimated",
+        "runtime": est.runtime,
         "latency_error_pct": est.latency_error_pct,
         "latency_p90_ms": None,
         "peak_memory_mb": round(est.peak_memory_mb, 3),
@@ -114,6 +117,7 @@ def measured_record(
         "threads": measurement["threads"],
         "latency_ms": measurement["latency_ms"],
         "latency_kind": "measured",
+        "runtime": measurement.get("runtime"),
         "latency_error_pct": None,
         "latency_p90_ms": measurement.get("latency_p90_ms"),
         "peak_memory_mb": measurement["peak_memory_mb"],
@@ -213,15 +217,20 @@ def profile_batch(
     manifest: dict | None = None,
     progress: bool = True,
     allow_partial: bool = False,
+    runtime: str | None = None,
 ) -> ProfileResult:
     """Records for every artifact × device (estimated), plus one measured "host" record each.
 
     ``devices`` may say ``all`` (every profile, the user's included). A file that cannot be
     read, estimated or measured becomes a :class:`ProfileFailure` and the others go on;
     ``strict`` raises the first instead. A graph with ops of unknown cost fails to estimate
-    unless ``allow_partial`` (then its records say so). Files are read and estimated before the
-    slow measurement starts, so a typo fails in a second rather than after minutes.
+    unless ``allow_partial`` (then its records say so). ``runtime`` estimates every file as that
+    runtime would run it (a name of ``edgesub.profile.estimate.RUNTIME_COSTS``). Files are read
+    and estimated before the slow measurement starts, so a typo fails in a second rather than
+    after minutes.
     """
+    if runtime is not None:
+        RUNTIME_COSTS.get(runtime)  # an unknown name fails once, listing the known ones
     registry = load_devices(profiles_dir)
     profiles = [registry.get(d) for d in expand_device_ids(devices, registry)]
     batch = _Batch(ProfileResult([Path(p) for p in paths]), strict)
@@ -245,6 +254,7 @@ def profile_batch(
                 threads,
                 entry,
                 allow_partial,
+                runtime,
             )
     if measure:
         settings = {"threads": threads, "warmup": warmup, "runs": runs, "input_shape": input_shape}

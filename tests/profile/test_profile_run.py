@@ -13,7 +13,7 @@ RECORD_KEYS = {
     "artifact", "path", "format", "precision", "device", "device_name", "threads", "latency_ms",
     "latency_kind", "latency_error_pct", "latency_p90_ms", "peak_memory_mb", "memory_kind",
     "fits_in_memory", "energy_mj", "energy_dynamic_mj", "energy_kind", "size_bytes", "macs",
-    "accuracy", "costed_fraction", "uncosted_ops",
+    "accuracy", "costed_fraction", "uncosted_ops", "runtime",
 }  # fmt: skip
 
 
@@ -32,11 +32,29 @@ def test_estimated_records_follow_the_schema(model):
     for r in records:
         assert set(r) == RECORD_KEYS
         assert r["latency_kind"] == r["memory_kind"] == r["energy_kind"] == "estimated"
+        assert r["runtime"] == "onnxruntime"  # the runtime of the file's format
         assert r["latency_ms"] > 0 and r["latency_error_pct"] > 0 and r["latency_p90_ms"] is None
         assert r["energy_mj"] > r["energy_dynamic_mj"] > 0
         assert r["accuracy"] == 97.5 and r["macs"] == 64 * 4 * (9 + 9 + 4 + 10)
         assert r["size_bytes"] == model.stat().st_size and r["threads"] == 2
         assert r["fits_in_memory"] is True and r["format"] == "onnx"
+
+
+def test_runtime_option_estimates_as_that_runtime(model):
+    """One file estimated as each runtime: the record names it and carries that runtime's
+    resident overhead, and an unknown name lists the known ones."""
+    by_runtime = {
+        name: profile_artifacts([model], ["pixel-4"], measure=False, progress=False, runtime=name)[
+            0
+        ]
+        for name in ("onnxruntime", "tflite", "tflite-ruy", "ncnn")
+    }
+    assert {name: r["runtime"] for name, r in by_runtime.items()} == {
+        name: name for name in by_runtime
+    }
+    assert by_runtime["ncnn"]["peak_memory_mb"] < by_runtime["onnxruntime"]["peak_memory_mb"]
+    with pytest.raises(UnknownNameError, match=r"known: .*ncnn.*tflite-ruy"):
+        profile_artifacts([model], ["pixel-4"], measure=False, progress=False, runtime="tvm")
 
 
 def test_file_not_in_manifest_has_no_accuracy(model):
