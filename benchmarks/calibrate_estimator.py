@@ -64,7 +64,7 @@ def main() -> None:
             "data_sha256": hashlib.sha256(csv_path.read_bytes()).hexdigest(),
             "rows": len(all_cases),
             "free_parameters": len(params.to_dict()["efficiency"]) - 1
-            + len(params.core_efficiency) + len(params.runtime_efficiency) + 4,
+            + len(params.core_efficiency) + len(params.runtime_efficiency) + 3,
             "params": _rounded(params.to_dict()),
             "latency_error_pct": overall,
             "error_band_pct": dict(sorted(bands.items())),

@@ -3,10 +3,11 @@
 The parameters are physical and few: the efficiency of spatial, 1×1 and depthwise convolutions
 (matmuls share the 1×1 one: both are plain GEMMs), one factor per core class
 (``edgesub.profile.cores``) and per kernel backend (relative to TFLite with XNNPACK), an int8
-factor, the achieved share of DRAM bandwidth, a per-op dispatch cost and the Amdahl parallel
-fraction. Fitted by least squares on log(estimate / published), so a 2× miss on a 5 ms model
-weighs as much as on a 500 ms one. Class and backend factors carry a weak log-normal prior at 1:
-it fixes their scale against the kind efficiencies and leaves a class without rows at 1.
+factor, the achieved share of DRAM bandwidth and the Amdahl parallel fraction. Dispatch costs
+are measured, not fitted (``benchmarks/dispatch_overhead.py``). Fitted by least squares on
+log(estimate / published), so a 2× miss on a 5 ms model weighs as much as on a 500 ms one.
+Class and backend factors carry a weak log-normal prior at 1: it fixes their scale against the
+kind efficiencies and leaves a class without rows at 1.
 
 Held-out error is measured three ways: leave-one-row-out, leave-one-device-out (refit without
 every row of the device, then predict them: a device the user has that the calibration never
@@ -52,9 +53,6 @@ BASE_PARAMS = [
     ("eff_depthwise", 0.2, 0.01, 1.0),
     ("int8_efficiency", 0.7, 0.1, 2.0),
     ("memory_efficiency", 0.5, 0.05, 1.0),
-    # Interpreter dispatch is of order 1 µs per op on a 2 GHz core; 224-px models cannot resolve
-    # it (their ops take 100s of µs), so the floor keeps tiny models from estimating ~0 ms.
-    ("op_overhead_us_ghz", 20.0, 2.0, 500.0),
     ("parallel_fraction", 0.9, 0.3, 0.999),
 ]
 FACTOR_BOUNDS = (0.1, 10.0)
@@ -202,7 +200,6 @@ class Layout:
             runtime_efficiency=dict(zip(self.runtimes, rest[len(self.classes) :], strict=True)),
             int8_efficiency=v["int8_efficiency"],
             memory_efficiency=v["memory_efficiency"],
-            op_overhead_us_ghz=v["op_overhead_us_ghz"],
             parallel_fraction=v["parallel_fraction"],
             latency_error_pct=error_pct,
         )
@@ -218,8 +215,9 @@ def predict_fast(case: Case, params: EstimatorParams) -> float:
     eff = np.where(case.int8, eff * params.int8_efficiency, eff)
     compute = 2.0 * case.macs / (rates[case.arith] * 1e9 * eff)
     memory = case.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
-    overhead = params.op_overhead_us_ghz * 1e-6 / device.clock_ghz
-    return 1e3 * float(np.sum(np.maximum(compute, memory)) + overhead * len(case.macs))
+    rt = RUNTIME_COSTS.get(row.runtime)
+    overhead = (rt.op_us_ghz * len(case.macs) + rt.run_us_ghz) * 1e-6 / device.clock_ghz
+    return 1e3 * float(np.sum(np.maximum(compute, memory)) + overhead)
 
 
 def predict(case: Case, params: EstimatorParams) -> float:

@@ -1,11 +1,12 @@
 """Latency and memory estimates of a parsed graph on a device profile.
 
 Latency is a per-op roofline: each op takes the longer of its compute time (MACs at a calibrated
-fraction of the device's peak for the op's kind and precision, spread over threads with Amdahl
-scaling) and its memory time (bytes moved at a calibrated fraction of DRAM bandwidth), plus a
-fixed per-op dispatch cost that shrinks with clock speed. The few free parameters are fitted on
-published measurements by ``benchmarks/calibrate_estimator.py`` and shipped as
-``calibration.json``; its leave-one-out error is the band every estimate carries.
+fraction of each busy core's peak for the op's kind, precision, core class and runtime, spread
+over threads with Amdahl scaling across the cluster layout) and its memory time (bytes moved at a
+calibrated fraction of DRAM bandwidth), plus the runtime's measured dispatch cost per op and per
+inference, which shrinks with clock speed. The few free parameters are fitted on published
+measurements by ``benchmarks/calibrate_estimator.py`` and shipped as ``calibration.json``; the
+leave-one-device-out error of each core class is the band its estimates carry.
 """
 
 from __future__ import annotations
@@ -39,21 +40,30 @@ class RuntimeCosts:
     fp16 on cores with FP16 arithmetic (ncnn's default on ARMv8.2). A variant's name starts with
     its runtime's (``tflite-ruy`` is TFLite without XNNPACK); its kernels' speed relative to the
     reference backend is a calibrated parameter (``runtime_efficiency`` in calibration.json).
+
+    ``op_us_ghz`` / ``run_us_ghz``: dispatch cost per op and per inference in µs at 1 GHz (scaled
+    by 1/clock), measured by ``benchmarks/dispatch_overhead.py`` (chains of tiny ops, one
+    thread, on this project's x86-64 host; the interpreter loop's cycles carry to Arm cores to
+    first order). Published 224-px latencies cannot resolve them, and the tiny students live on
+    them. ncnn was not measured: it takes the built-in TFLite kernels' figures (a plain C++
+    layer loop alike).
     """
 
     name: str
     description: str
     overhead_mb: float
     fp32_as_fp16: bool
+    op_us_ghz: float
+    run_us_ghz: float
 
 
 RUNTIME_COSTS: Registry[RuntimeCosts] = Registry("runtime")
 for _runtime in (
-    RuntimeCosts("onnxruntime", "ONNX Runtime, CPU provider (MLAS kernels)", 30.0, False),
-    RuntimeCosts("tflite", "TFLite / LiteRT with the XNNPACK delegate", 13.0, False),
-    RuntimeCosts("tflite-ruy", "TFLite's built-in kernels (ruy), before XNNPACK", 13.0, False),
-    RuntimeCosts("ncnn", "Tencent ncnn (fp16 arithmetic on ARMv8.2 cores)", 4.0, True),
-):
+    RuntimeCosts("onnxruntime", "ONNX Runtime, CPU (MLAS kernels)", 30.0, False, 1.539, 59.4),
+    RuntimeCosts("tflite", "TFLite / LiteRT with XNNPACK", 13.0, False, 0.082, 3.1),
+    RuntimeCosts("tflite-ruy", "TFLite's built-in kernels, no XNNPACK", 13.0, False, 0.169, 2.7),
+    RuntimeCosts("ncnn", "Tencent ncnn (fp16 arithmetic on ARMv8.2)", 4.0, True, 0.169, 2.7),
+):  # fmt: skip
     RUNTIME_COSTS.add(_runtime.name, _runtime)
 RUNTIME_FOR_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
 REFERENCE_RUNTIME = "tflite"  # runtime_efficiency is relative to this backend
@@ -79,7 +89,6 @@ class EstimatorParams:
     runtime_efficiency: dict[str, float]  # factor per runtime variant, reference = 1
     int8_efficiency: float  # extra factor for int8 kernels (packing, requantisation)
     memory_efficiency: float  # achieved share of DRAM bandwidth
-    op_overhead_us_ghz: float  # per-op dispatch cost in µs at 1 GHz (scaled by 1/clock)
     parallel_fraction: float  # Amdahl fraction of work that threads share
     latency_error_pct: float  # expected ± error on a device outside the calibration
     error_band_pct: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -93,7 +102,6 @@ class EstimatorParams:
             runtime_efficiency=_floats(params.get("runtime_efficiency", {})),
             int8_efficiency=float(params["int8_efficiency"]),
             memory_efficiency=float(params["memory_efficiency"]),
-            op_overhead_us_ghz=float(params["op_overhead_us_ghz"]),
             parallel_fraction=float(params["parallel_fraction"]),
             latency_error_pct=float(raw["latency_error_pct"]),
             error_band_pct=_floats(raw.get("error_band_pct", {})),
@@ -106,7 +114,6 @@ class EstimatorParams:
             "runtime_efficiency": dict(self.runtime_efficiency),
             "int8_efficiency": self.int8_efficiency,
             "memory_efficiency": self.memory_efficiency,
-            "op_overhead_us_ghz": self.op_overhead_us_ghz,
             "parallel_fraction": self.parallel_fraction,
         }
 
@@ -205,7 +212,7 @@ def op_seconds(
         kind = arithmetic(op, runtime)
         rate = (rates or {}).get(kind) or compute_rate_gops(device, kind, threads, params)
         compute = 2.0 * op.macs / (rate * 1e9 * efficiency)
-    overhead = params.op_overhead_us_ghz * 1e-6 / device.clock_ghz
+    overhead = runtime.op_us_ghz * 1e-6 / device.clock_ghz
     return max(compute, memory) + overhead
 
 
@@ -229,7 +236,8 @@ def estimate_latency_ms(
     rates = {
         kind: compute_rate_gops(device, kind, threads, params) for kind in ("fp32", "fp16", "int8")
     }
-    return 1e3 * sum(op_seconds(op, device, threads, params, rt, rates) for op in graph.ops)
+    ops = sum(op_seconds(op, device, threads, params, rt, rates) for op in graph.ops)
+    return 1e3 * (ops + rt.run_us_ghz * 1e-6 / device.clock_ghz)
 
 
 def estimate_memory_mb(graph: Graph, runtime: str | None = None) -> float:

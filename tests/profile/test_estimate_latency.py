@@ -1,5 +1,6 @@
 """Estimator behaviour: monotone in work and device speed, sublinear in threads, int8 faster."""
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,3 +91,28 @@ def test_memory_estimate_and_fit():
     result = estimate(huge, zero)
     assert result.peak_memory_mb > usable_ram_mb(zero) and not result.fits_in_memory
     assert estimate(huge, get_device("raspberry-pi-5")).fits_in_memory
+
+
+def test_dispatch_costs_are_the_measured_ones():
+    """The runtimes' per-op and per-inference costs are measured, not fitted: the constants must
+    be the ones benchmarks/dispatch_overhead.py last wrote."""
+    results = Path(__file__).parents[2] / "benchmarks" / "results" / "dispatch_overhead.json"
+    measured = json.loads(results.read_text(encoding="utf-8"))
+    for name in ("onnxruntime", "tflite", "tflite-ruy"):
+        costs = RUNTIME_COSTS.get(name)
+        assert costs.op_us_ghz == pytest.approx(measured[name]["per_op_us_ghz"], abs=0.01)
+        assert costs.run_us_ghz == pytest.approx(measured[name]["per_run_us_ghz"], abs=0.1)
+
+
+def test_core_classes_follow_the_profiles_microarchitectures():
+    """Every built-in profile's cores belong to a known class: an unknown one would silently
+    take the prior instead of its class's calibrated efficiency."""
+    from edgesub.profile.cores import UNKNOWN_CLASS, core_class
+    from edgesub.profile.devices import load_devices
+
+    registry = load_devices()
+    for device_id in registry.names():
+        for cluster in registry.get(device_id).clusters:
+            assert core_class(cluster.microarchitecture) != UNKNOWN_CLASS, (device_id, cluster)
+    assert core_class(" cortex-a76 ") == "a75-x1"
+    assert core_class("Kryo 280") == UNKNOWN_CLASS
