@@ -21,30 +21,57 @@ from edgesub.profile.graph import Graph, OpCost
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "profile"))
 from reference_nets import (
+    EFFICIENTNET_LITE,
     efficientnet_b0,
+    efficientnet_lite,
     export_onnx,
+    inception_v1,
     inception_v3,
     inception_v4,
+    mnasnet_a1,
     mobilenet_v1,
     mobilenet_v2,
     mobilenet_v3_large,
     mobilenet_v3_small,
+    resnet18,
+    resnet50,
 )
 
 __all__ = ["REFERENCE_MODELS", "as_int8", "graph_for", "mobilenet_v2", "reference_graph"]
 
 
-# Published model name → (builder, input resolution).
+# Published model name → (builder, input resolution). Width-multiplier variants follow the
+# TensorFlow file names (mobilenet_v1_0.5_160: width 0.5, 160×160 input).
 REFERENCE_MODELS: dict[str, tuple[Callable[[], nn.Module], int]] = {
     "mobilenet_v1": (mobilenet_v1, 224),
-    "mobilenet_v1_1.0_224": (mobilenet_v1, 224),
+    **{
+        f"mobilenet_v1_{alpha}_{size}": (functools.partial(mobilenet_v1, float(alpha)), size)
+        for alpha in ("0.25", "0.5", "0.75", "1.0")
+        for size in (128, 160, 192, 224)
+    },
     "mobilenet_v2_1.0_224": (mobilenet_v2, 224),
+    "mobilenet_v2_0.5_224": (functools.partial(mobilenet_v2, 0.5), 224),
     "mobilenet_v3_large": (mobilenet_v3_large, 224),
     "mobilenet_v3_small": (mobilenet_v3_small, 224),
+    "mobilenet_v3_large_0.75": (functools.partial(mobilenet_v3_large, 0.75), 224),
+    "mobilenet_v3_small_0.75": (functools.partial(mobilenet_v3_small, 0.75), 224),
+    "mobilenet_v3_large_minimalistic": (
+        functools.partial(mobilenet_v3_large, minimalistic=True), 224,
+    ),
     "efficientnet_b0": (efficientnet_b0, 224),
+    **{
+        f"efficientnet_lite{i}": (functools.partial(efficientnet_lite, i), size)
+        for i, (_, _, size) in EFFICIENTNET_LITE.items()
+    },
+    "mnasnet_a1": (mnasnet_a1, 224),
+    "inception_v1": (inception_v1, 224),
     "inception_v3": (inception_v3, 299),
     "inception_v4": (inception_v4, 299),
-}
+    "resnet18": (resnet18, 224),
+    # the original ResNet-50 (stride in the first 1×1 of a stage, as Caffe's and ncnn's files)
+    "resnet50_v1": (functools.partial(resnet50, False), 224),
+    "resnet50_v1.5": (resnet50, 224),
+}  # fmt: skip
 
 
 @functools.cache

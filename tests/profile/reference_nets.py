@@ -8,6 +8,8 @@ norm is left out because runtimes fold it into the convolution. Shared by the MA
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -42,25 +44,39 @@ class Head(nn.Sequential):
         super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
 
 
-def mobilenet_v1() -> nn.Module:
+def mobilenet_v1(alpha: float = 1.0) -> nn.Module:
+    """MobileNet V1 with width multiplier ``alpha`` (slim: ``max(int(c * alpha), 8)`` channels)."""
     cfg = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5,
            (1024, 2), (1024, 1)]  # fmt: skip
-    layers, cin = [conv(3, 32, 3, 2)], 32
+
+    def depth(c: int) -> int:
+        return max(int(c * alpha), 8)
+
+    layers, cin = [conv(3, depth(32), 3, 2)], depth(32)
     for cout, s in cfg:
-        layers += [conv(cin, cin, 3, s, groups=cin), conv(cin, cout)]
-        cin = cout
-    return nn.Sequential(*layers, Head(1024))
+        layers += [conv(cin, cin, 3, s, groups=cin), conv(cin, depth(cout))]
+        cin = depth(cout)
+    return nn.Sequential(*layers, Head(cin))
 
 
 class InvertedResidual(nn.Module):
-    """MobileNetV2/V3 and EfficientNet block: expand, depthwise, (squeeze-excite), project."""
+    """MobileNetV2/V3 and EfficientNet block: expand, depthwise, (squeeze-excite), project.
 
-    def __init__(self, cin: int, exp: int, cout: int, k: int, s: int, act: str, se: int) -> None:
+    ``se_style`` names the squeeze-excite flavour: "v3" (ReLU inside, hard-sigmoid gate),
+    "effnet" (swish, sigmoid), "mnas" (ReLU, sigmoid); by default "v3" for hard-swish blocks
+    and "effnet" otherwise.
+    """
+
+    def __init__(
+        self, cin: int, exp: int, cout: int, k: int, s: int, act: str, se: int,
+        se_style: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         layers: list[nn.Module] = [conv(cin, exp, act=act)] if exp != cin else []
         layers.append(conv(exp, exp, k, s, groups=exp, act=act))
         if se:
-            layers.append(SqueezeExcite(exp, se, "hsigmoid" if act == "hswish" else "sigmoid"))
+            style = se_style or ("v3" if act == "hswish" else "effnet")
+            layers.append(SqueezeExcite(exp, se, *_SE_STYLES[style]))
         layers.append(conv(exp, cout, act=None))
         self.body = nn.Sequential(*layers)
         self.residual = s == 1 and cin == cout
@@ -69,12 +85,17 @@ class InvertedResidual(nn.Module):
         return x + self.body(x) if self.residual else self.body(x)
 
 
+_SE_STYLES = {
+    "v3": ("relu", "hsigmoid"), "effnet": ("swish", "sigmoid"), "mnas": ("relu", "sigmoid"),
+}  # fmt: skip
+
+
 class SqueezeExcite(nn.Module):
-    def __init__(self, channels: int, squeeze: int, gate: str) -> None:
+    def __init__(self, channels: int, squeeze: int, act: str, gate: str) -> None:
         super().__init__()
         self.fc1 = nn.Conv2d(channels, squeeze, 1)
         self.fc2 = nn.Conv2d(squeeze, channels, 1)
-        self.act = nn.SiLU() if gate == "sigmoid" else nn.ReLU()
+        self.act = _act(act)
         self.gate = nn.Sigmoid() if gate == "sigmoid" else nn.Hardsigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,65 +103,128 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.fc2(self.act(self.fc1(w))))
 
 
-def mobilenet_v2() -> nn.Module:
+def mobilenet_v2(alpha: float = 1.0) -> nn.Module:
+    """MobileNet V2 with width multiplier ``alpha``: channels rounded to multiples of 8, the last
+    1×1 conv kept at 1280 for ``alpha`` < 1 (Sandler et al. 2018, sec. 6.1; slim, timm)."""
     cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
            (6, 160, 3, 2), (6, 320, 1, 1)]  # fmt: skip
-    layers, cin = [conv(3, 32, 3, 2, act="relu6")], 32
+    cin = _divisible(32 * alpha)
+    layers: list[nn.Module] = [conv(3, cin, 3, 2, act="relu6")]
     for t, c, n, s in cfg:
         for i in range(n):
-            layers.append(InvertedResidual(cin, cin * t, c, 3, s if i == 0 else 1, "relu6", 0))
-            cin = c
-    return nn.Sequential(*layers, conv(cin, 1280, act="relu6"), Head(1280))
+            cout = _divisible(c * alpha)
+            layers.append(InvertedResidual(cin, cin * t, cout, 3, s if i == 0 else 1, "relu6", 0))
+            cin = cout
+    last = max(1280, _divisible(1280 * alpha))
+    return nn.Sequential(*layers, conv(cin, last, act="relu6"), Head(last))
 
 
 def _divisible(v: float, d: int = 8) -> int:
-    return max(d, int(v + d / 2) // d * d)
+    """Nearest multiple of ``d`` (at least ``d``), never more than 10 % below ``v``: the rounding
+    of the TF/torchvision MobileNet and EfficientNet code (``_make_divisible``)."""
+    new = max(d, int(v + d / 2) // d * d)
+    return new + d if new < 0.9 * v else new
 
 
-def _mobilenet_v3(cfg: list[tuple], last: int, head: int) -> nn.Module:
-    layers, cin = [conv(3, 16, 3, 2, act="hswish")], 16
-    for k, exp, cout, se, act, s in cfg:
-        act_name = "hswish" if act == "HS" else "relu"
-        layers.append(InvertedResidual(cin, exp, cout, k, s, act_name, _divisible(exp / 4) * se))
-        cin = cout
+def _mobilenet_v3(
+    cfg: list[tuple], last: int, head: int, alpha: float = 1.0, minimalistic: bool = False
+) -> nn.Module:
+    """MobileNetV3 from the paper's table; ``alpha`` scales every layer as slim does (expansions
+    keep their factor over the scaled input) except that the last 1×1 conv is not shrunk below
+    its width at ``alpha`` = 1 (as MobileNetV2; this matches the published 0.75 MAC counts);
+    ``minimalistic`` is slim's variant without squeeze-excite, hard-swish or 5×5 kernels."""
+    stem_act = "relu" if minimalistic else "hswish"
+    cin_ref, cin = 16, _divisible(16 * alpha)
+    layers: list[nn.Module] = [conv(3, cin, 3, 2, act=stem_act)]
+    for k, exp, cout_ref, se, act, s in cfg:
+        act_name = "hswish" if act == "HS" and not minimalistic else "relu"
+        exp_s = cin if exp == cin_ref else _divisible(cin * exp / cin_ref)
+        squeeze = 0 if minimalistic or not se else _divisible(exp_s / 4)
+        cout = _divisible(cout_ref * alpha)
+        layers.append(
+            InvertedResidual(cin, exp_s, cout, 3 if minimalistic else k, s, act_name, squeeze, "v3")
+        )
+        cin, cin_ref = cout, cout_ref
+    last_s, head_s = _divisible(last * alpha), max(head, _divisible(head * alpha))
     return nn.Sequential(
         *layers,
-        conv(cin, last, act="hswish"),
+        conv(cin, last_s, act=stem_act),
         nn.AdaptiveAvgPool2d(1),
-        conv(last, head, act="hswish"),
+        conv(last_s, head_s, act=stem_act),
         nn.Flatten(),
-        nn.Linear(head, 1000),
+        nn.Linear(head_s, 1000),
     )
 
 
-def mobilenet_v3_large() -> nn.Module:
-    cfg = [(3, 16, 16, 0, "RE", 1), (3, 64, 24, 0, "RE", 2), (3, 72, 24, 0, "RE", 1),
-           (5, 72, 40, 1, "RE", 2), (5, 120, 40, 1, "RE", 1), (5, 120, 40, 1, "RE", 1),
-           (3, 240, 80, 0, "HS", 2), (3, 200, 80, 0, "HS", 1), (3, 184, 80, 0, "HS", 1),
-           (3, 184, 80, 0, "HS", 1), (3, 480, 112, 1, "HS", 1), (3, 672, 112, 1, "HS", 1),
-           (5, 672, 160, 1, "HS", 2), (5, 960, 160, 1, "HS", 1),
-           (5, 960, 160, 1, "HS", 1)]  # fmt: skip
-    return _mobilenet_v3(cfg, 960, 1280)
+_V3_LARGE = [(3, 16, 16, 0, "RE", 1), (3, 64, 24, 0, "RE", 2), (3, 72, 24, 0, "RE", 1),
+             (5, 72, 40, 1, "RE", 2), (5, 120, 40, 1, "RE", 1), (5, 120, 40, 1, "RE", 1),
+             (3, 240, 80, 0, "HS", 2), (3, 200, 80, 0, "HS", 1), (3, 184, 80, 0, "HS", 1),
+             (3, 184, 80, 0, "HS", 1), (3, 480, 112, 1, "HS", 1), (3, 672, 112, 1, "HS", 1),
+             (5, 672, 160, 1, "HS", 2), (5, 960, 160, 1, "HS", 1),
+             (5, 960, 160, 1, "HS", 1)]  # fmt: skip
+_V3_SMALL = [(3, 16, 16, 1, "RE", 2), (3, 72, 24, 0, "RE", 2), (3, 88, 24, 0, "RE", 1),
+             (5, 96, 40, 1, "HS", 2), (5, 240, 40, 1, "HS", 1), (5, 240, 40, 1, "HS", 1),
+             (5, 120, 48, 1, "HS", 1), (5, 144, 48, 1, "HS", 1), (5, 288, 96, 1, "HS", 2),
+             (5, 576, 96, 1, "HS", 1), (5, 576, 96, 1, "HS", 1)]  # fmt: skip
 
 
-def mobilenet_v3_small() -> nn.Module:
-    cfg = [(3, 16, 16, 1, "RE", 2), (3, 72, 24, 0, "RE", 2), (3, 88, 24, 0, "RE", 1),
-           (5, 96, 40, 1, "HS", 2), (5, 240, 40, 1, "HS", 1), (5, 240, 40, 1, "HS", 1),
-           (5, 120, 48, 1, "HS", 1), (5, 144, 48, 1, "HS", 1), (5, 288, 96, 1, "HS", 2),
-           (5, 576, 96, 1, "HS", 1), (5, 576, 96, 1, "HS", 1)]  # fmt: skip
-    return _mobilenet_v3(cfg, 576, 1024)
+def mobilenet_v3_large(alpha: float = 1.0, minimalistic: bool = False) -> nn.Module:
+    return _mobilenet_v3(_V3_LARGE, 960, 1280, alpha, minimalistic)
+
+
+def mobilenet_v3_small(alpha: float = 1.0, minimalistic: bool = False) -> nn.Module:
+    return _mobilenet_v3(_V3_SMALL, 576, 1024, alpha, minimalistic)
+
+
+_EFFNET_B0 = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+              (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]  # fmt: skip
 
 
 def efficientnet_b0() -> nn.Module:
-    cfg = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]  # fmt: skip
     layers, cin = [conv(3, 32, 3, 2, act="swish")], 32
-    for t, k, s, c, n in cfg:
+    for t, k, s, c, n in _EFFNET_B0:
         for i in range(n):
             se = max(1, cin // 4)
             layers.append(InvertedResidual(cin, cin * t, c, k, s if i == 0 else 1, "swish", se))
             cin = c
     return nn.Sequential(*layers, conv(cin, 1280, act="swish"), Head(1280))
+
+
+# EfficientNet-Lite0..4: (width, depth, resolution), tensorflow/tpu efficientnet_lite_builder.py
+EFFICIENTNET_LITE = {0: (1.0, 1.0, 224), 1: (1.0, 1.1, 240), 2: (1.1, 1.2, 260),
+                     3: (1.2, 1.4, 280), 4: (1.4, 1.8, 300)}  # fmt: skip
+
+
+def efficientnet_lite(index: int) -> nn.Module:
+    """EfficientNet-Lite: B0's blocks without squeeze-excite, ReLU6, width and depth scaled but
+    the stem (32), the head (1280) and the repeats of the first and last stage fixed."""
+    width, depth, _ = EFFICIENTNET_LITE[index]
+    layers, cin = [conv(3, 32, 3, 2, act="relu6")], 32
+    for stage, (t, k, s, c, n) in enumerate(_EFFNET_B0):
+        fixed = stage in (0, len(_EFFNET_B0) - 1)
+        cout = _divisible(c * width)
+        for i in range(n if fixed else math.ceil(depth * n)):
+            layers.append(InvertedResidual(cin, cin * t, cout, k, s if i == 0 else 1, "relu6", 0))
+            cin = cout
+    return nn.Sequential(*layers, conv(cin, 1280, act="relu6"), Head(1280))
+
+
+def mnasnet_a1() -> nn.Module:
+    """MnasNet-A1 (Tan et al. 2019, Fig. 7; tensorflow/tpu mnasnet_models.py): a separable 3×3
+    first block, then inverted residuals with squeeze-excite (ReLU, sigmoid) in three stages."""
+    cfg = [(6, 3, 2, 24, 2, 0), (3, 5, 2, 40, 3, 1), (6, 3, 2, 80, 4, 0), (6, 3, 1, 112, 2, 1),
+           (6, 5, 2, 160, 3, 1), (6, 3, 1, 320, 1, 0)]  # fmt: skip
+    stem = [conv(3, 32, 3, 2), conv(32, 32, 3, groups=32), conv(32, 16, act=None)]
+    layers: list[nn.Module] = list(stem)
+    cin = 16
+    for t, k, s, c, n, se in cfg:
+        for i in range(n):
+            squeeze = max(1, int(cin * 0.25)) if se else 0
+            layers.append(
+                InvertedResidual(cin, cin * t, c, k, s if i == 0 else 1, "relu", squeeze, "mnas")
+            )
+            cin = c
+    return nn.Sequential(*layers, conv(cin, 1280), Head(1280))
 
 
 class Branches(nn.Module):
@@ -171,6 +255,30 @@ def _pool_proj(cin: int, cout: int, kind: str = "avg") -> nn.Sequential:
 def _split(cin: int, cout: int) -> Branches:
     """Inception 1×3 / 3×1 split of one tensor into two branches."""
     return Branches(conv(cin, cout, (1, 3)), conv(cin, cout, (3, 1)))
+
+
+def inception_v1() -> nn.Module:
+    """Inception V1 as TF-slim builds it (inception_v1.py, the TFLite hosted model): GoogLeNet's
+    layout with 3×3 instead of 5×5 convolutions in the third branch, no LRN, no aux heads."""
+
+    def block(cin: int, b0: int, b1: tuple[int, int], b2: tuple[int, int], b3: int) -> Branches:
+        return Branches(
+            conv(cin, b0), _seq(cin, [(b1[0], 1, 1, None), (b1[1], 3, 1, None)]),
+            _seq(cin, [(b2[0], 1, 1, None), (b2[1], 3, 1, None)]), _pool_proj(cin, b3, "max"),
+        )  # fmt: skip
+
+    return nn.Sequential(
+        conv(3, 64, 7, 2), nn.MaxPool2d(3, 2, 1), conv(64, 64), conv(64, 192, 3),
+        nn.MaxPool2d(3, 2, 1),
+        block(192, 64, (96, 128), (16, 32), 32), block(256, 128, (128, 192), (32, 96), 64),
+        nn.MaxPool2d(3, 2, 1),
+        block(480, 192, (96, 208), (16, 48), 64), block(512, 160, (112, 224), (24, 64), 64),
+        block(512, 128, (128, 256), (24, 64), 64), block(512, 112, (144, 288), (32, 64), 64),
+        block(528, 256, (160, 320), (32, 128), 128),
+        nn.MaxPool2d(2, 2),
+        block(832, 256, (160, 320), (32, 128), 128), block(832, 384, (192, 384), (48, 128), 128),
+        Head(1024),
+    )  # fmt: skip
 
 
 def inception_v3() -> nn.Module:
@@ -275,6 +383,28 @@ def resnet50(stride_in_3x3: bool = True) -> nn.Module:
             layers.append(Bottleneck(cin, width, s, stride_in_3x3))
             cin = width * 4
     return nn.Sequential(*layers, Head(2048))
+
+
+def resnet18() -> nn.Module:
+    """ResNet-18: two 3×3 convs per block, [2, 2, 2, 2] blocks (He et al. 2016, Table 1)."""
+    layers: list[nn.Module] = [conv(3, 64, 7, 2), nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        for i in range(2):
+            layers.append(BasicBlock(cin, width, stride if i == 0 else 1))
+            cin = width
+    return nn.Sequential(*layers, Head(512))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv(cin, cout, 3, stride), conv(cout, cout, 3, act=None))
+        self.project = conv(cin, cout, 1, stride, act=None) if stride != 1 or cin != cout else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = x if self.project is None else self.project(x)
+        return torch.relu(self.body(x) + skip)
 
 
 class Bottleneck(nn.Module):

@@ -33,9 +33,44 @@ PUBLISHED = {
     # He et al. 2016, Deep Residual Learning, Table 1.
     "resnet50_v1.5": (nets.resnet50, 224, 4.09e9, "torchvision ResNet50 weights card"),
     "resnet50_v1": (lambda: nets.resnet50(False), 224, 3.8e9, "He et al. 2016, Table 1"),
+    # Width and resolution multipliers. tensorflow/models research/slim/nets/mobilenet_v1.md
+    # lists "Million MACs" of every released MobileNet V1; its 0.75 rows are 2.6 % below the
+    # paper, which has 325 M for 0.75 MobileNet-224 (Howard et al. 2017, Table 6), so 0.75 is
+    # checked against the paper.
+    "mobilenet_v1_1.0_192": (nets.mobilenet_v1, 192, 418e6, "slim mobilenet_v1.md"),
+    "mobilenet_v1_1.0_160": (nets.mobilenet_v1, 160, 291e6, "slim mobilenet_v1.md"),
+    "mobilenet_v1_1.0_128": (nets.mobilenet_v1, 128, 186e6, "slim mobilenet_v1.md"),
+    "mobilenet_v1_0.75_224": (lambda: nets.mobilenet_v1(0.75), 224, 325e6, "MobileNets Table 6"),
+    "mobilenet_v1_0.5_224": (lambda: nets.mobilenet_v1(0.5), 224, 150e6, "slim mobilenet_v1.md"),
+    "mobilenet_v1_0.5_160": (lambda: nets.mobilenet_v1(0.5), 160, 77e6, "slim mobilenet_v1.md"),
+    "mobilenet_v1_0.25_224": (lambda: nets.mobilenet_v1(0.25), 224, 41e6, "slim mobilenet_v1.md"),
+    # tensorflow/models research/slim/nets/mobilenet/README.md, "MACs (M)" of the checkpoints
+    "mobilenet_v2_0.5_224": (lambda: nets.mobilenet_v2(0.5), 224, 97e6, "slim mobilenet README"),
+    "mobilenet_v2_1.4_224": (lambda: nets.mobilenet_v2(1.4), 224, 582e6, "slim mobilenet README"),
+    "mobilenet_v3_large_0.75": (
+        lambda: nets.mobilenet_v3_large(0.75), 224, 155e6, "slim mobilenet README",
+    ),
+    "mobilenet_v3_small_0.75": (
+        lambda: nets.mobilenet_v3_small(0.75), 224, 44e6, "slim mobilenet README",
+    ),
+    "mobilenet_v3_large_minimalistic": (
+        lambda: nets.mobilenet_v3_large(minimalistic=True), 224, 209e6, "slim mobilenet README",
+    ),
+    # Tan et al. 2019, MnasNet, Table 1: MnasNet-A1 312M multiply-adds (tensorflow/tpu README)
+    "mnasnet_a1": (nets.mnasnet_a1, 224, 312e6, "MnasNet, Table 1"),
+    # torchvision GoogLeNet_Weights.IMAGENET1K_V1 and ResNet18_Weights.IMAGENET1K_V1 "_ops"
+    # (GMACs, their convention): 1.498 and 1.814. torchvision's GoogLeNet has slim's 3×3 third
+    # branch; ResNet-18 is 1.8e9 multiply-adds in He et al. 2016, Table 1.
+    "inception_v1": (nets.inception_v1, 224, 1.498e9, "torchvision GoogLeNet weights card"),
+    "resnet18": (nets.resnet18, 224, 1.814e9, "torchvision ResNet18 weights card"),
 }  # fmt: skip
-DEFAULT = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
-CNN_CASES = [*DEFAULT, "resnet50_v1.5", pytest.param("resnet50_v1", marks=slow)]
+DEFAULT = [
+    "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+    "mobilenet_v1_0.75_224", "mobilenet_v1_0.5_160", "mobilenet_v2_0.5_224",
+    "mobilenet_v3_large_0.75", "mobilenet_v3_small_0.75", "mobilenet_v3_large_minimalistic",
+    "mnasnet_a1",
+]  # fmt: skip
+CNN_CASES = [*DEFAULT, *(pytest.param(n, marks=slow) for n in PUBLISHED if n not in DEFAULT)]
 
 # EfficientNet-Lite0–4 at their resolutions. Conv + FC MACs as counted by independent
 # re-implementations (d-li14/efficientnet-lite.pytorch README: 0.385, 0.600, 0.860, 1.383,
@@ -81,6 +116,20 @@ def test_efficientnet_lite_with_dynamic_same_padding_is_costed(index, tmp_path):
     assert graph.macs == pytest.approx(conv_fc_macs, rel=0.02)
     assert graph.macs == pytest.approx(tf_readme_madds, rel=0.07)
     assert not any(op.op_type in ("Shape", "ConstantOfShape") for op in graph.ops)  # folded
+
+
+@pytest.mark.parametrize("index", [0, *(pytest.param(i, marks=slow) for i in range(1, 5))])
+def test_efficientnet_lite_builder_macs(index, tmp_path):
+    """The compact builder (no squeeze-excite, ReLU6, fixed stem, head and first/last repeats)
+    against the conv + FC counts of the PyTorch port, and the TF README within its convention."""
+    size, conv_fc_macs, tf_readme_madds = LITE[index]
+    assert nets.EFFICIENTNET_LITE[index][2] == size
+    torch.manual_seed(0)
+    path = nets.export_onnx(nets.efficientnet_lite(index), str(tmp_path / "lite.onnx"), size)
+    graph = load_graph(path)
+    assert graph.costed_fraction == 1.0
+    assert graph.macs == pytest.approx(conv_fc_macs, rel=0.02)
+    assert graph.macs == pytest.approx(tf_readme_madds, rel=0.07)
 
 
 @pytest.fixture(scope="module")
