@@ -66,7 +66,7 @@ for _runtime in (
 ):  # fmt: skip
     RUNTIME_COSTS.add(_runtime.name, _runtime)
 RUNTIME_FOR_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
-REFERENCE_RUNTIME = "tflite"  # runtime_efficiency is relative to this backend
+REFERENCE_RUNTIME = "tflite-ruy"  # runtime_efficiency is relative to this backend
 
 # RAM the OS and other processes keep: a Linux board idles at a few hundred MB, a phone keeps
 # far more for the system and apps; a share of RAM with a floor captures both.
