@@ -85,7 +85,7 @@ def test_missing_folder_is_a_config_error(tmp_path):
     ("edit", "field"),
     [
         (lambda t: t.replace("ram_mb = 4096\n", ""), "memory.ram_mb"),
-        (lambda t: t.replace("idle_w = 2.7", 'idle_w = "low"'), "power.idle_w"),
+        (lambda t: t.replace("idle_w = 1.6", 'idle_w = "low"'), "power.idle_w"),
         (lambda t: t.replace("[cpu]\ncores = 4", "[cpu]\ncores = 6"), "cpu.cores"),
         (
             lambda t: t.replace(
@@ -104,7 +104,7 @@ def test_missing_folder_is_a_config_error(tmp_path):
             "cpu.clusters[0].cores",
         ),
         (lambda t: t.replace('name = "main"', 'name = "main"\nturbo = 1'), "cpu.clusters[0].turbo"),
-        (lambda t: t.replace("active_w_per_core = 0.925", "active_w_per_core = -1.0"), "active_w"),
+        (lambda t: t.replace("active_w_per_core = 0.85", "active_w_per_core = -1.0"), "active_w"),
         (lambda t: t.replace('url = "https://datasheets', 'url = "ftp://datasheets', 1), "url"),
     ],
 )

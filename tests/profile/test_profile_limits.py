@@ -33,10 +33,10 @@ def _pi4_with(tmp_path: Path, *edits: tuple[str, str]) -> Path:
 @pytest.mark.parametrize(
     ("old", "new", "field"),
     [
-        ("full_load_w = 6.4", "full_load_w = inf", "power.full_load_w"),
+        ("full_load_w = 5.0", "full_load_w = inf", "power.full_load_w"),
         ("bandwidth_gbps = 12.8", "bandwidth_gbps = inf", "memory.bandwidth_gbps"),
-        ("active_w_per_core = 0.925", "active_w_per_core = inf", "active_w_per_core"),
-        ("active_w_per_core = 0.925", "active_w_per_core = nan", "active_w_per_core"),
+        ("active_w_per_core = 0.85", "active_w_per_core = inf", "active_w_per_core"),
+        ("active_w_per_core = 0.85", "active_w_per_core = nan", "active_w_per_core"),
     ],
 )
 def test_non_finite_profile_numbers_are_refused(tmp_path, old, new, field):
@@ -47,7 +47,7 @@ def test_non_finite_profile_numbers_are_refused(tmp_path, old, new, field):
 
 
 def test_json_of_devices_never_prints_infinity(tmp_path):
-    folder = _pi4_with(tmp_path, ("full_load_w = 6.4", "full_load_w = inf"))
+    folder = _pi4_with(tmp_path, ("full_load_w = 5.0", "full_load_w = inf"))
     result = CliRunner().invoke(cli, ["devices", "--profiles", str(folder), "--json"])
     assert result.exit_code == 1 and "Infinity" not in result.output
     assert result.output.startswith("error: ") and "power.full_load_w" in result.output
