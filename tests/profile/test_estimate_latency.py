@@ -114,5 +114,5 @@ def test_core_classes_follow_the_profiles_microarchitectures():
     for device_id in registry.names():
         for cluster in registry.get(device_id).clusters:
             assert core_class(cluster.microarchitecture) != UNKNOWN_CLASS, (device_id, cluster)
-    assert core_class(" cortex-a76 ") == "a75-x1"
+    assert core_class(" cortex-a76 ") == "a76-x1"
     assert core_class("Kryo 280") == UNKNOWN_CLASS
