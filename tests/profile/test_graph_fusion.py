@@ -367,3 +367,42 @@ def test_hand_built_tflite_runs(tmp_path):
     interpreter.invoke()
     y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     assert y.shape == (1, 5, 5, 8) and float(y.max()) <= 6 * 9
+
+
+def test_a_tensor_a_sub_graph_reads_is_not_fused_away(tmp_path):
+    """An If branch reading the conv output (an implicit input) keeps that tensor alive."""
+    branch = helper.make_graph(
+        [_node("Neg", ["c"], "z_then")],
+        "then",
+        [],
+        [helper.make_tensor_value_info("z_then", TensorProto.FLOAT, [1, 8, 8, 8])],
+    )
+    other = helper.make_graph(
+        [_node("Abs", ["c"], "z_else")],
+        "else",
+        [],
+        [helper.make_tensor_value_info("z_else", TensorProto.FLOAT, [1, 8, 8, 8])],
+    )
+    nodes = [
+        _conv(),
+        _act("Relu"),
+        helper.make_node("If", ["flag"], ["z"], name="if", then_branch=branch, else_branch=other),
+    ]
+    graph_proto = helper.make_graph(
+        nodes,
+        "branchy",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, X),
+            helper.make_tensor_value_info("flag", TensorProto.BOOL, []),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+        ],
+        CONV,
+    )
+    path = tmp_path / "branchy.onnx"
+    onnx.save(helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", 17)]), path)
+    graph = load_graph(path)
+    assert [(op.op_type, op.fused) for op in graph.ops] == [("Conv", ()), ("Relu", ()), ("If", ())]
+    assert graph.fused_ops == 0
