@@ -90,10 +90,11 @@ def _rule(
 
 # ONNX Runtime 1.32, CPU execution provider, the fusions of ORT_ENABLE_BASIC and _EXTENDED
 # (checked on hand-built graphs with SessionOptions.optimized_model_filepath, as
-# tests/profile/test_graph_fusion.py does). Not modelled: the x86-only NCHWc layout of
-# ORT_ENABLE_ALL (which also fuses residual Adds; the device profiles are ARM), MatMul + bias of
-# more than 2 dimensions (rewritten as Reshape, Gemm, Reshape: no op fewer), QDQ node groups,
-# and multi-op patterns (Gelu, LayerNorm, attention).
+# tests/profile/test_graph_fusion.py does). Not modelled: the NCHWc layout ORT_ENABLE_ALL picks
+# where MLAS has NCHWc kernels for the CPU, as on x86 (it also fuses residual Adds; the device
+# profiles are ARM boards and phones), MatMul + bias of more than 2 dimensions (rewritten as
+# Reshape, Gemm, Reshape: no op fewer), QDQ node groups, and multi-op patterns (Gelu, LayerNorm,
+# attention).
 ONNX_ACTIVATIONS = ("Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid")
 ONNX_FUSIONS = (
     # ConvBNFusion: the BN scale and shift are folded into the weights and bias.
