@@ -38,7 +38,9 @@ class OpCost:
     ``precision`` is the arithmetic the kernel runs in: int8 for quantised kernels (including
     dynamic-range ones), fp16 when weights are stored as fp16 (CPU kernels still compute in fp32),
     else fp32. ``costed`` is False when no cost rule knows the op type or the shapes its rule
-    needs are unknown: its MACs and bytes are then not a cost but a gap.
+    needs are unknown: its MACs and bytes are then not a cost but a gap. ``fused`` names the op
+    types of the file that the runtime runs inside this op (see :mod:`edgesub.profile.fusion`):
+    their MACs are in ``macs``, and the tensors between them are neither written nor read.
     """
 
     name: str
@@ -50,6 +52,7 @@ class OpCost:
     output_bytes: int
     precision: str
     costed: bool = True
+    fused: tuple[str, ...] = ()
 
     @property
     def bytes_moved(self) -> int:
@@ -58,7 +61,12 @@ class OpCost:
 
 @dataclass(frozen=True)
 class Graph:
-    """Everything the estimator needs from a model file."""
+    """Everything the estimator needs from a model file, as the runtime will execute it.
+
+    ``ops`` are the kernels the runtime dispatches: ops it fuses into a neighbour, or drops as
+    pass-throughs, are not among them, and ``fused_ops`` counts them (MACs are unchanged).
+    ``weight_bytes`` is what the file stores.
+    """
 
     path: Path
     format: str
@@ -68,6 +76,7 @@ class Graph:
     weight_bytes: int
     peak_activation_bytes: int
     custom_ops: list[str] = field(default_factory=list)
+    fused_ops: int = 0
 
     @property
     def macs(self) -> int:
@@ -75,7 +84,8 @@ class Graph:
 
     @property
     def costed_fraction(self) -> float:
-        """Share of ops with a known cost (1.0 for a graph with no ops)."""
+        """Share of ops with a known cost (1.0 for a graph with no ops); an op fuses only when
+        both it and its host are costed, so fusion never hides a gap."""
         return sum(op.costed for op in self.ops) / len(self.ops) if self.ops else 1.0
 
     @property

@@ -2,8 +2,13 @@
 
 Quantised graphs come in two shapes and both are recognised: QOperator (QLinearConv,
 MatMulInteger...) and QDQ (DequantizeLinear of an int8 initializer feeding a float Conv, which
-ONNX Runtime fuses into an int8 kernel). A DequantizeLinear of a constant is folded into the
-weights of its consumer, because runtimes evaluate it once at load time.
+ONNX Runtime fuses into an int8 kernel). A DequantizeLinear (or Identity) of a constant is
+folded into the weights of its consumer, because runtimes evaluate it once at load time.
+
+The ops are those ONNX Runtime executes: BatchNormalization, per-channel Add/Mul and the
+activation after a Conv, bias and activation after a MatMul/Gemm, and Identity/Dropout are
+fused away by :data:`edgesub.profile.fusion.ONNX_FUSIONS`, whose conditions (a per-channel
+constant, a 2-D MatMul) this module establishes as traits.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from edgesub._deps import require
 from edgesub.errors import ModelFileError
 from edgesub.onnx_files import check_external_data
+from edgesub.profile.fusion import ONNX_FUSIONS, ONNX_NO_OPS, Step, fuse
 from edgesub.profile.graph import LOADERS, Graph, OpCost, TensorSpec, peak_live_bytes
 from edgesub.profile.onnx_costs import op_cost_rule
 from edgesub.profile.onnx_fold import fold_and_infer
@@ -28,6 +34,8 @@ if TYPE_CHECKING:
 _STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft"}
 _INT8_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm"}
 _INT8_TYPES = {"INT8", "UINT8", "INT4", "UINT4"}
+# Ops whose output is a constant when their input is: evaluated once at load time.
+_LOAD_TIME_OPS = {"Constant", "DequantizeLinear", "Identity", "Dropout"}
 
 
 @LOADERS.register("onnx")
@@ -103,35 +111,52 @@ def _build(
     derived = {name for name in values if name not in const_bytes}
     const_bytes.update({name: _nbytes(shapes[name], itemsize[name]) for name in derived})
     kept = [node for node in graph.node if not all(o in values for o in node.output if o)]
-    ops: list[OpCost] = []
-    steps: list[tuple[list[str], list[str]]] = []
+    stored: list[Step] = []
     custom: list[str] = []
     for index, node in enumerate(graph.node):
-        if node.op_type in ("Constant", "DequantizeLinear") and node.output[0] in const_bytes:
+        if node.op_type in _LOAD_TIME_OPS and node.output[0] in const_bytes:
             continue
         if all(o in values for o in node.output if o):
             continue
         if node.domain not in _STANDARD_DOMAINS:
             custom.append(f"{node.domain}.{node.op_type}")
         name = node.name or f"{node.op_type}_{index}"
-        ops.append(_op_cost(node, name, shapes, itemsize, const_bytes, int8_consts))
-        steps.append(([i for i in node.input if i], [o for o in node.output if o]))
+        cost = _op_cost(node, name, shapes, itemsize, const_bytes, int8_consts)
+        read = [*node.input, *_implicit_inputs(node)]
+        reads = tuple(i for i in read if i and i not in const_bytes)
+        traits = _TRAITS[node.op_type](node, shapes, const_bytes) if node.op_type in _TRAITS else ()
+        stored.append(Step(cost, reads, tuple(o for o in node.output if o), frozenset(traits)))
     activation_sizes = {
         n: _nbytes(s, itemsize[n]) for n, s in shapes.items() if n not in const_bytes
     }
     outputs = [TensorSpec(o.name, shapes.get(o.name, ()), _dtype(onnx, o)) for o in graph.output]
+    input_names, output_names = [i.name for i in inputs], [o.name for o in outputs]
+    run = fuse(stored, input_names, output_names, activation_sizes, ONNX_FUSIONS, ONNX_NO_OPS)
     return Graph(
         path=path,
         format="onnx",
-        ops=ops,
+        ops=[step.cost for step in run.steps],
         inputs=inputs,
         outputs=outputs,
         weight_bytes=_stored_bytes(const_bytes, kept, graph, folded | derived),
         peak_activation_bytes=peak_live_bytes(
-            steps, activation_sizes, [i.name for i in inputs], [o.name for o in outputs]
+            [(s.inputs, s.outputs) for s in run.steps], activation_sizes, input_names, output_names
         ),
         custom_ops=sorted(set(custom)),
+        fused_ops=run.fused_ops,
     )
+
+
+def _implicit_inputs(node: Any) -> list[str]:
+    """Outer-scope tensors the sub-graphs of a control-flow node (If, Loop, Scan) read."""
+    names: list[str] = []
+    for attr in node.attribute:
+        for body in [attr.g] if attr.HasField("g") else list(attr.graphs):
+            inner = {o for n in body.node for o in n.output} | {i.name for i in body.input}
+            inner |= {init.name for init in body.initializer}
+            for sub in body.node:
+                names += [i for i in [*sub.input, *_implicit_inputs(sub)] if i and i not in inner]
+    return names
 
 
 def _stored_bytes(const_bytes: dict, kept: list, graph: Any, copies: set[str]) -> int:
@@ -142,7 +167,8 @@ def _stored_bytes(const_bytes: dict, kept: list, graph: Any, copies: set[str]) -
 
 
 def _fold_constant_dequantize(graph: Any, const_bytes: dict, int8_consts: set) -> set[str]:
-    """Treat DequantizeLinear/Constant outputs of constants as constants of the stored size.
+    """Treat DequantizeLinear/Identity/Dropout outputs of constants, and Constant outputs, as
+    constants of the stored size.
 
     Returns the names whose bytes are already counted elsewhere (the dequantized copies).
     """
@@ -150,7 +176,7 @@ def _fold_constant_dequantize(graph: Any, const_bytes: dict, int8_consts: set) -
     for node in graph.node:
         if node.op_type == "Constant" and node.output:
             const_bytes.setdefault(node.output[0], _constant_node_bytes(node))
-        elif node.op_type == "DequantizeLinear" and node.input[0] in const_bytes:
+        elif node.op_type in _LOAD_TIME_OPS and node.input and node.input[0] in const_bytes:
             out = node.output[0]
             const_bytes[out] = const_bytes[node.input[0]]
             folded.add(out)
@@ -197,3 +223,36 @@ def _op_cost(
         precision="int8" if int8 else ("fp16" if fp16 else "fp32"),
         costed=cost is not None,
     )
+
+
+def _channel_constant(node: Any, shapes: dict, const_bytes: dict) -> tuple[str, ...]:
+    """Add/Mul traits: ``per_channel`` when input 1 is a constant [C,1,…] or [1,C,1,…] over an
+    [N,C,…] input 0 (ONNX Runtime folds it into a Conv), ``gemm_bias`` when it broadcasts over a
+    2-D input 0 (a MatMul's bias)."""
+    if len(node.input) != 2 or node.input[1] not in const_bytes or node.input[0] in const_bytes:
+        return ()
+    data, const = shapes.get(node.input[0]), shapes.get(node.input[1])
+    if data is None or const is None:
+        return ()
+    traits = []
+    rank = len(data)
+    if rank >= 3 and len(const) in (rank - 1, rank):
+        lead = const[: len(const) - rank + 1]  # () or the leading 1
+        rest = const[len(lead) :]
+        if all(d == 1 for d in lead) and rest[0] == data[1] and all(d == 1 for d in rest[1:]):
+            traits.append("per_channel")
+    if rank == 2 and len(const) <= 2 and node.op_type == "Add":
+        aligned = data[len(data) - len(const) :]
+        if all(c in (1, d) for c, d in zip(const, aligned, strict=True)):
+            traits.append("gemm_bias")
+    return tuple(traits)
+
+
+def _two_dimensional(node: Any, shapes: dict, const_bytes: dict) -> tuple[str, ...]:
+    """MatMul trait ``2d``: both operands are matrices (ONNX Runtime makes it a Gemm)."""
+    found = [shapes.get(name) for name in node.input[:2]]
+    return ("2d",) if len(found) == 2 and all(s is not None and len(s) == 2 for s in found) else ()
+
+
+# op type → the traits fusion rules ask of it (edgesub.profile.fusion.ONNX_FUSIONS)
+_TRAITS = {"Add": _channel_constant, "Mul": _channel_constant, "MatMul": _two_dimensional}

@@ -2,7 +2,10 @@
 
 Reads the main subgraph in operator order (the order the interpreter executes). DEQUANTIZE of a
 constant (fp16 or int8 weights) and DENSIFY of a constant (sparse weights) are folded into their
-consumer, as the interpreter evaluates them once at prepare time.
+consumer, as the interpreter evaluates them once at prepare time. Standalone RELU/RELU6 ops and
+zero PADs in front of a convolution are fused as LiteRT's XNNPACK delegate fuses them
+(:data:`edgesub.profile.fusion.TFLITE_FUSIONS`); an activation already in an op's
+``fused_activation_function`` is part of that op.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from edgesub._deps import require
 from edgesub.errors import ModelFileError
+from edgesub.profile.fusion import TFLITE_FUSIONS, TFLITE_NO_OPS, Step, fuse
 from edgesub.profile.graph import (
     LOADERS,
     Graph,
@@ -22,7 +26,7 @@ from edgesub.profile.graph import (
     check_input_shape,
     peak_live_bytes,
 )
-from edgesub.profile.tflite_costs import TFLITE_COSTS
+from edgesub.profile.tflite_costs import TFLITE_COSTS, builtin_options
 
 # Custom ops whose cost is known because they are a builtin in disguise: MediaPipe's transpose
 # convolution with fused bias (inputs: data, weights [O, H, W, I], bias), which ai-edge-litert's
@@ -74,8 +78,7 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
     scale = _batch_scale(tensors, input_ids, input_shape, path)
     const = {i for i, t in enumerate(tensors) if t["const"]}
     int8_const = {i for i in const if tensors[i]["type"] in ("INT8", "UINT8")}
-    ops: list[OpCost] = []
-    steps: list[tuple[list[str], list[str]]] = []
+    stored: list[Step] = []
     custom: list[str] = []
     for index in range(sub.OperatorsLength()):
         op = sub.Operators(index)
@@ -94,20 +97,25 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
             op_type = op_type.removeprefix("CUSTOM:")
         elif op_type.startswith("CUSTOM:"):
             custom.append(op_type.removeprefix("CUSTOM:"))
-        ops.append(_op_cost(op, op_type, index, ins, outs, tensors, const, int8_const, scale))
-        steps.append(([str(i) for i in ins], [str(o) for o in outs]))
+        cost = _op_cost(op, op_type, index, ins, outs, tensors, const, int8_const, scale)
+        traits = _TRAITS[op_type](op, ins, model, tensors) if op_type in _TRAITS else ()
+        reads = tuple(str(i) for i in ins if i not in const)
+        stored.append(Step(cost, reads, tuple(str(o) for o in outs), frozenset(traits)))
     sizes = {str(i): int(t["bytes"] * scale) for i, t in enumerate(tensors) if i not in const}
+    input_names, output_names = [str(i) for i in input_ids], [str(i) for i in output_ids]
+    run = fuse(stored, input_names, output_names, sizes, TFLITE_FUSIONS, TFLITE_NO_OPS)
     return Graph(
         path=path,
         format="tflite",
-        ops=ops,
+        ops=[step.cost for step in run.steps],
         inputs=[_spec(tensors[i], input_shape) for i in input_ids],
         outputs=[_spec(tensors[i], None) for i in output_ids],
         weight_bytes=sum(t["bytes"] for t in tensors if t["const"]),
         peak_activation_bytes=peak_live_bytes(
-            steps, sizes, [str(i) for i in input_ids], [str(i) for i in output_ids]
+            [(s.inputs, s.outputs) for s in run.steps], sizes, input_names, output_names
         ),
         custom_ops=sorted(set(custom)),
+        fused_ops=run.fused_ops,
     )
 
 
@@ -133,6 +141,7 @@ def _tensor(tensor: Any, model: Any, type_names: dict[int, str]) -> dict[str, An
         "itemsize": itemsize,
         "const": stored > 0,
         "bytes": nbytes,
+        "buffer": tensor.Buffer(),
     }
 
 
@@ -207,3 +216,37 @@ def _spec(tensor: dict, override: Sequence[int] | None) -> TensorSpec:
     return TensorSpec(
         tensor["name"], shape, _NUMPY_NAME.get(tensor["type"], tensor["type"].lower())
     )
+
+
+def _valid_padding(op: Any, ins: list[int], model: Any, tensors: list[dict]) -> tuple[str, ...]:
+    """(Depthwise) convolution trait ``valid_padding``: explicit padding, which XNNPACK can merge
+    a preceding PAD into (it cannot into TensorFlow SAME padding)."""
+    schema = require("ai_edge_litert.schema_py_generated")
+    options = builtin_options(op, "Conv2DOptions")
+    if options is None:
+        options = builtin_options(op, "DepthwiseConv2DOptions")
+    valid = options is not None and options.Padding() == schema.Padding.VALID
+    return ("valid_padding",) if valid else ()
+
+
+def _zero_spatial_pad(op: Any, ins: list[int], model: Any, tensors: list[dict]) -> tuple[str, ...]:
+    """PAD trait ``zero_spatial_pad``: a 4-D pad of height and width only (PAD fills zeros, or
+    the zero point of a quantised tensor)."""
+    import numpy as np
+
+    if len(ins) < 2 or not tensors[ins[1]]["const"] or tensors[ins[1]]["shape"] != (4, 2):
+        return ()
+    raw = model.Buffers(tensors[ins[1]]["buffer"]).DataAsNumpy()
+    dtype = {"INT32": np.int32, "INT64": np.int64}.get(tensors[ins[1]]["type"])
+    if dtype is None or not isinstance(raw, np.ndarray) or raw.size != 8 * np.dtype(dtype).itemsize:
+        return ()  # weights kept outside the flatbuffer, or an unexpected type
+    pads = raw.view(dtype).reshape(4, 2)
+    return ("zero_spatial_pad",) if not pads[0].any() and not pads[3].any() else ()
+
+
+# op type → the traits fusion rules ask of it (edgesub.profile.fusion.TFLITE_FUSIONS)
+_TRAITS = {
+    "CONV_2D": _valid_padding,
+    "DEPTHWISE_CONV_2D": _valid_padding,
+    "PAD": _zero_spatial_pad,
+}

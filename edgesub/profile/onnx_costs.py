@@ -123,7 +123,7 @@ def _free(node: Any, shapes: Shapes) -> tuple[str, int] | None:
 
 _register(_conv, "Conv", "ConvInteger", "QLinearConv", "FusedConv", "NhwcConv")
 _register(_conv_transpose, "ConvTranspose")
-_register(_gemm, "Gemm", "QGemm")
+_register(_gemm, "Gemm", "QGemm", "FusedGemm")
 _register(
     _matmul, "MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul",
     "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "MatMulNBits",

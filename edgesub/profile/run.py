@@ -69,6 +69,7 @@ def _base_record(path: Path, graph: Graph, entry: dict[str, Any]) -> dict[str, A
         "macs": graph.macs,
         "costed_fraction": round(graph.costed_fraction, 4),
         "uncosted_ops": graph.uncosted_ops,
+        "fused_ops": graph.fused_ops,
         "accuracy": entry.get("accuracy"),
     }
 

@@ -2,9 +2,11 @@
 
 TFLite files store every tensor's shape, so a registered op always has a cost: ``(kind, MACs)``
 from its tensors (weights are laid out [O, H, W, I]; DEPTHWISE [1, H, W, O]). MACs count
-convolutions and matrix products, as published model counts do; fused activations are part of
-their op. Element-wise, normalisation, pooling, resize and data-movement ops cost their bytes.
-An op no rule covers (control flow, recurrent kernels, unknown builtins, custom ops) is uncosted.
+convolutions and matrix products, as published model counts do; an op's
+``fused_activation_function`` is part of it and costs nothing more (standalone activations the
+runtime fuses are merged by :mod:`edgesub.profile.fusion`). Element-wise, normalisation,
+pooling, resize and data-movement ops cost their bytes. An op no rule covers (control flow,
+recurrent kernels, unknown builtins, custom ops) is uncosted.
 """
 
 from __future__ import annotations
@@ -85,13 +87,19 @@ def _batch_matmul(op: Any, ins: list[int], outs: list[int], tensors: list[dict])
 
 
 def _adjoint_x(op: Any) -> bool:
+    options = builtin_options(op, "BatchMatMulOptions")
+    return bool(options.AdjX()) if options is not None else False
+
+
+def builtin_options(op: Any, kind: str) -> Any | None:
+    """The op's options table of schema type ``kind`` (e.g. "Conv2DOptions"), or None."""
     schema = require("ai_edge_litert.schema_py_generated")
     table = op.BuiltinOptions()
-    if table is None or op.BuiltinOptionsType() != schema.BuiltinOptions.BatchMatMulOptions:
-        return False
-    options = schema.BatchMatMulOptions()
+    if table is None or op.BuiltinOptionsType() != getattr(schema.BuiltinOptions, kind):
+        return None
+    options = getattr(schema, kind)()
     options.Init(table.Bytes, table.Pos)
-    return bool(options.AdjX())
+    return options
 
 
 def _bandwidth(op: Any, ins: list[int], outs: list[int], tensors: list[dict]) -> tuple[str, int]:

@@ -65,7 +65,9 @@ def test_macs_kinds_and_weights_of_a_known_model(tmp_path):
     assert by_name["dw"].kind == "depthwise" and by_name["dw"].macs == 64 * 4 * 9
     assert by_name["pw"].kind == "pointwise" and by_name["pw"].macs == 64 * 16
     assert by_name["fc"].kind == "matmul" and by_name["fc"].macs == 64 * 4 * 10
-    assert by_name["relu"].kind == "other" and by_name["relu"].macs == 0
+    # ONNX Runtime runs the Relu inside the conv (FusedConv): one op, its output written once
+    assert "relu" not in by_name and by_name["conv"].fused == ("Relu",)
+    assert graph.fused_ops == 1 and len(graph.ops) == 5
     weights = 4 * (4 * 9 + 4 + 4 * 9 + 16 + 10 * 256 + 10)
     assert graph.weight_bytes == weights
     assert by_name["fc"].weight_bytes == 4 * (10 * 256 + 10)

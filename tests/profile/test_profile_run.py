@@ -13,7 +13,7 @@ RECORD_KEYS = {
     "artifact", "path", "format", "precision", "device", "device_name", "threads", "latency_ms",
     "latency_kind", "latency_error_pct", "latency_p90_ms", "peak_memory_mb", "memory_kind",
     "fits_in_memory", "energy_mj", "energy_dynamic_mj", "energy_kind", "size_bytes", "macs",
-    "accuracy", "costed_fraction", "uncosted_ops", "runtime",
+    "accuracy", "costed_fraction", "uncosted_ops", "fused_ops", "runtime",
 }  # fmt: skip
 
 
@@ -38,6 +38,7 @@ def test_estimated_records_follow_the_schema(model):
         assert r["accuracy"] == 97.5 and r["macs"] == 64 * 4 * (9 + 9 + 4 + 10)
         assert r["size_bytes"] == model.stat().st_size and r["threads"] == 2
         assert r["fits_in_memory"] is True and r["format"] == "onnx"
+        assert r["fused_ops"] == 1  # tiny_cnn's Relu runs inside its conv
 
 
 def test_runtime_option_estimates_as_that_runtime(model):
