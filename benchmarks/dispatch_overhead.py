@@ -112,7 +112,7 @@ def main() -> None:
         builders = {
             "onnxruntime": onnx_chain,
             "tflite": tflite_chain,
-            "tflite-ruy": lambda n, folder: tflite_chain(n, folder, xnnpack=False),
+            "tflite-legacy": lambda n, folder: tflite_chain(n, folder, xnnpack=False),
         }
         for name, build in builders.items():
             runs = {n: build(n, Path(tmp)) for n in CHAIN_LENGTHS}

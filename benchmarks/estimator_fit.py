@@ -31,12 +31,14 @@ from scipy.optimize import least_squares
 from edgesub.profile.cores import UNKNOWN_CLASS, core_class
 from edgesub.profile.devices import DeviceProfile, load_devices
 from edgesub.profile.estimate import (
+    ARITHMETIC,
     REFERENCE_RUNTIME,
     RUNTIME_COSTS,
     EstimatorParams,
     arithmetic,
     compute_rate_gops,
     estimate_latency_ms,
+    runtime_factor,
 )
 from edgesub.profile.graph import Graph
 
@@ -136,7 +138,6 @@ class Case:
 
 
 KINDS = ("conv", "pointwise", "depthwise", "matmul")
-ARITHMETIC = ("fp32", "fp16", "int8")
 
 
 def cases(rows: list[Row]) -> list[Case]:
@@ -171,9 +172,14 @@ class Layout:
 
     @classmethod
     def of(cls, train: Sequence[Case]) -> Layout:
+        """A class factor per core class in ``train``; per non-reference runtime an overall and
+        a spatial-conv factor, and an int8 factor if it has int8 rows."""
         classes = sorted({k for c in train for k in c.core_classes} - {UNKNOWN_CLASS})
         runtimes = sorted({c.row.runtime for c in train} - {REFERENCE_RUNTIME})
-        return cls(tuple(classes), tuple(runtimes))
+        int8 = {c.row.runtime for c in train if c.row.precision == "int8"}
+        keys = [f"{r}{part}" for r in runtimes for part in ("", ":conv")]
+        keys += [f"{r}:int8" for r in runtimes if r in int8]
+        return cls(tuple(classes), tuple(sorted(keys)))
 
     @property
     def size(self) -> int:
@@ -210,8 +216,11 @@ def predict_fast(case: Case, params: EstimatorParams) -> float:
     (the fit evaluates it thousands of times); :func:`check_fast_predictor` keeps them equal."""
     row, device = case.row, case.device
     rates = np.array([compute_rate_gops(device, a, row.threads, params) for a in ARITHMETIC])
-    eff = np.array([params.efficiency[k] for k in KINDS])[case.kind]
-    eff = eff * params.runtime_efficiency.get(row.runtime, 1.0)
+    per_kind = [
+        [params.efficiency[k] * runtime_factor(params, row.runtime, k, p) for k in KINDS]
+        for p in ("fp32", "int8")
+    ]
+    eff = np.array(per_kind)[case.int8.astype(int), case.kind]
     eff = np.where(case.int8, eff * params.int8_efficiency, eff)
     compute = 2.0 * case.macs / (rates[case.arith] * 1e9 * eff)
     memory = case.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)

@@ -31,14 +31,14 @@ for _cls in (
         ("Cortex-A53", "Cortex-A55", "Cortex-A510"),
     ),
     CoreClass(
-        "a57-a75",
-        "out-of-order big cores at 8 fp32 FLOP/cycle (one 128-bit FMA per cycle)",
-        ("Cortex-A57", "Cortex-A72", "Cortex-A73", "Cortex-A75"),
+        "a57-a73",
+        "first ARMv8 out-of-order big cores: 2-3-wide decode, ARMv8.0 (no dot product, no fp16)",
+        ("Cortex-A57", "Cortex-A72", "Cortex-A73"),
     ),
     CoreClass(
-        "a76-x1",
-        "wide out-of-order cores with two or more 128-bit FMA pipes",
-        ("Cortex-A76", "Cortex-A77", "Cortex-A78", "Cortex-A78AE", "Cortex-X1"),
+        "a75-x1",
+        "wide ARMv8.2 out-of-order cores (3-wide A75 and up), dot product and fp16",
+        ("Cortex-A75", "Cortex-A76", "Cortex-A77", "Cortex-A78", "Cortex-A78AE", "Cortex-X1"),
     ),
     CoreClass(
         "x2-x3",
@@ -54,7 +54,7 @@ _BY_MEMBER = {m.lower(): n for n in CORE_CLASSES for m in CORE_CLASSES.get(n).me
 
 
 def core_class(microarchitecture: str) -> str:
-    """The class of one core, e.g. ``"Cortex-A76"`` → ``"a76-x1"``; unknown designs (custom
+    """The class of one core, e.g. ``"Cortex-A76"`` → ``"a75-x1"``; unknown designs (custom
     cores, names not listed) give :data:`UNKNOWN_CLASS` rather than a guess."""
     name = re.sub(r"\s+", " ", microarchitecture.strip()).lower()
     if name.startswith("arm "):

@@ -76,12 +76,17 @@ class DeviceProfile:
         return placed[: max(1, min(threads, self.cores))]
 
     def peak_gops(self, precision: str, threads: int) -> list[float]:
-        """Per-thread peak rate in GFLOPS (fp32/fp16 arithmetic) or GOPS (int8)."""
+        """Per-thread peak rate in GFLOPS (fp32/fp16 arithmetic) or GOPS (int8; ``int8-nodot``:
+        int8 without the dot-product instructions, i.e. widening multiply-accumulates on 16-bit
+        lanes at twice the fp32 rate, capped by the core's int8 rate)."""
+        cores = self.thread_cores(threads)
+        if precision == "int8-nodot":
+            return [min(c.peak_int8_gops_per_core, 2 * c.peak_fp32_gflops_per_core) for c in cores]
         attr = {
             "int8": "peak_int8_gops_per_core",
             "fp16": "peak_fp16_gflops_per_core",
         }.get(precision, "peak_fp32_gflops_per_core")
-        return [getattr(c, attr) for c in self.thread_cores(threads)]
+        return [getattr(c, attr) for c in cores]
 
     def power_w(self, threads: int) -> float:
         """Board power with ``threads`` busy cores: idle plus each busy core's increment."""

@@ -38,15 +38,19 @@ class RuntimeCosts:
     (+13 MB); ARM builds are of the same order. ncnn (only used to interpret published rows) is a
     small C++ library, not measured here. ``fp32_as_fp16``: the runtime computes fp32 models in
     fp16 on cores with FP16 arithmetic (ncnn's default on ARMv8.2). A variant's name starts with
-    its runtime's (``tflite-ruy`` is TFLite without XNNPACK); its kernels' speed relative to the
-    reference backend is a calibrated parameter (``runtime_efficiency`` in calibration.json).
+    its runtime's (``tflite-legacy`` is TFLite's own kernels before XNNPACK and ruy). Its kernels'
+    speed relative to the reference backend is calibrated (``runtime_efficiency``): overall, for
+    spatial convolutions (``NAME:conv``: Winograd, im2col and direct algorithms differ most
+    there) and for int8 kernels (``NAME:int8``).
 
     ``op_us_ghz`` / ``run_us_ghz``: dispatch cost per op and per inference in µs at 1 GHz (scaled
     by 1/clock), measured by ``benchmarks/dispatch_overhead.py`` (chains of tiny ops, one
     thread, on this project's x86-64 host; the interpreter loop's cycles carry to Arm cores to
     first order). Published 224-px latencies cannot resolve them, and the tiny students live on
     them. ncnn was not measured: it takes the built-in TFLite kernels' figures (a plain C++
-    layer loop alike).
+    layer loop alike). ``dot_product``: whether int8 kernels use the ARMv8.2 dot-product
+    instructions where the core has them (XNNPACK, ruy, MLAS and ncnn do; TFLite's gemmlowp era
+    did not, so its int8 ran at the widening-multiply rate).
     """
 
     name: str
@@ -55,18 +59,22 @@ class RuntimeCosts:
     fp32_as_fp16: bool
     op_us_ghz: float
     run_us_ghz: float
+    dot_product: bool = True  # int8 kernels use SDOT/UDOT where the core has them
 
 
 RUNTIME_COSTS: Registry[RuntimeCosts] = Registry("runtime")
 for _runtime in (
     RuntimeCosts("onnxruntime", "ONNX Runtime, CPU (MLAS kernels)", 30.0, False, 1.539, 59.4),
     RuntimeCosts("tflite", "TFLite / LiteRT with XNNPACK", 13.0, False, 0.082, 3.1),
-    RuntimeCosts("tflite-ruy", "TFLite's built-in kernels, no XNNPACK", 13.0, False, 0.169, 2.7),
+    RuntimeCosts(
+        "tflite-legacy", "TFLite 1.x-2.2 built-in kernels (Eigen, gemmlowp)", 13.0, False, 0.169,
+        2.7, dot_product=False,
+    ),
     RuntimeCosts("ncnn", "Tencent ncnn (fp16 arithmetic on ARMv8.2)", 4.0, True, 0.169, 2.7),
 ):  # fmt: skip
     RUNTIME_COSTS.add(_runtime.name, _runtime)
 RUNTIME_FOR_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
-REFERENCE_RUNTIME = "tflite-ruy"  # runtime_efficiency is relative to this backend
+REFERENCE_RUNTIME = "tflite-legacy"  # runtime_efficiency is relative to this backend
 
 # RAM the OS and other processes keep: a Linux board idles at a few hundred MB, a phone keeps
 # far more for the system and apps; a share of RAM with a floor captures both.
@@ -185,10 +193,13 @@ def compute_rate_gops(
     return rates[0] / ((1.0 - p) + p / ideal)
 
 
+ARITHMETIC = ("fp32", "fp16", "int8", "int8-nodot")
+
+
 def arithmetic(op: OpCost, runtime: RuntimeCosts) -> str:
     """The arithmetic a kernel runs in: fp16-stored weights are computed in fp32 on CPUs."""
     if op.precision == "int8":
-        return "int8"
+        return "int8" if runtime.dot_product else "int8-nodot"
     return "fp16" if runtime.fp32_as_fp16 else "fp32"
 
 
@@ -206,7 +217,7 @@ def op_seconds(
     compute = 0.0
     if op.macs:
         efficiency = params.efficiency.get(op.kind, params.efficiency["conv"])
-        efficiency *= params.runtime_efficiency.get(runtime.name, 1.0)
+        efficiency *= runtime_factor(params, runtime.name, op.kind, op.precision)
         if op.precision == "int8":
             efficiency *= params.int8_efficiency
         kind = arithmetic(op, runtime)
@@ -214,6 +225,18 @@ def op_seconds(
         compute = 2.0 * op.macs / (rate * 1e9 * efficiency)
     overhead = runtime.op_us_ghz * 1e-6 / device.clock_ghz
     return max(compute, memory) + overhead
+
+
+def runtime_factor(params: EstimatorParams, runtime: str, kind: str, precision: str) -> float:
+    """The runtime's calibrated speed relative to the reference backend for one op: overall,
+    times its spatial-convolution factor for convs, times its int8 factor for int8 kernels."""
+    table = params.runtime_efficiency
+    factor = table.get(runtime, 1.0)
+    if kind == "conv":
+        factor *= table.get(f"{runtime}:conv", 1.0)
+    if precision == "int8":
+        factor *= table.get(f"{runtime}:int8", 1.0)
+    return factor
 
 
 def runtime_costs_for(graph: Graph, runtime: str | None = None) -> RuntimeCosts:
@@ -233,9 +256,7 @@ def estimate_latency_ms(
     check_estimable(graph, allow_partial)
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
-    rates = {
-        kind: compute_rate_gops(device, kind, threads, params) for kind in ("fp32", "fp16", "int8")
-    }
+    rates = {kind: compute_rate_gops(device, kind, threads, params) for kind in ARITHMETIC}
     ops = sum(op_seconds(op, device, threads, params, rt, rates) for op in graph.ops)
     return 1e3 * (ops + rt.run_us_ghz * 1e-6 / device.clock_ghz)
 

@@ -48,13 +48,13 @@ def test_runtime_option_estimates_as_that_runtime(model):
         name: profile_artifacts([model], ["pixel-4"], measure=False, progress=False, runtime=name)[
             0
         ]
-        for name in ("onnxruntime", "tflite", "tflite-ruy", "ncnn")
+        for name in ("onnxruntime", "tflite", "tflite-legacy", "ncnn")
     }
     assert {name: r["runtime"] for name, r in by_runtime.items()} == {
         name: name for name in by_runtime
     }
     assert by_runtime["ncnn"]["peak_memory_mb"] < by_runtime["onnxruntime"]["peak_memory_mb"]
-    with pytest.raises(UnknownNameError, match=r"known: .*ncnn.*tflite-ruy"):
+    with pytest.raises(UnknownNameError, match=r"known: .*ncnn.*tflite-legacy"):
         profile_artifacts([model], ["pixel-4"], measure=False, progress=False, runtime="tvm")
 
 
