@@ -116,3 +116,32 @@ def test_core_classes_follow_the_profiles_microarchitectures():
             assert core_class(cluster.microarchitecture) != UNKNOWN_CLASS, (device_id, cluster)
     assert core_class(" cortex-a76 ") == "a75-x1"
     assert core_class("Kryo 280") == UNKNOWN_CLASS
+
+
+def test_int8_without_dot_product_runs_at_the_widening_rate():
+    """TFLite's legacy kernels had no SDOT path: on an A76 their int8 peak is twice fp32 (the
+    16-bit widening rate), not four times; an A53, which has no SDOT, is the same either way."""
+    a76 = get_device("pixel-4")
+    assert a76.peak_gops("int8-nodot", 1) == [2 * a76.peak_gops("fp32", 1)[0]]
+    assert a76.peak_gops("int8", 1) == [4 * a76.peak_gops("fp32", 1)[0]]
+    a53 = get_device("raspberry-pi-3b-plus")
+    assert a53.peak_gops("int8-nodot", 4) == a53.peak_gops("int8", 4)
+    graph = _conv_graph(10**9, "int8", bytes_each=10)
+    params = replace(load_params(), runtime_efficiency={})  # same kernels but for the dot path
+    legacy = estimate_latency_ms(graph, a76, 1, params, runtime="tflite-legacy")
+    xnnpack = estimate_latency_ms(graph, a76, 1, params, runtime="tflite")
+    assert legacy == pytest.approx(2 * xnnpack, rel=0.01)
+
+
+def test_error_band_is_the_device_classes():
+    """Estimates carry the leave-one-device-out band of their device's core class, and a class
+    the calibration had no rows for carries the overall band."""
+    params = load_params()
+    graph = _conv_graph(10**8)
+    for device_id, cls in (("pixel-4", "a75-x1"), ("raspberry-pi-4b", "a57-a73")):
+        band = estimate(graph, get_device(device_id)).latency_error_pct
+        assert band == params.error_band_pct.get(cls, params.latency_error_pct)
+    unseen = replace(params, error_band_pct={})
+    assert estimate(graph, get_device("pixel-4"), params=unseen).latency_error_pct == (
+        params.latency_error_pct
+    )
