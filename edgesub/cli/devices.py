@@ -160,7 +160,7 @@ def _print_profile(result: ProfileResult) -> None:
     if result.records:
         for table in profile_tables(result.records, out.width):
             out.print(table)
-    for line in failure_lines([f.record() for f in result.failures]):
+    for line in failure_lines(result.failures):
         out.print(line, soft_wrap=True)
 
 
@@ -174,7 +174,7 @@ def _fail_if_any(result: ProfileResult) -> None:
         )
 
 
-def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict | None, Any]:
+def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], Any, Any]:
     """Expand run directories into their artifacts (with manifest); keep plain files as given."""
     from edgesub.rundir import RunDir
 
@@ -183,12 +183,12 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict
     run = None
     for target in map(Path, targets):
         if target.is_dir():
-            from edgesub.converters import load_manifest
+            from edgesub.converters import read_manifest
 
             run = RunDir(target)
             hold_lock(run)
-            manifest = load_manifest(run.require(run.manifest, "convert"))
-            paths += [run.artifacts / a["file"] for a in manifest["artifacts"]]
+            manifest = read_manifest(run.require(run.manifest, "convert"))
+            paths += [run.artifacts / a.file for a in manifest.artifacts]
         else:
             paths.append(target)
     return paths, manifest, run if len(targets) == 1 else None
@@ -278,9 +278,9 @@ def compare(
     from edgesub.report.table import compare_table
 
     out.print(compare_table(comparison))
-    fitting = len(comparison["fitting"])
-    out.print(f"{fitting} of {len(comparison['rows'])} artifact × device pairs fit the budget")
-    for device, front in comparison["pareto"].items():
+    fitting = len(comparison.fitting)
+    out.print(f"{fitting} of {len(comparison.rows)} artifact × device pairs fit the budget")
+    for device, front in comparison.pareto.items():
         out.print(f"Pareto front on {device}: {', '.join(front)}")
 
 
@@ -310,9 +310,7 @@ def _compare_config(options: dict[str, Any]) -> Any:
     )
 
 
-def _compare_inputs(
-    targets: tuple[str, ...], cfg: Any, *, progress: bool
-) -> tuple[list[dict], Any]:
+def _compare_inputs(targets: tuple[str, ...], cfg: Any, *, progress: bool) -> tuple[list, Any]:
     """Records from a profile.json (file or run dir), else fresh estimates of the artifacts."""
     from edgesub.profile.compare import load_profile_records, select_devices
     from edgesub.rundir import RunDir

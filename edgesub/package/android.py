@@ -32,6 +32,7 @@ from edgesub.package.targets import TARGETS, PackageRequest
 from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
+    from edgesub.converters.manifest_record import ArtifactEntry, ModelInfo
     from edgesub.package.metadata import ClassifierMetadata
 
 ASSETS = "assets"
@@ -54,20 +55,20 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
 
     height, width = (int(d) for d in pre["size"])
     meta = ClassifierMetadata(
-        name=source.model["name"],
+        name=source.model.name,
         description=_description(source.model, entry, pre),
-        version=request.model_version or entry["sha256"][:12],
+        version=request.model_version or entry.sha256[:12],
         author=f"edgesub {__version__}",
         width=width,
         height=height,
         mean=mean,
         std=std,
         labels_file=LABELS_FILE,
-        output_kind=source.model.get("output_kind", DEFAULT_KIND),
+        output_kind=source.model.output_kind or DEFAULT_KIND,
     )
     text = labels_text(labels)
-    original = source.folder / entry["file"]
-    model_file = staging / ASSETS / entry["file"]
+    original = source.folder / entry.file
+    model_file = staging / ASSETS / entry.file
     model_file.parent.mkdir()
     data, added = classifier_file(
         original.read_bytes(), pre["layout"], int(pre["channels"]), meta, text
@@ -80,8 +81,8 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
         "android.md",
         {
             "name": meta.name,
-            "source": entry["file"],
-            "asset": entry["file"],
+            "source": entry.file,
+            "asset": entry.file,
             "classes": len(labels),
             "height": height,
             "width": width,
@@ -98,8 +99,8 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
     )
     (staging / "README.md").write_text(readme, encoding="utf-8")
     return {
-        "artifact": entry["file"],
-        "model_file": f"{ASSETS}/{entry['file']}",
+        "artifact": entry.file,
+        "model_file": f"{ASSETS}/{entry.file}",
         "metadata": {"name": meta.name, "version": meta.version, "mean": mean, "std": std},
         "operators_added": added,
         "parity": parity,
@@ -123,14 +124,14 @@ def _adapted(added: list[str]) -> str:
     return f"Operators added inside the file so MediaPipe can feed and read it: {steps}."
 
 
-def _one_tflite(source: PackageSource, request: PackageRequest) -> dict[str, Any]:
+def _one_tflite(source: PackageSource, request: PackageRequest) -> ArtifactEntry:
     """The named artifact, else the recommended (or first) .tflite."""
     if len(request.artifacts) > 1:
         raise ConfigError("an android bundle holds one model; give one --artifact")
     candidates = source.choose(request.artifacts, formats=("tflite",))
-    tflite = [entry for entry in candidates if entry["format"] == "tflite"]
+    tflite = [entry for entry in candidates if entry.format == "tflite"]
     if not tflite:
-        others = ", ".join(entry["file"] for entry in candidates or source.entries)
+        others = ", ".join(entry.file for entry in candidates or source.entries)
         raise ConfigError(
             f"android runs .tflite models (MediaPipe Tasks) and {others} is not one; "
             f"{_tflite_hint(source.folder)}"
@@ -150,14 +151,14 @@ def _tflite_hint(folder: Path) -> str:
     )
 
 
-def _image_preprocessing(model: dict[str, Any]) -> dict[str, Any]:
-    pre = model.get("preprocessing") or {}
+def _image_preprocessing(model: ModelInfo) -> dict[str, Any]:
+    pre = model.preprocessing
     needed = ("layout", "channels", "size", "value_range", "scale", "mean", "std")
     if pre.get("input") != "image" or any(key not in pre for key in needed):
         kind = pre.get("input") or "unknown"
         raise ConfigError(
             f"the android target packages image classifiers (1- or 3-channel images, for "
-            f"MediaPipe's ImageClassifier); {model.get('name')} takes {kind} input: package it "
+            f"MediaPipe's ImageClassifier); {model.name} takes {kind} input: package it "
             "with --target raspberry-pi"
         )
     return pre
@@ -177,14 +178,14 @@ def pixel_normalisation(pre: dict[str, Any]) -> tuple[list[float], list[float]]:
     return mean, std
 
 
-def _description(model: dict[str, Any], entry: dict[str, Any], pre: dict[str, Any]) -> str:
+def _description(model: ModelInfo, entry: ArtifactEntry, pre: dict[str, Any]) -> str:
     height, width = pre["size"]
-    accuracy = entry.get("accuracy")
+    accuracy = entry.accuracy
     measured = f", test accuracy {accuracy:.2f} %" if isinstance(accuracy, float) else ""
     return (
-        f"{model['name']}: {len(class_names(model))}-class image classifier "
+        f"{model.name}: {len(class_names(model))}-class image classifier "
         f"({height}×{width} {pre.get('color', 'image')}), packaged by edgesub from "
-        f"{entry['file']}{measured}"
+        f"{entry.file}{measured}"
     )
 
 

@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgesub.profile.compare import COMPARE_FILE, Budget, compare_records, write_comparison
+from edgesub.profile.compare import (
+    COMPARE_FILE,
+    Budget,
+    compare_records,
+    load_profile_records,
+    write_comparison,
+)
 from edgesub.report import write_report
 
 FIXTURE = Path(__file__).parent / "fixture_run"
@@ -81,7 +87,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture run's page after `edgesub compare` set a budget (the budget section)."""
     chromium()
     run = Path(shutil.copytree(FIXTURE, tmp_path_factory.mktemp("chromium") / "fixture-run"))
-    records = json.loads((run / "profile.json").read_text())["records"]
+    records = load_profile_records(run)
     budget = Budget(energy_mj=0.5, rate_hz=10.0, battery_wh=11.1)
     write_comparison(run / COMPARE_FILE, compare_records(records, budget))
     return write_report(run)
