@@ -4,6 +4,8 @@ int8 is not always faster: on the x86 hosts we measured, ONNX Runtime's int8 ker
 tiny default student slower than fp32 (its per-op and quantise/dequantise costs outweigh the
 integer arithmetic) while LiteRT's XNNPACK int8 runs it faster. Rather than drop a slower file,
 the manifest records each file's measured latency and marks, per format, the one to use here.
+The rule (fastest, ties to the more accurate, then smaller) is :mod:`edgesub.profile.recommend`'s,
+which also chooses per target device from its estimates (:func:`candidates` feeds it a manifest).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from edgesub.converters.manifest_record import ArtifactEntry, Recommendation
+from edgesub.converters.manifest_record import ArtifactEntry, Manifest, Recommendation
+from edgesub.profile import recommend as rule
+from edgesub.profile.recommend import TIE_FRACTION, Candidate, Timing
 
 # Timed runs are split into rounds that visit every file in turn, so a burst of load on this
 # shared machine hits all files alike and the int8/fp32 ratio stays fair.
@@ -23,9 +27,6 @@ ROUNDS = 3
 # Each round times a file for at least this long: 60 runs of a 12 µs model are under a
 # millisecond, where one scheduler hiccup would move the median.
 MIN_ROUND_S = 0.1
-# Latencies within this fraction of the fastest count as a tie (run-to-run noise at 1 thread);
-# the tie goes to the more accurate, then the smaller file.
-TIE_FRACTION = 0.05
 
 
 def measure_host_latency(
@@ -114,11 +115,23 @@ def slower_than_fp32(entry: ArtifactEntry) -> bool:
     return ratio is not None and ratio > 1 + TIE_FRACTION
 
 
+def candidate(entry: ArtifactEntry, folder: Path | None = None) -> Candidate:
+    """A manifest entry as a candidate of the recommendation rule (``folder`` holds its file)."""
+    path = Path(folder) / entry.file if folder is not None else None
+    return Candidate(entry.file, entry.format, entry.size_bytes, entry.score, entry.passed, path)
+
+
+def candidates(manifest: Manifest, folder: Path | None = None) -> list[Candidate]:
+    """Every artifact of ``manifest`` as a candidate, in manifest order."""
+    return [candidate(entry, folder) for entry in manifest.artifacts]
+
+
 def choose(entries: list[ArtifactEntry]) -> ArtifactEntry | None:
     """The entry to use among ``entries`` (which carry ``host_latency_ms``), or None if all fail."""
-    passed = [e for e in entries if e.passed and e.host_latency_ms is not None]
-    if not passed:
-        return None
-    fastest = min(e.host_latency_ms for e in passed)  # type: ignore[type-var]
-    close = [e for e in passed if e.host_latency_ms <= fastest * (1 + TIE_FRACTION)]  # type: ignore[operator]
-    return min(close, key=lambda e: (-(e.score or 0.0), e.size_bytes))
+    timings = [
+        Timing(candidate(e), e.host_latency_ms, "measured", TIE_FRACTION)
+        for e in entries
+        if e.host_latency_ms is not None
+    ]
+    choice = rule.choose(timings)
+    return next(e for e in entries if e.file == choice.file) if choice else None

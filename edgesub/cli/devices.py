@@ -264,7 +264,7 @@ def compare(
 
     cfg = _compare_config(options)
     records, run = _compare_inputs(targets, cfg, progress=not no_progress)
-    comparison = compare_records(records, cfg.budget)
+    comparison = compare_records(records, cfg.budget, _candidates(run))
     if run is not None:
         write_comparison(run.root / COMPARE_FILE, comparison)
         _refresh_report(run)
@@ -275,13 +275,28 @@ def compare(
     if as_json:
         print_json(comparison)
         return
-    from edgesub.report.table import compare_table
+    from edgesub.report.table import compare_table, recommendation_table
 
     out.print(compare_table(comparison))
     fitting = len(comparison.fitting)
     out.print(f"{fitting} of {len(comparison.rows)} artifact × device pairs fit the budget")
     for device, front in comparison.pareto.items():
         out.print(f"Pareto front on {device}: {', '.join(front)}")
+    if comparison.recommendations:
+        out.print(recommendation_table(comparison.recommendations))
+
+
+def _candidates(run: Any) -> list | None:
+    """The run's artifacts as recommendation candidates (which passed verification), or None
+    (every profiled file counts) without a run or its manifest."""
+    if run is None or not run.manifest.is_file():
+        return None
+    from edgesub.converters.manifest_record import Manifest
+    from edgesub.converters.recommend import candidates
+    from edgesub.errors import ModelFileError
+
+    # what verification said of each file; the files themselves are profile's concern
+    return candidates(Manifest.read(run.manifest, error=ModelFileError), run.artifacts)
 
 
 def _compare_config(options: dict[str, Any]) -> Any:

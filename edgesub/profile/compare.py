@@ -26,6 +26,7 @@ from edgesub.profile.compare_record import (
 )
 from edgesub.profile.devices import ALL_DEVICES
 from edgesub.profile.profile_record import ProfileEntry, load_profile
+from edgesub.profile.recommend import Candidate, recommend_from_records
 
 SCHEMA_VERSION = CompareRecord.SCHEMA_VERSION
 __all__ = ["COMPARE_FILE", "Budget", "CompareConfig", "compare_records", "load_profile_records"]
@@ -185,8 +186,14 @@ def pareto_flags(rows: Sequence[ProfileEntry | CompareRow]) -> list[bool]:
     return flags
 
 
-def compare_records(records: Sequence[ProfileEntry], budget: Budget) -> CompareRecord:
-    """Budget verdict and Pareto membership for every artifact × device record, by device."""
+def compare_records(
+    records: Sequence[ProfileEntry],
+    budget: Budget,
+    candidates: Sequence[Candidate] | None = None,
+) -> CompareRecord:
+    """Budget verdict and Pareto membership for every artifact × device record, by device, and
+    the artifact to use on each device (:mod:`recommend`; ``candidates`` say which files passed
+    verification, from their manifest; without them every profiled file counts)."""
     devices = list(dict.fromkeys(r.device for r in records))
     by_device = sorted(records, key=lambda r: devices.index(r.device))
     flags = pareto_flags(by_device)
@@ -204,6 +211,7 @@ def compare_records(records: Sequence[ProfileEntry], budget: Budget) -> CompareR
         rows=tuple(rows),
         fitting=tuple(FitPair(artifact=r.artifact, device=r.device) for r in rows if r.fits_budget),
         pareto=pareto,
+        recommendations=recommend_from_records(records, candidates),
     )
 
 

@@ -7,13 +7,16 @@ profiled artifact × device with its verdict, the pairs that fit and each device
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from edgesub.errors import ConfigError
 from edgesub.profile.profile_record import EnergyKind, Kind, ProfileEntry
 from edgesub.records import FileRecord, Record, field, like
 
 COMPARE_FILE = "compare.json"
+# What a device's choice rests on: latencies measured on it, estimated for it, or both (some
+# files measured there, others only estimated).
+Basis = Literal["measured", "estimated", "mixed"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +125,44 @@ class FitPair(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeviceChoice(Record):
+    """The artifact to use on a device (among one format's files, or all), and why."""
+
+    TITLE: ClassVar[str] = "device choice"
+
+    file: str = field("the artifact to use")
+    latency_ms: float = field("its latency on the device, on the basis below", unit="ms")
+    basis: Basis = field(
+        "measured on the device (every candidate has a measured record there), estimated for "
+        "it, or mixed (a file without an estimate counted by its measurement)"
+    )
+    band_pct: float = field(
+        "the tie band: the estimate's error band, or measurement noise", unit="± %"
+    )
+    tie: bool = field("whether other files were within the band of the fastest")
+    ties: tuple[str, ...] = field(
+        "those other files (the tie went to the more accurate, then the smaller)"
+    )
+    reason: str = field(
+        "what decided: fastest (in a tie: and none more accurate or smaller), more accurate, "
+        "or as accurate and smaller"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceRecommendation(Record):
+    """Which artifact to use on one device: overall and per format."""
+
+    TITLE: ClassVar[str] = "device recommendation"
+
+    device: str = like(ProfileEntry, "device")
+    device_name: str = like(ProfileEntry, "device_name")
+    threads: int = field("CPU threads the latencies are for", unit="count")
+    overall: DeviceChoice | None = field("the file to use (null: none passed verification)")
+    by_format: dict[str, DeviceChoice] = field("format → the file to use in that format")
+
+
+@dataclass(frozen=True, kw_only=True)
 class CompareRecord(FileRecord):
     """``compare.json``: what ``edgesub compare`` found for a budget."""
 
@@ -135,3 +176,7 @@ class CompareRecord(FileRecord):
     rows: tuple[CompareRow, ...] = field("every profile entry with its verdict, by device")
     fitting: tuple[FitPair, ...] = field("the pairs within the budget")
     pareto: dict[str, tuple[str, ...]] = field("per device, the artifacts on its Pareto front")
+    recommendations: tuple[DeviceRecommendation, ...] = field(
+        "per device, the artifact to use overall and per format (absent in older files)",
+        default=(),
+    )

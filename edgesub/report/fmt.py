@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from edgesub.converters.manifest_record import Parity
-    from edgesub.profile.compare_record import CompareRow
+    from edgesub.profile.compare_record import CompareRow, DeviceChoice, DeviceRecommendation
     from edgesub.profile.profile_record import ProfileEntry
 
     Row = ProfileEntry | CompareRow
@@ -77,6 +77,28 @@ def latency_band(record: Row) -> tuple[float, float] | None:
     if record.latency_kind != "estimated" or error is None or not is_number(latency):
         return None
     return max(latency * (1 - error / 100), 0.0), latency * (1 + error / 100)
+
+
+def choice_label(choice: DeviceChoice | None) -> str:
+    """The file to use, and when it won a tie, how (the tied files are in compare.json)."""
+    if choice is None:
+        return DASH
+    if not choice.tie:
+        return choice.file
+    return f"{choice.file} (tie: {choice.reason})"
+
+
+def basis_label(advice: DeviceRecommendation) -> str:
+    """What a device's choice rests on and its tie band: ``estimated ±45 %, 1 thread``."""
+    choices = [c for c in (advice.overall, *advice.by_format.values()) if c is not None]
+    kinds = list(dict.fromkeys(_basis(c) for c in choices)) or ["no choice"]
+    threads = f"{advice.threads} thread{'' if advice.threads == 1 else 's'}"
+    return f"{' and '.join(kinds)}, {threads}"
+
+
+def _basis(choice: DeviceChoice) -> str:
+    band = number(choice.band_pct, 2)
+    return "measured" if choice.basis == "measured" else f"{choice.basis} ±{band} %"
 
 
 def fits_label(record: Row) -> str:

@@ -25,7 +25,7 @@ from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
     from edgesub.converters.manifest_record import ArtifactEntry
-    from edgesub.profile.compare_record import CompareRow
+    from edgesub.profile.compare_record import CompareRow, DeviceChoice
     from edgesub.profile.profile_record import ProfileEntry
 
 _BADGE_CLASS = {
@@ -63,6 +63,7 @@ def render_html(data: RunData, plots: list[Path]) -> str:
             _timings_section(data),
             _artifacts_section(data),
             _profile_section(data),
+            _recommendation_section(data),
             _budget_section(data),
             _plots_section(plots),
             _how_to_read_section(),
@@ -345,6 +346,42 @@ def _profile_row(rec: ProfileEntry, span: int) -> str:
             f'<td rowspan="{span}" class="num group-acc">{_esc(fmt.percent(rec.accuracy))}</td>'
         )
     return f"<tr{_class('group-start' if span else '')}>{''.join(cells)}</tr>"
+
+
+def _recommendation_section(data: RunData) -> str:
+    """Per device, the artifact to use overall and per format, and what the choice rests on."""
+    advice = comparison_of(data).recommendations if data.records or data.compare else ()
+    if not advice:
+        return ""
+    formats = list(dict.fromkeys(f for item in advice for f in item.by_format))
+    headers = [("Device", ""), ("Use", ""), *((f, "") for f in formats), ("Basis", "")]
+    rows = [
+        "<tr>"
+        f'<td>{_esc(item.device_name)}<div class="small">{_esc(item.device)}</div></td>'
+        f"<td>{_choice_cell(item.overall)}</td>"
+        + "".join(f"<td>{_choice_cell(item.by_format.get(f))}</td>" for f in formats)
+        + f"<td>{_esc(fmt.basis_label(item))}</td></tr>"
+        for item in advice
+    ]
+    intro = (
+        "The fastest verified file per device, overall and per format: on latencies measured on "
+        "the device when every file has a measured record there (the host is the machine that "
+        "ran <code>edgesub profile</code>), else on the estimates for it. Files within the "
+        "error band of the fastest (the estimate's ±, or 5 % measurement noise) are a tie, "
+        "which goes to the more accurate, then the smaller file."
+    )
+    table = _table(headers, rows, "recommended")
+    return _section("recommended", "Recommended per device", table, intro)
+
+
+def _choice_cell(choice: DeviceChoice | None) -> str:
+    if choice is None:
+        return _esc(fmt.DASH)
+    cell = f"<code>{_esc(choice.file)}</code>"
+    if choice.tie:
+        detail = f"tie with {', '.join(choice.ties)}: {choice.reason}"
+        cell += f'<div class="small">{_esc(detail)}</div>'
+    return cell
 
 
 def _budget_section(data: RunData) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
 from edgesub.profile.compare import Budget, compare_records
+from edgesub.profile.recommend import recommend_from_records
 from edgesub.report import fmt
 from edgesub.report.canvas import PALETTE, log_labels, render
 from edgesub.report.rundata import RunData
@@ -40,10 +41,16 @@ _LIMIT = {"latency_ms": "max_latency_ms", "energy_mj": "energy_mj"}
 
 
 def comparison_of(data: RunData) -> CompareRecord:
-    """The run's ``compare.json`` when `edgesub compare` wrote one, else a budget-free Pareto."""
-    if data.compare is not None:
-        return data.compare
-    return compare_records(data.records, Budget())
+    """The run's ``compare.json`` when `edgesub compare` wrote one, else a budget-free Pareto;
+    a compare.json written before recommendations gets them from the run's profile."""
+    from edgesub.converters.recommend import candidates
+
+    pool = candidates(data.manifest, data.run.artifacts) if data.manifest else None
+    if data.compare is None:
+        return compare_records(data.records, Budget(), pool)
+    if not data.compare.recommendations and data.records:
+        return data.compare.replace(recommendations=recommend_from_records(data.records, pool))
+    return data.compare
 
 
 def write_pareto_plot(comparison: CompareRecord, path: Path) -> Path | None:

@@ -24,7 +24,7 @@ from edgesub.report.rundata import read_run_data
 from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
-    from edgesub.profile.compare_record import CompareRecord, CompareRow
+    from edgesub.profile.compare_record import CompareRecord, CompareRow, DeviceRecommendation
     from edgesub.profile.profile_record import ProfileEntry, ProfileFailure
 
 _KIND_STYLE = {"measured": "green", "estimated": "yellow", "unavailable": "dim"}
@@ -229,6 +229,23 @@ def compare_table(comparison: CompareRecord) -> Table:
     notes = comparison.assumptions
     if notes:
         table.caption = Text("\n".join(f"· {n}" for n in notes), justify="left")
+    return table
+
+
+def recommendation_table(advice: Sequence[DeviceRecommendation]) -> Table:
+    """One line per device: the artifact to use there, the one per format, and what the choice
+    rests on (measured there, or estimated for it, with the tie band)."""
+    table = Table(title="Recommended artifact per device", box=box.SIMPLE_HEAD)
+    for header in ("Device", "Use", "Per format", "Basis"):
+        table.add_column(header)
+    for item in advice:
+        formats = "; ".join(f"{f}: {fmt.choice_label(c)}" for f, c in item.by_format.items())
+        table.add_row(
+            Text(item.device),
+            Text(fmt.choice_label(item.overall)),
+            Text(formats or fmt.DASH),
+            Text(fmt.basis_label(item)),
+        )
     return table
 
 

@@ -104,6 +104,7 @@ def test_dom_contains_the_tables(report: Path, tmp_path: Path) -> None:
     assert parsed.rows["timings"] == 7 + 1  # stages + total
     assert parsed.rows["plain"] == (4 + len(artifacts)) + len(artifacts)  # models + artifacts
     assert parsed.rows["budget"] == len(records)
+    assert parsed.rows["recommended"] == len({r["device"] for r in records})  # host + 2 Pis
     assert len(parsed.images) == 5  # latency, energy, accuracy vs size and compression, Pareto
     assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
     assert "estimated ±35 %" in dom and "measured" in dom
