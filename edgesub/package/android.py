@@ -21,6 +21,7 @@ from edgesub.converters.outputs import DEFAULT_KIND
 from edgesub.errors import ConfigError, ModelFileError, ParityError
 from edgesub.labels import labels_text
 from edgesub.package.readme import numbers, render
+from edgesub.package.selection import select
 from edgesub.package.source import (
     LABELS_FILE,
     RUN_ARTIFACTS,
@@ -47,7 +48,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
     require("flatbuffers", "runtime")
     require("ai_edge_litert.schema_py_generated")
     pre = _image_preprocessing(source.model)
-    entry = _one_tflite(source, request)
+    entry, choice = _one_tflite(source, request)
     labels = class_names(source.model)
     mean, std = pixel_normalisation(pre)
     from edgesub.package.metadata import OUTPUT_DESCRIPTIONS, ClassifierMetadata
@@ -95,6 +96,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
             "samples": parity["samples"],
             "max_abs_diff": f"{parity['max_abs_diff']:.1e}",
             "agreement": f"{parity['top1_agreement']:.0f}",
+            "choice": choice,
         },
     )
     (staging / "README.md").write_text(readme, encoding="utf-8")
@@ -124,19 +126,28 @@ def _adapted(added: list[str]) -> str:
     return f"Operators added inside the file so MediaPipe can feed and read it: {steps}."
 
 
-def _one_tflite(source: PackageSource, request: PackageRequest) -> ArtifactEntry:
-    """The named artifact, else the recommended (or first) .tflite."""
+def _one_tflite(source: PackageSource, request: PackageRequest) -> tuple[ArtifactEntry, str]:
+    """The named artifact, else the .tflite recommended for ``--device`` (or on the converting
+    host), else the first one; and the README sentence saying what the choice rests on."""
     if len(request.artifacts) > 1:
         raise ConfigError("an android bundle holds one model; give one --artifact")
-    candidates = source.choose(request.artifacts, formats=("tflite",))
-    tflite = [entry for entry in candidates if entry.format == "tflite"]
+    has_tflite = any(entry.format == "tflite" for entry in source.entries)
+    selection = select(
+        source,
+        request.artifacts,
+        formats=("tflite",),
+        device=request.device if has_tflite else None,
+        threads=request.threads,
+        profiles_dir=request.profiles_dir,
+    )
+    tflite = [entry for entry in selection.entries if entry.format == "tflite"]
     if not tflite:
-        others = ", ".join(entry.file for entry in candidates or source.entries)
+        others = ", ".join(entry.file for entry in selection.entries or source.entries)
         raise ConfigError(
             f"android runs .tflite models (MediaPipe Tasks) and {others} is not one; "
             f"{_tflite_hint(source.folder)}"
         )
-    return tflite[0]
+    return tflite[0], selection.basis
 
 
 def _tflite_hint(folder: Path) -> str:

@@ -19,8 +19,10 @@ from edgesub.errors import ConfigError, MissingDependencyError
 from edgesub.labels import labels_text
 from edgesub.package.bundle import CHECKSUMS, write_checksums, write_tarball
 from edgesub.package.readme import render
+from edgesub.package.selection import select
 from edgesub.package.source import LABELS_FILE, PackageSource, check_read_back, class_names
 from edgesub.package.targets import TARGETS, PackageRequest
+from edgesub.profile.profile_record import HOST
 
 RUNNER = "run.py"
 REQUIREMENTS = "requirements.txt"
@@ -35,7 +37,14 @@ def build_raspberry_pi(
     source: PackageSource, request: PackageRequest, staging: Path
 ) -> dict[str, Any]:
     """The bundle folder and its .tar.gz, side by side in ``staging``."""
-    entries = source.choose(request.artifacts)
+    selection = select(
+        source,
+        request.artifacts,
+        device=request.device,
+        threads=request.threads,
+        profiles_dir=request.profiles_dir,
+    )
+    entries = selection.entries
     if not entries:
         raise ConfigError("the source lists no artifacts to package")
     model = source.model
@@ -54,9 +63,7 @@ def build_raspberry_pi(
     (folder / RUNNER).write_text(runner, encoding="utf-8")
     (folder / RUNNER).chmod(0o755)
     files = [e.file for e in entries]
-    bundled = Manifest(
-        model=model, artifacts=tuple(entries), recommended=_recommended(source, files)
-    )
+    bundled = Manifest(model=model, artifacts=tuple(entries), recommended=selection.recommended)
     write_manifest(folder, bundled)
     _read_back(folder)
     example = _example_input(pre)
@@ -66,7 +73,8 @@ def build_raspberry_pi(
         "files": ", ".join(f"`{f}`" for f in files),
         "requirements": ", ".join(requirements),
         "example": example,
-        "default_model": _default_model(source, files),
+        "default_model": _default_model(selection.recommended, files),
+        "choice": selection.basis,
     }
     (folder / "README.md").write_text(render("raspberry_pi.md", values), encoding="utf-8")
     write_checksums(folder)
@@ -78,6 +86,7 @@ def build_raspberry_pi(
         "tarball_bytes": tarball.stat().st_size,
         "requirements": requirements,
         "checksums": f"{name}/{CHECKSUMS}",
+        "chosen_for": request.device or HOST,
     }
 
 
@@ -116,14 +125,8 @@ def _edgesub_pins() -> dict[str, str]:
     return pins
 
 
-def _recommended(source: PackageSource, files: list[str]) -> Recommendation | None:
-    kept = {fmt: f for fmt, f in source.recommended.items() if f in files}
-    return Recommendation(by_format=kept) if kept else None
-
-
-def _default_model(source: PackageSource, files: list[str]) -> str:
+def _default_model(recommended: Recommendation | None, files: list[str]) -> str:
     """What run.py uses without --model (the same rule as its ``choose``)."""
-    recommended = _recommended(source, files)
     by_format = recommended.by_format if recommended else {}
     return by_format.get("tflite") or next(iter(by_format.values()), files[0])
 
