@@ -14,7 +14,8 @@ import numpy as np
 from edgesub.converters import keras_source, onnx_export, tflite_export, torch_sources
 from edgesub.converters.artifact_set import convert
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, format_for_file
-from edgesub.converters.manifest import load_manifest
+from edgesub.converters.manifest import load_manifest, read_manifest
+from edgesub.converters.manifest_record import ArtifactEntry, Manifest, ModelInfo
 from edgesub.converters.prediction import predict
 from edgesub.converters.sources import SOURCES, SourceRequest, convert_source
 from edgesub.errors import ModelFileError
@@ -22,7 +23,10 @@ from edgesub.errors import ModelFileError
 __all__ = [
     "CONVERTERS",
     "SOURCES",
+    "ArtifactEntry",
     "ArtifactFormat",
+    "Manifest",
+    "ModelInfo",
     "SourceRequest",
     "convert",
     "convert_source",
@@ -31,6 +35,7 @@ __all__ = [
     "load_manifest",
     "onnx_export",
     "predict",
+    "read_manifest",
     "run_artifact",
     "tflite_export",
     "torch_sources",

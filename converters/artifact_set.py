@@ -22,6 +22,13 @@ from edgesub.converters.calibration import calibration_set, checked_inputs
 from edgesub.converters.export_worker import ExportWorker, export_worker, in_process
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, ExportJob
 from edgesub.converters.manifest import model_section, tool_versions, write_manifest
+from edgesub.converters.manifest_record import (
+    ArtifactEntry,
+    Manifest,
+    ModelInfo,
+    Parity,
+    TensorSpec,
+)
 from edgesub.converters.outputs import output_kind
 from edgesub.converters.recommend import recommend
 from edgesub.converters.staging import staged_output
@@ -86,11 +93,11 @@ def convert(
                 make = functools.partial(export, model, job)
                 entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
             model_record = model_section(name, data, output_kind(cfg.outputs, reference.logits))
-            model_record.update(provenance or {})
-            finish(stage, model_record, entries, measure_latency=measure_latency)
+            model_record = model_record.replace(**(provenance or {}))
+            manifest = finish(stage, model_record, entries, measure_latency=measure_latency)
     finally:
         model.train(was_training)
-    return entries
+    return [entry.to_dict() for entry in manifest.artifacts]
 
 
 def _exporter(
@@ -117,22 +124,22 @@ def prepare_output(out_dir: Path, name: str) -> Path:
 
 def finish(
     out_dir: Path,
-    model: dict[str, Any],
-    entries: list[dict[str, Any]],
+    model: ModelInfo,
+    entries: list[ArtifactEntry],
     *,
     measure_latency: bool,
     input_shape: tuple[int, ...] | None = None,
-) -> Path:
-    """Mark the recommended artifacts (when measuring) and write the manifest.
+) -> Manifest:
+    """Mark the recommended artifacts (when measuring), write the manifest and return it.
 
     ``input_shape`` (batch 1) is what latency is measured at when the model has dynamic dims.
     """
-    recommended = (
-        recommend(out_dir, entries, input_shape=input_shape)
-        if measure_latency and entries
-        else None
-    )
-    return write_manifest(out_dir, model, entries, recommended)
+    recommended = None
+    if measure_latency and entries:
+        entries, recommended = recommend(out_dir, entries, input_shape=input_shape)
+    manifest = Manifest(model=model, artifacts=tuple(entries), recommended=recommended)
+    write_manifest(out_dir, manifest)
+    return manifest
 
 
 def _plan(cfg: ConvertConfig) -> list[tuple[ArtifactFormat, str, Exporter]]:
@@ -166,7 +173,7 @@ def publish_artifact(
     reference: Reference,
     target: Path,
     cfg: ConvertConfig,
-) -> dict[str, Any]:
+) -> ArtifactEntry:
     """Write the file with ``make(tmp)``, verify it, and rename it into place unless it fails."""
     with atomic_path(target) as tmp:
         start = time.perf_counter()
@@ -183,21 +190,22 @@ def publish_artifact(
         if not result["passed"] and not cfg.keep_failed:
             raise ParityError(failure_message(target.name, result), numbers=result)
         io = fmt.describe(tmp)
-        return {
-            "file": target.name,
-            "format": fmt.name,
-            "precision": precision,
-            "size_bytes": tmp.stat().st_size,
-            "sha256": file_sha256(tmp),
-            "input_layout": fmt.input_layout,
-            "inputs": io["inputs"],
-            "outputs": io["outputs"],
-            "accuracy": result.pop("accuracy"),
-            "parity": result,
-            "convert_seconds": round(convert_seconds, 3),
-            "verify_seconds": round(verify_seconds, 3),
-            "tools": tool_versions(fmt.tools),
-        }
+        accuracy = result.pop("accuracy")
+        return ArtifactEntry(
+            file=target.name,
+            format=fmt.name,
+            precision=precision,
+            size_bytes=tmp.stat().st_size,
+            sha256=file_sha256(tmp),
+            input_layout=fmt.input_layout,
+            inputs=tuple(TensorSpec.from_dict(spec, target.name) for spec in io["inputs"]),
+            outputs=tuple(TensorSpec.from_dict(spec, target.name) for spec in io["outputs"]),
+            accuracy=accuracy,
+            parity=Parity.from_dict(result, target.name),
+            convert_seconds=round(convert_seconds, 3),
+            verify_seconds=round(verify_seconds, 3),
+            tools=tool_versions(fmt.tools),
+        )
 
 
 def _tracked(

@@ -85,8 +85,8 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
                 )
                 target = stage / f"{name}_{precision}{fmt.extension}"
                 entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
-            finish(stage, model, entries, measure_latency=request.measure_latency)
-    return entries
+            manifest = finish(stage, model, entries, measure_latency=request.measure_latency)
+    return [entry.to_dict() for entry in manifest.artifacts]
 
 
 def _keras_cfg(request: SourceRequest) -> ConvertConfig:

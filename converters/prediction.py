@@ -15,6 +15,7 @@ import numpy as np
 from edgesub.converters.calibration import load_array
 from edgesub.converters.formats import format_for_file
 from edgesub.converters.manifest import MANIFEST_NAME, manifest_entry
+from edgesub.converters.manifest_record import ArtifactEntry, ModelInfo
 from edgesub.converters.outputs import scores
 from edgesub.converters.preprocessing import image_input
 from edgesub.data.tokenizer import text_input
@@ -22,12 +23,12 @@ from edgesub.errors import DataError, ModelFileError
 from edgesub.limits import check_model_file, regular_file_size
 from edgesub.registry import Registry
 
-# Input file readers by extension: (path, model section or None, invert) → float32 batch.
+# Input file readers by extension: (path, the manifest's model or None, invert) → float32 batch.
 INPUT_READERS: Registry[Any] = Registry("input file type")
 
 
 @INPUT_READERS.register(".npy")
-def _read_npy(path: Path, model: dict[str, Any] | None, invert: bool) -> np.ndarray:
+def _read_npy(path: Path, model: ModelInfo | None, invert: bool) -> np.ndarray:
     """A preprocessed model input, one sample or a batch (N × input shape)."""
     x = load_array(path, "input")
     if x.dtype.kind not in "fiu":
@@ -35,13 +36,13 @@ def _read_npy(path: Path, model: dict[str, Any] | None, invert: bool) -> np.ndar
     return x.astype(np.float32)
 
 
-def _read_image(path: Path, model: dict[str, Any] | None, invert: bool) -> np.ndarray:
+def _read_image(path: Path, model: ModelInfo | None, invert: bool) -> np.ndarray:
     if model is None:
         raise ModelFileError(
             "an image input needs the artifact's manifest.json (for its preprocessing); "
             "pass --manifest or give a preprocessed .npy array"
         )
-    return image_input(path, model.get("preprocessing") or {}, invert=invert)
+    return image_input(path, model.preprocessing, invert=invert)
 
 
 for _suffix in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
@@ -64,7 +65,7 @@ def predict(
     manifest_path = Path(manifest) if manifest else artifact.parent / MANIFEST_NAME
     model, entry = _manifest(artifact, manifest)
     x = _read_input(source, model, invert, manifest_path.parent)
-    x = _batched(x, _input_shape(model, entry, fmt, artifact), source)
+    x = _batched(x, _input_shape(model, fmt, artifact), source)
     if not np.isfinite(x).all():
         raise DataError(f"input {source} contains NaN or inf values")
     outputs = fmt.run(artifact, x, 1).reshape(len(x), -1)
@@ -73,13 +74,13 @@ def predict(
             f"{artifact.name} outputs NaN or infinity for {source} (NaN weights or an "
             "overflow?); its scores would mean nothing"
         )
-    labels = (model or {}).get("labels") or None
-    kind = (model or {}).get("output_kind")
+    labels = list(model.labels) if model is not None and model.labels else None
+    kind = model.output_kind if model is not None else None
     return {
         "artifact": str(artifact),
         "input": source,
         "format": fmt.name,
-        "precision": entry["precision"] if entry else None,
+        "precision": entry.precision if entry else None,
         "manifest": model is not None,
         "predictions": [_ranked(scores(row, kind), labels, top) for row in outputs],
     }
@@ -87,7 +88,7 @@ def predict(
 
 def _manifest(
     artifact: Path, manifest: Path | None
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+) -> tuple[ModelInfo | None, ArtifactEntry | None]:
     """The manifest given, else the one beside the artifact, else none (raw arrays only)."""
     path = Path(manifest) if manifest else artifact.parent / MANIFEST_NAME
     if manifest is None and not path.is_file():
@@ -95,11 +96,9 @@ def _manifest(
     return manifest_entry(path, artifact)
 
 
-def _read_input(
-    source: str, model: dict[str, Any] | None, invert: bool, folder: Path
-) -> np.ndarray:
+def _read_input(source: str, model: ModelInfo | None, invert: bool, folder: Path) -> np.ndarray:
     """An input file by its type, or ``source`` itself as text for a text model."""
-    pre = (model or {}).get("preprocessing") or {}
+    pre = model.preprocessing if model is not None else {}
     path = Path(source)
     suffix = path.suffix.lower()
     if pre.get("input") == "text" and not (suffix in INPUT_READERS and path.is_file()):
@@ -117,12 +116,10 @@ def _read_input(
     )
 
 
-def _input_shape(
-    model: dict[str, Any] | None, entry: dict[str, Any] | None, fmt: Any, artifact: Path
-) -> tuple[int, ...]:
+def _input_shape(model: ModelInfo | None, fmt: Any, artifact: Path) -> tuple[int, ...]:
     if model is not None:
-        return tuple(int(d) for d in model["input_shape"])
-    inputs = (entry or fmt.describe(artifact))["inputs"]
+        return tuple(int(d) for d in model.input_shape)
+    inputs = fmt.describe(artifact)["inputs"]
     return tuple(int(d) for d in inputs[0]["shape"][1:])
 
 

@@ -4,6 +4,8 @@ int8 is not always faster: on the x86 hosts we measured, ONNX Runtime's int8 ker
 tiny default student slower than fp32 (its per-op and quantise/dequantise costs outweigh the
 integer arithmetic) while LiteRT's XNNPACK int8 runs it faster. Rather than drop a slower file,
 the manifest records each file's measured latency and marks, per format, the one to use here.
+The rule (fastest, ties to the more accurate, then smaller) is :mod:`edgesub.profile.recommend`'s,
+which also chooses per target device from its estimates (:func:`candidates` feeds it a manifest).
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from edgesub.converters.manifest_record import ArtifactEntry, Manifest, Recommendation
+from edgesub.profile import recommend as rule
+from edgesub.profile.recommend import TIE_FRACTION, Candidate, Timing
+
 # Timed runs are split into rounds that visit every file in turn, so a burst of load on this
 # shared machine hits all files alike and the int8/fp32 ratio stays fair.
 ROUNDS = 3
 # Each round times a file for at least this long: 60 runs of a 12 µs model are under a
 # millisecond, where one scheduler hiccup would move the median.
 MIN_ROUND_S = 0.1
-# Latencies within this fraction of the fastest count as a tie (run-to-run noise at 1 thread);
-# the tie goes to the more accurate, then the smaller file.
-TIE_FRACTION = 0.05
 
 
 def measure_host_latency(
@@ -57,63 +60,78 @@ def measure_host_latency(
 
 def recommend(
     out_dir: Path,
-    entries: list[dict[str, Any]],
+    entries: list[ArtifactEntry],
     *,
     threads: int = 1,
     input_shape: tuple[int, ...] | None = None,
-) -> dict[str, Any]:
-    """Add measured host latency and ``recommended`` to each entry; return the manifest summary."""
-    paths = [Path(out_dir) / entry["file"] for entry in entries]
+) -> tuple[list[ArtifactEntry], Recommendation]:
+    """``entries`` with measured host latency and ``recommended``, and the manifest summary."""
+    paths = [Path(out_dir) / entry.file for entry in entries]
     stats = measure_host_latency(paths, threads=threads, input_shape=input_shape)
-    for entry, path in zip(entries, paths, strict=True):
-        entry["host_latency_ms"] = stats[path]["latency_ms"]
-        entry["host_latency_p90_ms"] = stats[path]["latency_p90_ms"]
-        entry["host_latency_kind"] = "measured"
-        entry["host_threads"] = threads
-        entry["recommended"] = False
-    _add_ratios(entries)
+    timed = [
+        entry.replace(
+            host_latency_ms=stats[path]["latency_ms"],
+            host_latency_p90_ms=stats[path]["latency_p90_ms"],
+            host_latency_kind="measured",
+            host_threads=threads,
+            recommended=False,
+        )
+        for entry, path in zip(entries, paths, strict=True)
+    ]
+    timed = _add_ratios(timed)
     chosen = {}
-    for fmt in dict.fromkeys(entry["format"] for entry in entries):
-        best = choose([e for e in entries if e["format"] == fmt])
+    for fmt in dict.fromkeys(entry.format for entry in timed):
+        best = choose([e for e in timed if e.format == fmt])
         if best is not None:
-            best["recommended"] = True
-            chosen[fmt] = best["file"]
-    return {
-        "by_format": chosen,
-        "basis": (
+            chosen[fmt] = best.file
+    marked = [e.replace(recommended=e.file in chosen.values()) for e in timed]
+    summary = Recommendation(
+        by_format=chosen,
+        basis=(
             f"lowest measured host latency at {threads} thread(s) among artifacts that passed "
             f"verification; within {TIE_FRACTION:.0%} the more accurate, then the smaller file"
         ),
-        "host": {"machine": platform.machine(), "cpu": platform.processor() or None},
-    }
+        host={"machine": platform.machine(), "cpu": platform.processor() or None},
+    )
+    return marked, summary
 
 
-def _add_ratios(entries: list[dict[str, Any]]) -> None:
+def _add_ratios(entries: list[ArtifactEntry]) -> list[ArtifactEntry]:
     """``host_latency_vs_fp32``: each file's latency over its format's fp32 file's, when there is
     one; above 1 + TIE_FRACTION the quantised file is slower here, and reports say so."""
-    fp32 = {e["format"]: e["host_latency_ms"] for e in entries if e["precision"] == "fp32"}
+    fp32 = {e.format: e.host_latency_ms for e in entries if e.precision == "fp32"}
+    ratios = []
     for entry in entries:
-        base = fp32.get(entry["format"])
-        entry["host_latency_vs_fp32"] = round(entry["host_latency_ms"] / base, 3) if base else None
+        base = fp32.get(entry.format)
+        latency = entry.host_latency_ms
+        ratio = round(latency / base, 3) if base and latency is not None else None
+        ratios.append(entry.replace(host_latency_vs_fp32=ratio))
+    return ratios
 
 
-def slower_than_fp32(entry: dict[str, Any]) -> bool:
+def slower_than_fp32(entry: ArtifactEntry) -> bool:
     """Measured slower than the fp32 file of its format on this host, beyond timing noise."""
-    ratio = entry.get("host_latency_vs_fp32")
+    ratio = entry.host_latency_vs_fp32
     return ratio is not None and ratio > 1 + TIE_FRACTION
 
 
-def choose(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+def candidate(entry: ArtifactEntry, folder: Path | None = None) -> Candidate:
+    """A manifest entry as a candidate of the recommendation rule (``folder`` holds its file)."""
+    path = Path(folder) / entry.file if folder is not None else None
+    return Candidate(entry.file, entry.format, entry.size_bytes, entry.score, entry.passed, path)
+
+
+def candidates(manifest: Manifest, folder: Path | None = None) -> list[Candidate]:
+    """Every artifact of ``manifest`` as a candidate, in manifest order."""
+    return [candidate(entry, folder) for entry in manifest.artifacts]
+
+
+def choose(entries: list[ArtifactEntry]) -> ArtifactEntry | None:
     """The entry to use among ``entries`` (which carry ``host_latency_ms``), or None if all fail."""
-    passed = [e for e in entries if e["parity"]["passed"]]
-    if not passed:
-        return None
-    fastest = min(e["host_latency_ms"] for e in passed)
-    close = [e for e in passed if e["host_latency_ms"] <= fastest * (1 + TIE_FRACTION)]
-    return min(close, key=lambda e: (-_score(e), e["size_bytes"]))
-
-
-def _score(entry: dict[str, Any]) -> float:
-    """Accuracy when labels were known, else agreement with the source model."""
-    accuracy = entry.get("accuracy")
-    return float(accuracy if accuracy is not None else entry["parity"]["top1_agreement"])
+    timings = [
+        Timing(candidate(e), e.host_latency_ms, "measured", TIE_FRACTION)
+        for e in entries
+        if e.host_latency_ms is not None
+    ]
+    choice = rule.choose(timings)
+    return next(e for e in entries if e.file == choice.file) if choice else None

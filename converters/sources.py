@@ -201,8 +201,10 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
             )
             target = stage / f"{name}_{precision}{fmt.extension}"
             entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
-        finish(stage, model, entries, measure_latency=request.measure_latency, input_shape=shape)
-    return entries
+        manifest = finish(
+            stage, model, entries, measure_latency=request.measure_latency, input_shape=shape
+        )
+    return [entry.to_dict() for entry in manifest.artifacts]
 
 
 def _onnx_cfg(request: SourceRequest) -> ConvertConfig:

@@ -48,6 +48,11 @@ class BatchError(EdgesubError):
     """Some items of a batch failed: each was reported on its own line, this sums them up."""
 
 
+class RecordError(EdgesubError):
+    """A JSON record (manifest.json, profile.json, compare.json) has a missing, unknown or
+    mistyped key, or a schema version this edgesub does not read (docs/schemas.md)."""
+
+
 class ConversionError(EdgesubError):
     """Exporting or quantising a model failed (unsupported op, bad calibration, tool failure)."""
 

@@ -23,6 +23,7 @@ from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
     from edgesub.data import Dataset
+    from edgesub.profile.profile_record import ProfileEntry
 
 
 class Mode(enum.Enum):
@@ -265,12 +266,12 @@ def token_id_precisions(cfg: config_mod.ConvertConfig) -> config_mod.ConvertConf
     return dataclasses.replace(cfg, precisions=swapped)
 
 
-def stage_profile(run: RunDir, cfg: RunConfig, *, progress: bool) -> list[dict]:
-    from edgesub.converters import load_manifest
+def stage_profile(run: RunDir, cfg: RunConfig, *, progress: bool) -> list[ProfileEntry]:
+    from edgesub.converters import read_manifest
     from edgesub.profile import profile_artifacts, write_profile
 
-    manifest = load_manifest(run.require(run.manifest, "convert"))
-    paths = [run.artifacts / entry["file"] for entry in manifest["artifacts"]]
+    manifest = read_manifest(run.require(run.manifest, "convert"))
+    paths = [run.artifacts / entry.file for entry in manifest.artifacts]
     p = cfg.profile
     records = profile_artifacts(
         paths,
@@ -325,9 +326,11 @@ def _run_stages(cfg: RunConfig, mode: Mode, *, progress: bool, quiet: bool) -> d
         )
         note(student_line(student), quiet)
     with stage("convert", timings, quiet):
+        from edgesub.converters.manifest_record import ArtifactEntry
+
         summary["artifacts"] = stage_convert(run, data, cfg, progress=progress)
         for entry in summary["artifacts"]:
-            note(artifact_line(entry), quiet)
+            note(artifact_line(ArtifactEntry.from_dict(entry, run.manifest)), quiet)
     with stage("profile", timings, quiet):
         summary["profile"] = stage_profile(run, cfg, progress=progress)
     _write_timings(run, timings)

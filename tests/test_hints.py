@@ -134,8 +134,18 @@ def hints(out_cls: Path, bare_run: Path, onnx_run: Path, tmp_path: Path) -> dict
     empty.mkdir()
     records = make_run(tmp_path, "records.json")  # a run named like a file, no profile.json
     profiled = make_run(tmp_path, "profiled")  # a profile.json holding one device's record
-    record = {"artifact": "m.onnx", "device": "raspberry-pi-5", "latency_ms": 1.0}
-    (profiled / "profile.json").write_text(json.dumps({"records": [record]}))
+    record = {
+        "artifact": "m.onnx", "path": "m.onnx", "format": "onnx", "precision": "fp32",
+        "size_bytes": 1, "macs": 1, "accuracy": None, "device": "raspberry-pi-5",
+        "device_name": "Pi 5", "threads": 1, "latency_ms": 1.0, "latency_kind": "estimated",
+        "latency_error_pct": 45.0, "latency_p90_ms": None, "peak_memory_mb": 1.0,
+        "memory_kind": "estimated", "fits_in_memory": True, "energy_mj": 1.0,
+        "energy_dynamic_mj": 0.5, "energy_kind": "estimated",
+    }  # fmt: skip
+    profile = {"schema_version": 1, "host": None, "records": [record]}
+    (profiled / "profile.json").write_text(json.dumps(profile))
+    partial = make_run(tmp_path, "partial")  # a profile.json whose record lacks keys
+    (partial / "profile.json").write_text(json.dumps({"records": [{"artifact": "m.onnx"}]}))
     pi = ("--target", "raspberry-pi", "--out", str(tmp_path / "pi"))
     android = ("--target", "android", "--out", str(tmp_path / "android"))
     return {
@@ -149,6 +159,7 @@ def hints(out_cls: Path, bare_run: Path, onnx_run: Path, tmp_path: Path) -> dict
         "package a run without artifacts": failure("package", str(bare_run), *pi),
         "compare a .json folder": failure("compare", str(records)),
         "compare, device not profiled": failure("compare", str(profiled), "--device", "pixel-4"),
+        "compare, a record lacks keys": failure("compare", str(partial)),
     }
 
 

@@ -75,3 +75,33 @@ def dense_onnx(path: Any, *, softmax: bool) -> Any:
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
+
+
+def mlp_onnx(path: Any, hidden: int) -> Any:
+    """x[1,64] → MatMul(64×hidden) → Relu → MatMul(hidden×10): a fixed-batch ONNX classifier
+    whose cost grows with ``hidden`` (a wide one is far slower on a small CPU)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(hidden)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.1, (64, hidden)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.1, (hidden, 10)).astype(np.float32), "w2"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("MatMul", ["r", "w2"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path

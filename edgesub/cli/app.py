@@ -69,7 +69,13 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 def print_json(data: Any) -> None:
     """What ``--json`` prints: indented, anything not JSON-native as its string; NaN or infinity
     is an error, never the non-JSON ``NaN``/``Infinity`` a parser would choke on."""
-    click.echo(dumps_strict(data, "the JSON output", default=str))
+    click.echo(dumps_strict(data, "the JSON output", default=_json_value))
+
+
+def _json_value(obj: Any) -> Any:
+    """A record (edgesub.records) as its JSON object, anything else as its string."""
+    to_dict = getattr(obj, "to_dict", None)
+    return to_dict() if callable(to_dict) else str(obj)
 
 
 class FiniteFloat(click.ParamType):

@@ -166,8 +166,10 @@ def convert(
     if as_json:
         print_json(entries)
         return
+    from edgesub.converters.manifest_record import ArtifactEntry
+
     for entry in entries:
-        out.print(artifact_line(entry))
+        out.print(artifact_line(ArtifactEntry.from_dict(entry)))
 
 
 def _convert_run(

@@ -169,7 +169,7 @@ def _print_profile(result: ProfileResult) -> None:
     if result.records:
         for table in profile_tables(result.records, out.width):
             out.print(table)
-    for line in failure_lines([f.record() for f in result.failures]):
+    for line in failure_lines(result.failures):
         out.print(line, soft_wrap=True)
 
 
@@ -183,7 +183,7 @@ def _fail_if_any(result: ProfileResult) -> None:
         )
 
 
-def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict | None, Any]:
+def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], Any, Any]:
     """Expand run directories into their artifacts (with manifest); keep plain files as given."""
     from edgesub.rundir import RunDir
 
@@ -192,12 +192,12 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], dict
     run = None
     for target in map(Path, targets):
         if target.is_dir():
-            from edgesub.converters import load_manifest
+            from edgesub.converters import read_manifest
 
             run = RunDir(target)
             hold_lock(run)
-            manifest = load_manifest(run.require(run.manifest, "convert"))
-            paths += [run.artifacts / a["file"] for a in manifest["artifacts"]]
+            manifest = read_manifest(run.require(run.manifest, "convert"))
+            paths += [run.artifacts / a.file for a in manifest.artifacts]
         else:
             paths.append(target)
     return paths, manifest, run if len(targets) == 1 else None
@@ -274,7 +274,7 @@ def compare(
 
     cfg = _compare_config(options)
     records, run = _compare_inputs(targets, cfg, progress=not no_progress)
-    comparison = compare_records(records, cfg.budget)
+    comparison = compare_records(records, cfg.budget, _candidates(run))
     if run is not None:
         write_comparison(run.root / COMPARE_FILE, comparison)
         _refresh_report(run)
@@ -285,13 +285,28 @@ def compare(
     if as_json:
         print_json(comparison)
         return
-    from edgesub.report.table import compare_table
+    from edgesub.report.table import compare_table, recommendation_table
 
     out.print(compare_table(comparison))
-    fitting = len(comparison["fitting"])
-    out.print(f"{fitting} of {len(comparison['rows'])} artifact × device pairs fit the budget")
-    for device, front in comparison["pareto"].items():
+    fitting = len(comparison.fitting)
+    out.print(f"{fitting} of {len(comparison.rows)} artifact × device pairs fit the budget")
+    for device, front in comparison.pareto.items():
         out.print(f"Pareto front on {device}: {', '.join(front)}")
+    if comparison.recommendations:
+        out.print(recommendation_table(comparison.recommendations))
+
+
+def _candidates(run: Any) -> list | None:
+    """The run's artifacts as recommendation candidates (which passed verification), or None
+    (every profiled file counts) without a run or its manifest."""
+    if run is None or not run.manifest.is_file():
+        return None
+    from edgesub.converters.manifest_record import Manifest
+    from edgesub.converters.recommend import candidates
+    from edgesub.errors import ModelFileError
+
+    # what verification said of each file; the files themselves are profile's concern
+    return candidates(Manifest.read(run.manifest, error=ModelFileError), run.artifacts)
 
 
 def _compare_config(options: dict[str, Any]) -> Any:
@@ -321,9 +336,7 @@ def _compare_config(options: dict[str, Any]) -> Any:
     )
 
 
-def _compare_inputs(
-    targets: tuple[str, ...], cfg: Any, *, progress: bool
-) -> tuple[list[dict], Any]:
+def _compare_inputs(targets: tuple[str, ...], cfg: Any, *, progress: bool) -> tuple[list, Any]:
     """Records from a profile.json (file or run dir), else fresh estimates of the artifacts."""
     from edgesub.profile.compare import load_profile_records, select_devices
     from edgesub.rundir import RunDir

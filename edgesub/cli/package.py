@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgesub.cli.app import cli, hold_lock, print_json
+from edgesub.cli.app import THREADS, cli, hold_lock, print_json
 from edgesub.console import out
 
 
@@ -54,6 +54,24 @@ def parse_normalize(text: str | None) -> tuple[float, ...] | None:
     help="Normalisation of 0..255 pixel values, (pixel - MEAN) / STD (or C means, then C stds), "
     "for a model file without manifest.json (default: the manifest's).",
 )
+@click.option(
+    "--device",
+    help="Device profile id to choose the files for, by its measured or estimated latency "
+    "(default: the files recommended on the converting host; ids: `edgesub devices`).",
+)
+@click.option(
+    "--threads",
+    type=THREADS,
+    default=1,
+    show_default=True,
+    help="CPU threads the device runs the model at, for --device's estimates.",
+)
+@click.option(
+    "--profiles",
+    "profiles_dir",
+    type=click.Path(file_okay=False),
+    help="Folder of extra device profiles, *.toml (default: $EDGESUB_PROFILES if set).",
+)
 @click.option("--model-version", help="Version in the android metadata (default: sha256 prefix).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def package_command(
@@ -63,6 +81,9 @@ def package_command(
     artifacts: tuple[str, ...],
     labels: str | None,
     normalize: str | None,
+    device: str | None,
+    threads: int,
+    profiles_dir: str | None,
     model_version: str | None,
     as_json: bool,
 ) -> None:
@@ -76,6 +97,7 @@ def package_command(
     Examples:
       edgesub package runs/default --target android --out bundles/android
       edgesub package runs/default --target raspberry-pi --out bundles/pi
+      edgesub package runs/default --target raspberry-pi --device raspberry-pi-4b --out pi4
     """
     from edgesub.package import PackageRequest, package
     from edgesub.rundir import RunDir
@@ -89,6 +111,9 @@ def package_command(
         labels=Path(labels) if labels else None,
         normalize=parse_normalize(normalize),
         model_version=model_version,
+        device=device,
+        threads=threads,
+        profiles_dir=profiles_dir,
     )
     summary = package(Path(source), target, request)
     if as_json:

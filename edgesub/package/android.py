@@ -21,6 +21,7 @@ from edgesub.converters.outputs import DEFAULT_KIND
 from edgesub.errors import ConfigError, ModelFileError, ParityError
 from edgesub.labels import labels_text
 from edgesub.package.readme import numbers, render
+from edgesub.package.selection import select
 from edgesub.package.source import (
     LABELS_FILE,
     RUN_ARTIFACTS,
@@ -32,6 +33,7 @@ from edgesub.package.targets import TARGETS, PackageRequest
 from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
+    from edgesub.converters.manifest_record import ArtifactEntry, ModelInfo
     from edgesub.package.metadata import ClassifierMetadata
 
 ASSETS = "assets"
@@ -46,7 +48,7 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
     require("flatbuffers", "runtime")
     require("ai_edge_litert.schema_py_generated")
     pre = _image_preprocessing(source.model)
-    entry = _one_tflite(source, request)
+    entry, choice = _one_tflite(source, request)
     labels = class_names(source.model)
     mean, std = pixel_normalisation(pre)
     from edgesub.package.metadata import OUTPUT_DESCRIPTIONS, ClassifierMetadata
@@ -54,20 +56,20 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
 
     height, width = (int(d) for d in pre["size"])
     meta = ClassifierMetadata(
-        name=source.model["name"],
+        name=source.model.name,
         description=_description(source.model, entry, pre),
-        version=request.model_version or entry["sha256"][:12],
+        version=request.model_version or entry.sha256[:12],
         author=f"edgesub {__version__}",
         width=width,
         height=height,
         mean=mean,
         std=std,
         labels_file=LABELS_FILE,
-        output_kind=source.model.get("output_kind", DEFAULT_KIND),
+        output_kind=source.model.output_kind or DEFAULT_KIND,
     )
     text = labels_text(labels)
-    original = source.folder / entry["file"]
-    model_file = staging / ASSETS / entry["file"]
+    original = source.folder / entry.file
+    model_file = staging / ASSETS / entry.file
     model_file.parent.mkdir()
     data, added = classifier_file(
         original.read_bytes(), pre["layout"], int(pre["channels"]), meta, text
@@ -80,8 +82,8 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
         "android.md",
         {
             "name": meta.name,
-            "source": entry["file"],
-            "asset": entry["file"],
+            "source": entry.file,
+            "asset": entry.file,
             "classes": len(labels),
             "height": height,
             "width": width,
@@ -94,12 +96,13 @@ def build_android(source: PackageSource, request: PackageRequest, staging: Path)
             "samples": parity["samples"],
             "max_abs_diff": f"{parity['max_abs_diff']:.1e}",
             "agreement": f"{parity['top1_agreement']:.0f}",
+            "choice": choice,
         },
     )
     (staging / "README.md").write_text(readme, encoding="utf-8")
     return {
-        "artifact": entry["file"],
-        "model_file": f"{ASSETS}/{entry['file']}",
+        "artifact": entry.file,
+        "model_file": f"{ASSETS}/{entry.file}",
         "metadata": {"name": meta.name, "version": meta.version, "mean": mean, "std": std},
         "operators_added": added,
         "parity": parity,
@@ -123,19 +126,28 @@ def _adapted(added: list[str]) -> str:
     return f"Operators added inside the file so MediaPipe can feed and read it: {steps}."
 
 
-def _one_tflite(source: PackageSource, request: PackageRequest) -> dict[str, Any]:
-    """The named artifact, else the recommended (or first) .tflite."""
+def _one_tflite(source: PackageSource, request: PackageRequest) -> tuple[ArtifactEntry, str]:
+    """The named artifact, else the .tflite recommended for ``--device`` (or on the converting
+    host), else the first one; and the README sentence saying what the choice rests on."""
     if len(request.artifacts) > 1:
         raise ConfigError("an android bundle holds one model; give one --artifact")
-    candidates = source.choose(request.artifacts, formats=("tflite",))
-    tflite = [entry for entry in candidates if entry["format"] == "tflite"]
+    has_tflite = any(entry.format == "tflite" for entry in source.entries)
+    selection = select(
+        source,
+        request.artifacts,
+        formats=("tflite",),
+        device=request.device if has_tflite else None,
+        threads=request.threads,
+        profiles_dir=request.profiles_dir,
+    )
+    tflite = [entry for entry in selection.entries if entry.format == "tflite"]
     if not tflite:
-        others = ", ".join(entry["file"] for entry in candidates or source.entries)
+        others = ", ".join(entry.file for entry in selection.entries or source.entries)
         raise ConfigError(
             f"android runs .tflite models (MediaPipe Tasks) and {others} is not one; "
             f"{_tflite_hint(source.folder)}"
         )
-    return tflite[0]
+    return tflite[0], selection.basis
 
 
 def _tflite_hint(folder: Path) -> str:
@@ -150,14 +162,14 @@ def _tflite_hint(folder: Path) -> str:
     )
 
 
-def _image_preprocessing(model: dict[str, Any]) -> dict[str, Any]:
-    pre = model.get("preprocessing") or {}
+def _image_preprocessing(model: ModelInfo) -> dict[str, Any]:
+    pre = model.preprocessing
     needed = ("layout", "channels", "size", "value_range", "scale", "mean", "std")
     if pre.get("input") != "image" or any(key not in pre for key in needed):
         kind = pre.get("input") or "unknown"
         raise ConfigError(
             f"the android target packages image classifiers (1- or 3-channel images, for "
-            f"MediaPipe's ImageClassifier); {model.get('name')} takes {kind} input: package it "
+            f"MediaPipe's ImageClassifier); {model.name} takes {kind} input: package it "
             "with --target raspberry-pi"
         )
     return pre
@@ -177,14 +189,14 @@ def pixel_normalisation(pre: dict[str, Any]) -> tuple[list[float], list[float]]:
     return mean, std
 
 
-def _description(model: dict[str, Any], entry: dict[str, Any], pre: dict[str, Any]) -> str:
+def _description(model: ModelInfo, entry: ArtifactEntry, pre: dict[str, Any]) -> str:
     height, width = pre["size"]
-    accuracy = entry.get("accuracy")
+    accuracy = entry.accuracy
     measured = f", test accuracy {accuracy:.2f} %" if isinstance(accuracy, float) else ""
     return (
-        f"{model['name']}: {len(class_names(model))}-class image classifier "
+        f"{model.name}: {len(class_names(model))}-class image classifier "
         f"({height}×{width} {pre.get('color', 'image')}), packaged by edgesub from "
-        f"{entry['file']}{measured}"
+        f"{entry.file}{measured}"
     )
 
 

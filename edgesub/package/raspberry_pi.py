@@ -13,13 +13,16 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from edgesub.converters.manifest import MANIFEST_NAME, load_manifest, write_manifest
+from edgesub.converters.manifest import MANIFEST_NAME, read_manifest, write_manifest
+from edgesub.converters.manifest_record import Manifest, Recommendation
 from edgesub.errors import ConfigError, MissingDependencyError
 from edgesub.labels import labels_text
 from edgesub.package.bundle import CHECKSUMS, write_checksums, write_tarball
 from edgesub.package.readme import render
+from edgesub.package.selection import select
 from edgesub.package.source import LABELS_FILE, PackageSource, check_read_back, class_names
 from edgesub.package.targets import TARGETS, PackageRequest
+from edgesub.profile.profile_record import HOST
 
 RUNNER = "run.py"
 REQUIREMENTS = "requirements.txt"
@@ -34,35 +37,44 @@ def build_raspberry_pi(
     source: PackageSource, request: PackageRequest, staging: Path
 ) -> dict[str, Any]:
     """The bundle folder and its .tar.gz, side by side in ``staging``."""
-    entries = source.choose(request.artifacts)
+    selection = select(
+        source,
+        request.artifacts,
+        device=request.device,
+        threads=request.threads,
+        profiles_dir=request.profiles_dir,
+    )
+    entries = selection.entries
     if not entries:
         raise ConfigError("the source lists no artifacts to package")
     model = source.model
-    pre = model.get("preprocessing") or {}
-    name = f"{model['name']}-raspberry-pi"
+    pre = model.preprocessing
+    name = f"{model.name}-raspberry-pi"
     folder = staging / name
     folder.mkdir()
     extra = [pre["tokenizer"]["vocab"]] if pre.get("tokenizer") else []
-    for file_name in [e["file"] for e in entries] + extra:
+    for file_name in [e.file for e in entries] + extra:
         shutil.copyfile(source.folder / file_name, folder / file_name)
-    if model.get("labels") or model.get("num_classes"):
+    if model.labels or model.num_classes:
         (folder / LABELS_FILE).write_text(labels_text(class_names(model)), encoding="utf-8")
-    requirements = runtime_requirements({e["format"] for e in entries}, pre.get("input") == "image")
+    requirements = runtime_requirements({e.format for e in entries}, pre.get("input") == "image")
     (folder / REQUIREMENTS).write_text("\n".join(requirements) + "\n", encoding="utf-8")
     runner = resources.files("edgesub.package").joinpath("standalone_runner.py").read_text("utf-8")
     (folder / RUNNER).write_text(runner, encoding="utf-8")
     (folder / RUNNER).chmod(0o755)
-    files = [e["file"] for e in entries]
-    write_manifest(folder, model, entries, _recommended(source, files))
+    files = [e.file for e in entries]
+    bundled = Manifest(model=model, artifacts=tuple(entries), recommended=selection.recommended)
+    write_manifest(folder, bundled)
     _read_back(folder)
     example = _example_input(pre)
     values = {
-        "name": model["name"],
+        "name": model.name,
         "bundle": name,
         "files": ", ".join(f"`{f}`" for f in files),
         "requirements": ", ".join(requirements),
         "example": example,
-        "default_model": _default_model(source, files),
+        "default_model": _default_model(selection.recommended, files),
+        "choice": selection.basis,
     }
     (folder / "README.md").write_text(render("raspberry_pi.md", values), encoding="utf-8")
     write_checksums(folder)
@@ -74,16 +86,17 @@ def build_raspberry_pi(
         "tarball_bytes": tarball.stat().st_size,
         "requirements": requirements,
         "checksums": f"{name}/{CHECKSUMS}",
+        "chosen_for": request.device or HOST,
     }
 
 
 def _read_back(folder: Path) -> None:
     """Every file the written manifest lists is there with its sha256, and labels.txt gives
     the manifest's label names, in order."""
-    manifest = load_manifest(folder / MANIFEST_NAME)
+    manifest = read_manifest(folder / MANIFEST_NAME)
     if (folder / LABELS_FILE).is_file():
         text = (folder / LABELS_FILE).read_text(encoding="utf-8")
-        check_read_back(text, class_names(manifest["model"]), f"{folder.name}/{LABELS_FILE}")
+        check_read_back(text, class_names(manifest.model), f"{folder.name}/{LABELS_FILE}")
 
 
 def runtime_requirements(formats: set[str], images: bool) -> list[str]:
@@ -112,15 +125,9 @@ def _edgesub_pins() -> dict[str, str]:
     return pins
 
 
-def _recommended(source: PackageSource, files: list[str]) -> dict[str, Any] | None:
-    kept = {fmt: f for fmt, f in source.recommended.items() if f in files}
-    return {"by_format": kept} if kept else None
-
-
-def _default_model(source: PackageSource, files: list[str]) -> str:
+def _default_model(recommended: Recommendation | None, files: list[str]) -> str:
     """What run.py uses without --model (the same rule as its ``choose``)."""
-    recommended = _recommended(source, files) or {"by_format": {}}
-    by_format = recommended["by_format"]
+    by_format = recommended.by_format if recommended else {}
     return by_format.get("tflite") or next(iter(by_format.values()), files[0])
 
 

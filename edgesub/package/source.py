@@ -11,11 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any
 
 from edgesub.converters.calibration import read_labels
 from edgesub.converters.formats import format_for_file
-from edgesub.converters.manifest import MANIFEST_NAME, load_manifest, manifest_entry
+from edgesub.converters.manifest import MANIFEST_NAME, manifest_entry, read_manifest
+from edgesub.converters.manifest_record import (
+    ArtifactEntry,
+    Manifest,
+    ModelInfo,
+    Recommendation,
+    TensorSpec,
+)
 from edgesub.converters.preprocessing import COLOR_MODES
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, DataError, ModelFileError
@@ -32,23 +38,31 @@ class PackageSource:
     """The files on offer and what the manifest says about them."""
 
     folder: Path  # holds the artifacts (and a text model's vocabulary)
-    model: dict[str, Any]  # the manifest's model section
-    entries: list[dict[str, Any]]  # artifact entries, in manifest order
-    recommended: dict[str, str]  # format → recommended file name (may be empty)
+    model: ModelInfo  # the manifest's model section
+    entries: tuple[ArtifactEntry, ...]  # artifact entries, in manifest order
+    recommendation: Recommendation | None = None  # the manifest's (None: no latency measured)
+    run: RunDir | None = None  # the run the artifacts belong to, when given a run
 
-    def entry(self, file_name: str) -> dict[str, Any]:
+    @property
+    def recommended(self) -> dict[str, str]:
+        """Format → recommended file name (may be empty)."""
+        return dict(self.recommendation.by_format) if self.recommendation else {}
+
+    def entry(self, file_name: str) -> ArtifactEntry:
         for entry in self.entries:
-            if entry["file"] == file_name:
+            if entry.file == file_name:
                 return entry
-        known = ", ".join(e["file"] for e in self.entries)
+        known = ", ".join(e.file for e in self.entries)
         raise ConfigError(f"no artifact named {file_name}; this source has: {known}")
 
-    def choose(self, names: Sequence[str], formats: Sequence[str] | None = None) -> list[dict]:
+    def choose(
+        self, names: Sequence[str], formats: Sequence[str] | None = None
+    ) -> list[ArtifactEntry]:
         """The artifacts named, else the recommended one per format, else all (of ``formats``)."""
         if names:
             return [self.entry(name) for name in dict.fromkeys(names)]
-        usable = [e for e in self.entries if formats is None or e["format"] in formats]
-        picked = [e for e in usable if e["file"] in self.recommended.values()]
+        usable = [e for e in self.entries if formats is None or e.format in formats]
+        picked = [e for e in usable if e.file in self.recommended.values()]
         return picked or usable
 
 
@@ -61,10 +75,13 @@ def resolve_source(
         _no_overrides(path, labels, normalize)
         for folder in (path / RUN_ARTIFACTS, path):
             if (folder / MANIFEST_NAME).is_file():
-                manifest = load_manifest(folder / MANIFEST_NAME)
-                _plain_names(folder / MANIFEST_NAME, manifest["model"], manifest["artifacts"])
-                by_format = (manifest.get("recommended") or {}).get("by_format") or {}
-                return PackageSource(folder, manifest["model"], manifest["artifacts"], by_format)
+                manifest: Manifest = read_manifest(folder / MANIFEST_NAME)
+                _plain_names(folder / MANIFEST_NAME, manifest.model, manifest.artifacts)
+                run = RunDir(folder.parent)
+                run = run if folder.name == RUN_ARTIFACTS and run.config.is_file() else None
+                return PackageSource(
+                    folder, manifest.model, manifest.artifacts, manifest.recommended, run
+                )
         raise ModelFileError(
             f"{path} holds no {MANIFEST_NAME} (nor {RUN_ARTIFACTS}/{MANIFEST_NAME}); "
             + RunDir(path).missing_hint("convert")
@@ -77,7 +94,7 @@ def resolve_source(
         _no_overrides(path, labels, normalize)
         model, entry = manifest_entry(path.parent / MANIFEST_NAME, path)
         _plain_names(path.parent / MANIFEST_NAME, model, [entry])
-        return PackageSource(path.parent, model, [entry], {})
+        return PackageSource(path.parent, model, (entry,))
     if labels is None or normalize is None:
         raise ConfigError(
             f"{path.name} has no {MANIFEST_NAME} beside it: give --labels FILE (class names, one "
@@ -85,25 +102,25 @@ def resolve_source(
             "127.5,127.5) so the bundle can say what the outputs mean and how to feed it"
         )
     io = fmt.describe(path)
-    entry = {
-        "file": path.name,
-        "format": fmt.name,
-        "precision": None,
-        "size_bytes": path.stat().st_size,
-        "sha256": file_sha256(path),
-        "inputs": io["inputs"],
-        "outputs": io["outputs"],
-        "parity": None,
-    }
+    entry = ArtifactEntry(
+        file=path.name,
+        format=fmt.name,
+        precision=None,
+        size_bytes=path.stat().st_size,
+        sha256=file_sha256(path),
+        inputs=tuple(TensorSpec.from_dict(spec, path.name) for spec in io["inputs"]),
+        outputs=tuple(TensorSpec.from_dict(spec, path.name) for spec in io["outputs"]),
+        parity=None,
+    )
     model = _model_without_manifest(path, entry, read_labels(labels), list(normalize))
-    entry["input_layout"] = model["preprocessing"]["layout"]
-    return PackageSource(path.parent, model, [entry], {})
+    entry = entry.replace(input_layout=model.preprocessing["layout"])
+    return PackageSource(path.parent, model, (entry,))
 
 
-def _plain_names(manifest: Path, model: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+def _plain_names(manifest: Path, model: ModelInfo, entries: Sequence[ArtifactEntry]) -> None:
     """Files a manifest names are copied into the bundle: they must stay beside it."""
-    tokenizer = (model.get("preprocessing") or {}).get("tokenizer") or {}
-    for name in [entry["file"] for entry in entries] + [tokenizer.get("vocab", "vocab.txt")]:
+    tokenizer = model.preprocessing.get("tokenizer") or {}
+    for name in [entry.file for entry in entries] + [tokenizer.get("vocab", "vocab.txt")]:
         if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
             raise ModelFileError(f"{manifest}: {name!r} is not a plain file name beside it")
 
@@ -117,15 +134,15 @@ def _no_overrides(path: Path, labels: Path | None, normalize: Sequence[float] | 
 
 
 def _model_without_manifest(
-    path: Path, entry: dict[str, Any], labels: list[str], normalize: list[float]
-) -> dict[str, Any]:
+    path: Path, entry: ArtifactEntry, labels: list[str], normalize: list[float]
+) -> ModelInfo:
     """A manifest model section for an image classifier described only by the user's flags."""
-    shape = entry["inputs"][0]["shape"] if len(entry["inputs"]) == 1 else []
+    shape = list(entry.inputs[0].shape) if len(entry.inputs) == 1 else []
     if len(shape) != 4:
         raise ModelFileError(
             f"{path.name}: --labels/--normalize describe an image classifier with one "
             f"N×H×W×C or N×C×H×W input; this model's inputs are "
-            f"{[i['shape'] for i in entry['inputs']]}"
+            f"{[list(i.shape) for i in entry.inputs]}"
         )
     layout = "NHWC" if shape[3] in COLOR_MODES else "NCHW" if shape[1] in COLOR_MODES else None
     if layout is None:
@@ -137,15 +154,15 @@ def _model_without_manifest(
             f"--normalize takes MEAN,STD or {channels} means then {channels} stds (std ≠ 0), "
             f"got {len(normalize)} values"
         )
-    classes = entry["outputs"][0]["shape"][-1] if entry["outputs"] else -1
+    classes = entry.outputs[0].shape[-1] if entry.outputs else -1
     if classes != len(labels):
         raise DataError(f"{len(labels)} labels given; {path.name} outputs {classes} scores")
-    return {
-        "name": path.stem,
-        "num_classes": len(labels),
-        "labels": labels,
-        "input_shape": list(shape[1:]),
-        "preprocessing": {
+    return ModelInfo(
+        name=path.stem,
+        num_classes=len(labels),
+        labels=tuple(labels),
+        input_shape=tuple(shape[1:]),
+        preprocessing={
             "input": "image",
             "layout": layout,
             "channels": channels,
@@ -156,13 +173,12 @@ def _model_without_manifest(
             "mean": normalize[:half],
             "std": normalize[half:],
         },
-    }
+    )
 
 
-def class_names(model: dict[str, Any]) -> list[str]:
+def class_names(model: ModelInfo) -> list[str]:
     """The manifest's labels, else the class indices as names."""
-    labels = model.get("labels") or [str(i) for i in range(int(model["num_classes"]))]
-    return [str(label) for label in labels]
+    return model.class_names
 
 
 def check_read_back(text: str, labels: list[str], where: str) -> None:

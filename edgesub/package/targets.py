@@ -26,6 +26,9 @@ class PackageRequest:
     labels: Path | None = None  # only for a model file without a manifest
     normalize: tuple[float, ...] | None = None  # ditto: MEAN,STD on 0..255 pixels
     model_version: str | None = None  # android metadata; default: the artifact's sha256 prefix
+    device: str | None = None  # device profile id to choose the files for; None: the host's
+    threads: int = 1  # CPU threads the device runs at, for its estimates
+    profiles_dir: str | None = None  # extra device profiles (--profiles)
 
 
 # A target writes its files into the (empty) staging folder and returns a JSON-able summary.

@@ -3,84 +3,33 @@
 A user's question is rarely "how fast" but "which variant can I ship": it must fit the device's
 RAM, answer within a latency limit, stay under an energy budget per inference, or keep a
 battery-powered device running long enough at the rate the application needs. The power model
-is the one the records were estimated with (docs/run-directory.md): ``energy_mj`` is the whole
+is the one the records were estimated with (docs/schemas.md): ``energy_mj`` is the whole
 device over one inference, ``energy_dynamic_mj`` the part above idle, so idle power is
 ``(energy_mj - energy_dynamic_mj) / latency_ms`` and nothing else has to be looked up.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from edgesub.atomic import atomic_write_json
 from edgesub.errors import ConfigError
+from edgesub.profile.compare_record import (
+    COMPARE_FILE,
+    Budget,
+    CompareRecord,
+    CompareRow,
+    FitPair,
+)
 from edgesub.profile.devices import ALL_DEVICES
+from edgesub.profile.profile_record import ProfileEntry, load_profile
+from edgesub.profile.recommend import Candidate, recommend_from_records
 
-SCHEMA_VERSION = 1
-COMPARE_FILE = "compare.json"
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Limits a deployment must meet; every unset limit is simply not checked.
-
-    ``rate_hz`` is the inference rate the application needs: it turns energy per inference
-    into average power (``average_power_mw``) and, with ``battery_wh``, into hours of battery.
-    ``include_idle`` says whether the device's idle power between (and during) inferences
-    counts, which is the realistic figure for a device that runs only this model; without it
-    the figures are the model's own share of the battery.
-    """
-
-    energy_mj: float | None = None
-    max_latency_ms: float | None = None
-    rate_hz: float | None = None
-    max_power_mw: float | None = None
-    battery_wh: float | None = None
-    min_hours: float | None = None
-    include_idle: bool = True
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if name != "include_idle" and value is not None and not value > 0:
-                raise ConfigError(f"budget {name} must be > 0, got {value!r}")
-        if self.rate_hz is None and (self.max_power_mw or self.battery_wh):
-            raise ConfigError("average power and battery hours need a rate: pass --rate HZ")
-        if self.min_hours is not None and self.battery_wh is None:
-            raise ConfigError("--min-hours needs a battery: pass --battery-wh or --battery-mah")
-
-    def assumptions(self) -> list[str]:
-        """Plain sentences saying how the figures were derived, shown beside every result."""
-        notes = [
-            "energy per inference is the device's power at the used thread count × latency "
-            "(estimated from the device profile unless measured)",
-        ]
-        if self.energy_mj is not None:
-            part = "total (idle included)" if self.include_idle else "dynamic (above idle)"
-            notes.append(f"the {self.energy_mj:g} mJ budget is compared with the {part} energy")
-        if self.rate_hz is not None:
-            idle = (
-                "includes the device's idle power all the time (a device that runs only this model)"
-                if self.include_idle
-                else "excludes idle power: it is the model's own share above idle"
-            )
-            notes.append(
-                f"average power at {self.rate_hz:g} Hz = idle power + dynamic energy per "
-                "inference × rate (a model slower than the rate runs back to back, at its "
-                f"own rate); it {idle}"
-            )
-        if self.battery_wh is not None:
-            notes.append(
-                f"battery hours = {self.battery_wh:g} Wh / average power, for an ideal battery "
-                "(no conversion losses, full capacity usable, no display or radio)"
-            )
-        return notes
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+SCHEMA_VERSION = CompareRecord.SCHEMA_VERSION
+__all__ = ["COMPARE_FILE", "Budget", "CompareConfig", "compare_records", "load_profile_records"]
 
 
 @dataclass(frozen=True)
@@ -126,23 +75,23 @@ def _number(value: Any) -> float | None:
     return float(value) if ok and value == value else None
 
 
-def idle_power_w(record: dict[str, Any]) -> float | None:
+def idle_power_w(record: ProfileEntry | CompareRow) -> float | None:
     """Idle power of the record's device, recovered from its total and dynamic energy."""
-    total, dynamic = _number(record.get("energy_mj")), _number(record.get("energy_dynamic_mj"))
-    latency = _number(record.get("latency_ms"))
+    total, dynamic = _number(record.energy_mj), _number(record.energy_dynamic_mj)
+    latency = _number(record.latency_ms)
     if total is None or dynamic is None or not latency:
         return None
     return max(total - dynamic, 0.0) / latency
 
 
-def _power_figures(record: dict[str, Any], budget: Budget) -> dict[str, Any]:
+def _power_figures(record: ProfileEntry, budget: Budget) -> dict[str, Any]:
     """Duty cycle, average power (mW) and battery hours at the budget's rate."""
     figures: dict[str, Any] = {"duty_cycle": None, "average_power_mw": None, "battery_hours": None}
-    latency = _number(record.get("latency_ms"))
+    latency = _number(record.latency_ms)
     if budget.rate_hz is None or not latency:
         return figures
     figures["duty_cycle"] = round(latency * budget.rate_hz / 1000.0, 6)
-    dynamic, idle = _number(record.get("energy_dynamic_mj")), idle_power_w(record)
+    dynamic, idle = _number(record.energy_dynamic_mj), idle_power_w(record)
     if dynamic is None or idle is None:
         return figures
     # A model slower than the rate keeps the device busy all the time, at most 1000/latency Hz.
@@ -154,17 +103,17 @@ def _power_figures(record: dict[str, Any], budget: Budget) -> dict[str, Any]:
     return figures
 
 
-def _problems(record: dict[str, Any], figures: dict[str, Any], budget: Budget) -> list[str]:
+def _problems(record: ProfileEntry, figures: dict[str, Any], budget: Budget) -> list[str]:
     """Why a record does not fit, one short phrase per failed or uncheckable limit."""
     problems = []
-    if record.get("fits_in_memory") is False:
+    if record.fits_in_memory is False:
         problems.append("exceeds RAM")
-    elif record.get("fits_in_memory") is None:
+    elif record.fits_in_memory is None:
         problems.append("RAM fit unknown")
-    latency = _number(record.get("latency_ms"))
+    latency = _number(record.latency_ms)
     if budget.max_latency_ms is not None and (latency is None or latency > budget.max_latency_ms):
         problems.append(f"latency > {budget.max_latency_ms:g} ms")
-    energy = _number(record.get("energy_mj" if budget.include_idle else "energy_dynamic_mj"))
+    energy = _number(record.energy_mj if budget.include_idle else record.energy_dynamic_mj)
     if budget.energy_mj is not None:
         if energy is None:
             problems.append("energy unknown")
@@ -187,26 +136,24 @@ def _problems(record: dict[str, Any], figures: dict[str, Any], budget: Budget) -
     return problems
 
 
-_ROW_KEYS = (
-    "artifact", "path", "format", "precision", "device", "device_name", "threads", "accuracy",
-    "latency_ms", "latency_kind", "latency_error_pct", "peak_memory_mb", "memory_kind",
-    "fits_in_memory", "energy_mj", "energy_dynamic_mj", "energy_kind", "size_bytes",
-    "costed_fraction", "uncosted_ops",
-)  # fmt: skip
+# The profile entry's keys a compare row repeats.
+_ROW_KEYS = tuple(
+    f.name for f in fields(CompareRow) if f.name in {g.name for g in fields(ProfileEntry)}
+)
 
 
-def compare_row(record: dict[str, Any], budget: Budget) -> dict[str, Any]:
+def compare_row(record: ProfileEntry, budget: Budget, pareto: bool = False) -> CompareRow:
     """One record with its budget verdict: ``fits_budget`` and the ``problems`` when not."""
     figures = _power_figures(record, budget)
     problems = _problems(record, figures, budget)
-    return {
-        **{key: record.get(key) for key in _ROW_KEYS},
+    return CompareRow(
+        **{key: getattr(record, key) for key in _ROW_KEYS},
         **figures,
-        "power_kind": record.get("energy_kind") if figures["average_power_mw"] else None,
-        "fits_budget": not problems,
-        "problems": problems,
-        "pareto": False,
-    }
+        power_kind=record.energy_kind if figures["average_power_mw"] else None,
+        fits_budget=not problems,
+        problems=tuple(problems),
+        pareto=pareto,
+    )
 
 
 # Objectives of the Pareto front: (row key, +1 to maximise / -1 to minimise).
@@ -217,83 +164,72 @@ def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
 
 
-def mark_pareto(rows: list[dict[str, Any]]) -> None:
-    """Flag the rows no other row of the same device beats on every objective at once.
+def pareto_flags(rows: Sequence[ProfileEntry | CompareRow]) -> list[bool]:
+    """For each row, whether no other row of the same device beats it on every objective.
 
     An objective enters a device's comparison only when every row of that device has it (host
     rows have no energy without a sensor; third-party files have no accuracy), so a missing
     figure never makes a row look better or worse than it is.
     """
-    for device in dict.fromkeys(r["device"] for r in rows):
-        group = [r for r in rows if r["device"] == device]
+    flags = [False] * len(rows)
+    for device in dict.fromkeys(r.device for r in rows):
+        group = [i for i, r in enumerate(rows) if r.device == device]
         keys = [
             (key, sign)
             for key, sign in OBJECTIVES
-            if all(_number(r.get(key)) is not None for r in group)
+            if all(_number(getattr(rows[i], key)) is not None for i in group)
         ]
-        scores = [tuple(sign * float(r[key]) for key, sign in keys) for r in group]
-        for row, score in zip(group, scores, strict=True):
-            row["pareto"] = not any(_dominates(other, score) for other in scores)
+        scores = {
+            i: tuple(sign * float(getattr(rows[i], key)) for key, sign in keys) for i in group
+        }
+        for i in group:
+            flags[i] = not any(_dominates(other, scores[i]) for other in scores.values())
+    return flags
 
 
-def compare_records(records: list[dict[str, Any]], budget: Budget) -> dict[str, Any]:
-    """Budget verdict and Pareto membership for every artifact × device record, by device."""
-    devices = list(dict.fromkeys(str(r.get("device")) for r in records))
-    by_device = sorted(records, key=lambda r: devices.index(str(r.get("device"))))
-    rows = [compare_row(r, budget) for r in by_device]
-    mark_pareto(rows)
-    pareto: dict[str, list[str]] = {}
+def compare_records(
+    records: Sequence[ProfileEntry],
+    budget: Budget,
+    candidates: Sequence[Candidate] | None = None,
+) -> CompareRecord:
+    """Budget verdict and Pareto membership for every artifact × device record, by device, and
+    the artifact to use on each device (:mod:`recommend`; ``candidates`` say which files passed
+    verification, from their manifest; without them every profiled file counts)."""
+    devices = list(dict.fromkeys(r.device for r in records))
+    by_device = sorted(records, key=lambda r: devices.index(r.device))
+    flags = pareto_flags(by_device)
+    rows = [compare_row(r, budget, flag) for r, flag in zip(by_device, flags, strict=True)]
+    pareto: dict[str, tuple[str, ...]] = {}
     for row in rows:
-        if row["pareto"]:
-            pareto.setdefault(row["device"], []).append(row["artifact"])
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "budget": budget.to_dict(),
-        "assumptions": budget.assumptions(),
-        "objectives": [
+        if row.pareto:
+            pareto[row.device] = (*pareto.get(row.device, ()), row.artifact)
+    return CompareRecord(
+        budget=budget,
+        assumptions=tuple(budget.assumptions()),
+        objectives=tuple(
             f"{'maximise' if sign > 0 else 'minimise'} {key}" for key, sign in OBJECTIVES
-        ],
-        "rows": rows,
-        "fitting": [
-            {"artifact": r["artifact"], "device": r["device"]} for r in rows if r["fits_budget"]
-        ],
-        "pareto": pareto,
-    }
+        ),
+        rows=tuple(rows),
+        fitting=tuple(FitPair(artifact=r.artifact, device=r.device) for r in rows if r.fits_budget),
+        pareto=pareto,
+        recommendations=recommend_from_records(records, candidates),
+    )
 
 
-def load_profile_records(target: str | Path) -> list[dict[str, Any]]:
+def load_profile_records(target: str | Path) -> list[ProfileEntry]:
     """Records of a ``profile.json`` file, or of the one in a run directory."""
-    path = Path(target)
-    if path.is_dir():
-        path = path / "profile.json"
-    if not path.is_file():
-        run = path.parent if (path.parent / "config.toml").is_file() else "RUN_DIR"
-        raise ConfigError(
-            f"no profile found at {path}; `edgesub profile {shlex.quote(str(run))}` writes "
-            "one into a run"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable profile.json ({exc})") from None
-    records = data.get("records") if isinstance(data, dict) else data
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ConfigError(f"{path}: expected a profile.json with a list of 'records'")
-    missing = [k for k in ("artifact", "device", "latency_ms") if records and k not in records[0]]
-    if missing:
-        raise ConfigError(f"{path}: profile records lack field(s) {', '.join(missing)}")
-    return records
+    return list(load_profile(target).records)
 
 
 def select_devices(
-    records: list[dict[str, Any]], devices: list[str], target: str | Path = "RUN_DIR"
-) -> list[dict[str, Any]]:
+    records: Sequence[ProfileEntry], devices: list[str], target: str | Path = "RUN_DIR"
+) -> list[ProfileEntry]:
     """Only the records of ``devices`` (all when empty or ``all``); a device with no record is
     an error naming the command that profiles ``target`` (the run the records came from) on
     them."""
     if not devices or ALL_DEVICES in devices:
-        return records
-    present = list(dict.fromkeys(str(r.get("device")) for r in records))
+        return list(records)
+    present = list(dict.fromkeys(r.device for r in records))
     unknown = [d for d in devices if d not in present]
     if unknown:
         again = " ".join(f"--device {shlex.quote(device)}" for device in devices)
@@ -302,9 +238,9 @@ def select_devices(
             f"{', '.join(present)} (profile the artifacts on them with "
             f"`edgesub profile {shlex.quote(str(target))} {again}`)"
         )
-    return [r for r in records if r.get("device") in devices]
+    return [r for r in records if r.device in devices]
 
 
-def write_comparison(path: str | Path, comparison: dict[str, Any]) -> Path:
+def write_comparison(path: str | Path, comparison: CompareRecord) -> Path:
     """Write ``compare.json`` atomically."""
-    return atomic_write_json(path, comparison)
+    return comparison.write(path)

@@ -1,20 +1,19 @@
 """Profile artifacts: estimates per device profile, plus a real measurement on this machine.
 
-Produces the ``profile.json`` records of docs/run-directory.md. Works on any .onnx/.tflite file
-(a manifest only adds accuracy and precision) and needs only numpy, onnx and ai-edge-litert.
+Produces the ``profile.json`` records of docs/schemas.md (:mod:`profile_record`). Works on any
+.onnx/.tflite file (a manifest only adds accuracy and precision) and needs only numpy, onnx and
+ai-edge-litert.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from edgesub.atomic import atomic_write_json
 from edgesub.console import transient_track
 from edgesub.errors import ConfigError, EdgesubError
 from edgesub.profile.devices import DeviceProfile, expand_device_ids, load_devices
@@ -22,19 +21,41 @@ from edgesub.profile.energy import estimate_energy
 from edgesub.profile.estimate import MB, RUNTIME_COSTS, estimate
 from edgesub.profile.formats import load_graph
 from edgesub.profile.graph import Graph
+from edgesub.profile.profile_record import (
+    HOST,
+    HostInfo,
+    ProfileEntry,
+    ProfileFailure,
+    ProfileRecord,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = ProfileRecord.SCHEMA_VERSION
 T = TypeVar("T")
 
 
-def host_info() -> dict[str, Any]:
+class ArtifactFacts(Protocol):
+    """What profiling takes from a manifest's artifact entry (the manifest layer is above)."""
+
+    file: str
+    precision: str | None
+    accuracy: float | None
+
+
+class ManifestFacts(Protocol):
+    """A manifest, as far as profiling reads it: its artifact entries."""
+
+    @property
+    def artifacts(self) -> Sequence[ArtifactFacts]: ...
+
+
+def host_info() -> HostInfo:
     """The machine measured records come from."""
-    return {
-        "machine": platform.machine(),
-        "cpu": _cpu_name(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-    }
+    return HostInfo(
+        machine=platform.machine(),
+        cpu=_cpu_name(),
+        cores=os.cpu_count(),
+        python=platform.python_version(),
+    )
 
 
 def _cpu_name() -> str:
@@ -51,26 +72,26 @@ def _host_ram_mb() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / MB
 
 
-def _manifest_entry(manifest: dict | None, path: Path) -> dict[str, Any]:
-    """The manifest entry describing ``path`` (matched by file name), or an empty dict."""
-    for entry in (manifest or {}).get("artifacts", []):
-        if Path(entry.get("file", "")).name == path.name:
+def _manifest_entry(manifest: ManifestFacts | None, path: Path) -> ArtifactFacts | None:
+    """The manifest entry describing ``path`` (matched by file name), or None."""
+    for entry in manifest.artifacts if manifest is not None else ():
+        if Path(entry.file).name == path.name:
             return entry
-    return {}
+    return None
 
 
-def _base_record(path: Path, graph: Graph, entry: dict[str, Any]) -> dict[str, Any]:
+def _base_record(path: Path, graph: Graph, entry: ArtifactFacts | None) -> dict[str, Any]:
     return {
         "artifact": path.name,
         "path": str(path),
         "format": graph.format,
-        "precision": entry.get("precision") or graph.precision,
+        "precision": (entry.precision if entry else None) or graph.precision,
         "size_bytes": path.stat().st_size,
         "macs": graph.macs,
         "costed_fraction": round(graph.costed_fraction, 4),
-        "uncosted_ops": graph.uncosted_ops,
+        "uncosted_ops": tuple(graph.uncosted_ops),
         "fused_ops": graph.fused_ops,
-        "accuracy": entry.get("accuracy"),
+        "accuracy": entry.accuracy if entry else None,
     }
 
 
@@ -79,70 +100,55 @@ def estimate_record(
     graph: Graph,
     device: DeviceProfile,
     threads: int,
-    entry: dict[str, Any],
+    entry: ArtifactFacts | None = None,
     allow_partial: bool = False,
     runtime: str | None = None,
-) -> dict[str, Any]:
-    """One estimated record (docs/run-directory.md) of ``graph`` on ``device``, as ``runtime``
+) -> ProfileEntry:
+    """One estimated record (docs/schemas.md) of ``graph`` on ``device``, as ``runtime``
     (default: the one that runs the file's format) would run it."""
     est = estimate(graph, device, threads, allow_partial=allow_partial, runtime=runtime)
     energy = estimate_energy(device, est.threads, est.latency_ms)
-    return {
+    return ProfileEntry(
         **_base_record(path, graph, entry),
-        "device": device.id,
-        "device_name": device.display_name,
-        "threads": est.threads,
-        "latency_ms": round(est.latency_ms, 4),
-        "latency_kind": "estimated",
-        "runtime": est.runtime,
-        "latency_error_pct": est.latency_error_pct,
-        "latency_p90_ms": None,
-        "peak_memory_mb": round(est.peak_memory_mb, 3),
-        "memory_kind": "estimated",
-        "fits_in_memory": est.fits_in_memory,
-        "energy_mj": round(energy.energy_mj, 4),
-        "energy_dynamic_mj": round(energy.energy_dynamic_mj, 4),
-        "energy_kind": energy.energy_kind,
-    }
+        device=device.id,
+        device_name=device.display_name,
+        threads=est.threads,
+        latency_ms=round(est.latency_ms, 4),
+        latency_kind="estimated",
+        runtime=est.runtime,
+        latency_error_pct=est.latency_error_pct,
+        latency_p90_ms=None,
+        peak_memory_mb=round(est.peak_memory_mb, 3),
+        memory_kind="estimated",
+        fits_in_memory=est.fits_in_memory,
+        energy_mj=round(energy.energy_mj, 4),
+        energy_dynamic_mj=round(energy.energy_dynamic_mj, 4),
+        energy_kind=energy.energy_kind,
+    )
 
 
 def measured_record(
-    path: Path, graph: Graph, entry: dict[str, Any], measurement: dict[str, Any]
-) -> dict[str, Any]:
+    path: Path, graph: Graph, entry: ArtifactFacts | None, measurement: dict[str, Any]
+) -> ProfileEntry:
     """The ``device: "host"`` record from a real measurement on this machine."""
     energy = measurement.get("energy_mj")
-    return {
+    return ProfileEntry(
         **_base_record(path, graph, entry),
-        "device": "host",
-        "device_name": _cpu_name(),
-        "threads": measurement["threads"],
-        "latency_ms": measurement["latency_ms"],
-        "latency_kind": "measured",
-        "runtime": measurement.get("runtime"),
-        "latency_error_pct": None,
-        "latency_p90_ms": measurement.get("latency_p90_ms"),
-        "peak_memory_mb": measurement["peak_memory_mb"],
-        "memory_kind": "measured",
-        "fits_in_memory": measurement["peak_memory_mb"] <= _host_ram_mb(),
-        "energy_mj": energy,
-        "energy_dynamic_mj": None,
-        "energy_kind": measurement.get("energy_kind") or ("measured" if energy else "unavailable"),
-    }
-
-
-@dataclass(frozen=True)
-class ProfileFailure:
-    """An artifact × device pair that could not be profiled, kept as a record of its own so a
-    batch reports it and goes on (``--json`` and ``profile.json`` carry it too)."""
-
-    artifact: str
-    path: str
-    device: str
-    error: str  # the step that failed: "load", "estimate" or "measure"
-    reason: str
-
-    def record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        device=HOST,
+        device_name=_cpu_name(),
+        threads=measurement["threads"],
+        latency_ms=measurement["latency_ms"],
+        latency_kind="measured",
+        runtime=measurement.get("runtime"),
+        latency_error_pct=None,
+        latency_p90_ms=measurement.get("latency_p90_ms"),
+        peak_memory_mb=measurement["peak_memory_mb"],
+        memory_kind="measured",
+        fits_in_memory=measurement["peak_memory_mb"] <= _host_ram_mb(),
+        energy_mj=energy,
+        energy_dynamic_mj=None,
+        energy_kind=measurement.get("energy_kind") or ("measured" if energy else "unavailable"),
+    )
 
 
 @dataclass
@@ -150,12 +156,13 @@ class ProfileResult:
     """What a batch produced: profile records, failures, and the files asked (their order)."""
 
     paths: list[Path]
-    records: list[dict] = field(default_factory=list)
+    records: list[ProfileEntry] = field(default_factory=list)
     failures: list[ProfileFailure] = field(default_factory=list)
 
     def rows(self) -> list[dict]:
         """Records and failure records together, grouped by artifact in input order."""
-        return _ordered(self.records + [f.record() for f in self.failures], self.paths)
+        both: list[ProfileEntry | ProfileFailure] = [*self.records, *self.failures]
+        return [row.to_dict() for row in _ordered(both, self.paths)]
 
     def failed_files(self) -> list[Path]:
         """The files with at least one failure, once each, in input order."""
@@ -182,12 +189,15 @@ class _Batch:
             if self.strict:
                 raise
             self.result.failures += [
-                ProfileFailure(path.name, str(path), device, step, str(exc)) for device in devices
+                ProfileFailure(
+                    artifact=path.name, path=str(path), device=device, error=step, reason=str(exc)
+                )
+                for device in devices
             ]
             return None
 
     def add(
-        self, step: str, path: Path, device: str, action: Callable[..., dict], *args: Any
+        self, step: str, path: Path, device: str, action: Callable[..., ProfileEntry], *args: Any
     ) -> None:
         """Keep the record ``action(*args)`` makes for ``device``, or its failure."""
         record = self.attempt(step, path, [device], action, *args)
@@ -195,7 +205,7 @@ class _Batch:
             self.result.records.append(record)
 
 
-def profile_artifacts(paths: list[Path], devices: list[str], **options: Any) -> list[dict]:
+def profile_artifacts(paths: list[Path], devices: list[str], **options: Any) -> list[ProfileEntry]:
     """Records for every artifact × device; the first file that cannot be profiled raises.
 
     For a run's own artifacts (the pipeline's profile stage), where any failure is a bug.
@@ -215,7 +225,7 @@ def profile_batch(
     runs: int = 50,
     profiles_dir: str | Path | None = None,
     input_shape: tuple[int, ...] | None = None,
-    manifest: dict | None = None,
+    manifest: ManifestFacts | None = None,
     progress: bool = True,
     allow_partial: bool = False,
     runtime: str | None = None,
@@ -235,7 +245,7 @@ def profile_batch(
     registry = load_devices(profiles_dir)
     profiles = [registry.get(d) for d in expand_device_ids(devices, registry)]
     batch = _Batch(ProfileResult([Path(p) for p in paths]), strict)
-    every = [p.id for p in profiles] + (["host"] if measure else [])
+    every = [p.id for p in profiles] + ([HOST] if measure else [])
     graphs = []  # read and estimated file by file, so strict stops at the first bad one
     for path in batch.result.paths:
         graph = batch.attempt("load", path, every, load_graph, path, input_shape)
@@ -263,7 +273,7 @@ def profile_batch(
             graphs, "profiling", total=len(graphs), enabled=progress
         ):
             entry = _manifest_entry(manifest, path)
-            batch.add("measure", path, "host", _measured, path, graph, entry, settings)
+            batch.add("measure", path, HOST, _measured, path, graph, entry, settings)
     result = batch.result
     result.records = _ordered(result.records, result.paths)
     rank = _rank(result.paths)
@@ -271,17 +281,19 @@ def profile_batch(
     return result
 
 
-def _measured(path: Path, graph: Graph, entry: dict[str, Any], settings: dict[str, Any]) -> dict:
+def _measured(
+    path: Path, graph: Graph, entry: ArtifactFacts | None, settings: dict[str, Any]
+) -> ProfileEntry:
     """The host record of ``path``, measured here (``settings``: measure_artifact's)."""
     from edgesub.profile.measure import measure_artifact
 
     return measured_record(path, graph, entry, measure_artifact(path, **settings))
 
 
-def _ordered(records: list[dict], paths: list[Path]) -> list[dict]:
+def _ordered(records: Sequence[T], paths: list[Path]) -> list[T]:
     """Group by artifact (input order), host first, then devices in the order asked."""
     rank = _rank(paths)
-    return sorted(records, key=lambda r: (rank[r["path"]], r["device"] != "host"))
+    return sorted(records, key=lambda r: (rank[r.path], r.device != HOST))  # type: ignore[attr-defined]
 
 
 def _rank(paths: list[Path]) -> dict[str, int]:
@@ -289,16 +301,9 @@ def _rank(paths: list[Path]) -> dict[str, int]:
 
 
 def write_profile(
-    path: str | Path, records: list[dict], failures: Iterable[ProfileFailure] = ()
+    path: str | Path, records: Iterable[ProfileEntry], failures: Iterable[ProfileFailure] = ()
 ) -> Path:
-    """Write ``profile.json`` (docs/run-directory.md) atomically; ``failures`` are kept apart
-    from ``records`` so every reader of the records sees only profiled pairs."""
-    return atomic_write_json(
-        path,
-        {
-            "schema_version": SCHEMA_VERSION,
-            "host": host_info(),
-            "records": records,
-            "failures": [f.record() for f in failures],
-        },
-    )
+    """Write ``profile.json`` (docs/schemas.md) atomically; ``failures`` are kept apart from
+    ``records`` so every reader of the records sees only profiled pairs."""
+    profile = ProfileRecord(host=host_info(), records=tuple(records), failures=tuple(failures))
+    return profile.write(path)

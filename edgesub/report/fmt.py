@@ -7,7 +7,14 @@ HTML report never disagree about the same record.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgesub.converters.manifest_record import Parity
+    from edgesub.profile.compare_record import CompareRow, DeviceChoice, DeviceRecommendation
+    from edgesub.profile.profile_record import ProfileEntry
+
+    Row = ProfileEntry | CompareRow
 
 DASH = "—"
 
@@ -45,67 +52,88 @@ def seconds(value: Any) -> str:
     return f"{value:,.1f}" if is_number(value) else number(value)
 
 
-def latency_label(record: dict[str, Any]) -> str:
+def latency_label(record: Row) -> str:
     """``measured`` or ``estimated ±x %`` — the expected error travels with every estimate,
     and so does a partial cost (``--allow-partial``): the figure then leaves ops out."""
-    kind = str(record.get("latency_kind") or "unknown")
-    error = record.get("latency_error_pct")
+    kind = str(record.latency_kind or "unknown")
+    error = record.latency_error_pct
     if kind == "estimated" and is_number(error):
         return f"estimated ±{number(error, 2)} %{partial_note(record)}"
     return kind
 
 
-def partial_note(record: dict[str, Any]) -> str:
+def partial_note(record: Row) -> str:
     """``, partial: 83 % of ops costed (no cost: If, Loop)`` when some ops have no known cost."""
-    fraction = record.get("costed_fraction")
-    if not is_number(fraction) or fraction >= 1:
+    fraction = record.costed_fraction
+    if fraction is None or not is_number(fraction) or fraction >= 1:
         return ""
-    missing = ", ".join(record.get("uncosted_ops") or []) or "?"
+    missing = ", ".join(record.uncosted_ops or []) or "?"
     return f", partial: {fraction * 100:.0f} % of ops costed (no cost: {missing})"
 
 
-def latency_band(record: dict[str, Any]) -> tuple[float, float] | None:
+def latency_band(record: Row) -> tuple[float, float] | None:
     """Expected range of an estimated latency, from its ± error; None when measured."""
-    latency, error = record.get("latency_ms"), record.get("latency_error_pct")
-    if record.get("latency_kind") != "estimated" or not (is_number(latency) and is_number(error)):
+    latency, error = record.latency_ms, record.latency_error_pct
+    if record.latency_kind != "estimated" or error is None or not is_number(latency):
         return None
     return max(latency * (1 - error / 100), 0.0), latency * (1 + error / 100)
 
 
-def fits_label(record: dict[str, Any]) -> str:
-    fits = record.get("fits_in_memory")
+def choice_label(choice: DeviceChoice | None) -> str:
+    """The file to use, and when it won a tie, how (the tied files are in compare.json)."""
+    if choice is None:
+        return DASH
+    if not choice.tie:
+        return choice.file
+    return f"{choice.file} (tie: {choice.reason})"
+
+
+def basis_label(advice: DeviceRecommendation) -> str:
+    """What a device's choice rests on and its tie band: ``estimated ±45 %, 1 thread``."""
+    choices = [c for c in (advice.overall, *advice.by_format.values()) if c is not None]
+    kinds = list(dict.fromkeys(_basis(c) for c in choices)) or ["no choice"]
+    threads = f"{advice.threads} thread{'' if advice.threads == 1 else 's'}"
+    return f"{' and '.join(kinds)}, {threads}"
+
+
+def _basis(choice: DeviceChoice) -> str:
+    band = number(choice.band_pct, 2)
+    return "measured" if choice.basis == "measured" else f"{choice.basis} ±{band} %"
+
+
+def fits_label(record: Row) -> str:
+    fits = record.fits_in_memory
     if fits is None:
         return "RAM fit unknown"
     return "fits" if fits else "exceeds RAM"
 
 
-def energy_kind(record: dict[str, Any]) -> str:
-    if not is_number(record.get("energy_mj")):
+def energy_kind(record: Row) -> str:
+    if not is_number(record.energy_mj):
         return "unavailable"
-    return str(record.get("energy_kind") or "unknown")
+    return str(record.energy_kind or "unknown")
 
 
 def sha_prefix(sha: Any) -> str:
     return str(sha)[:12] if sha else DASH
 
 
-def parity_verdict(parity: Any) -> str:
+def parity_verdict(parity: Parity | None) -> str:
     """``passed``/``FAILED`` from the converter's check against the source model."""
-    if not isinstance(parity, dict):
+    if parity is None:
         return DASH
-    passed = parity.get("passed")
-    return "passed" if passed else ("FAILED" if passed is False else "unchecked")
+    return "passed" if parity.passed else "FAILED"
 
 
-def parity_details(parity: Any) -> str:
+def parity_details(parity: Parity | None) -> str:
     """The two numbers behind the verdict: max |Δ| of logits and top-1 agreement."""
-    if not isinstance(parity, dict):
+    if parity is None:
         return ""
     details = []
-    if is_number(parity.get("max_abs_diff")):
-        details.append(f"max |Δ| {parity['max_abs_diff']:.1e}")
-    if is_number(parity.get("top1_agreement")):
-        details.append(f"top-1 agree {_agreement_pct(parity['top1_agreement'])} %")
+    if is_number(parity.max_abs_diff):
+        details.append(f"max |Δ| {parity.max_abs_diff:.1e}")
+    if is_number(parity.top1_agreement):
+        details.append(f"top-1 agree {_agreement_pct(parity.top1_agreement)} %")
     return ", ".join(details)
 
 

@@ -12,7 +12,7 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import edgesub
 from edgesub.atomic import atomic_write_text
@@ -22,6 +22,11 @@ from edgesub.report.plots import CAPTIONS, plots_for
 from edgesub.report.rows import model_rows, timing_rows
 from edgesub.report.rundata import RunData, as_rundir, read_run_data
 from edgesub.rundir import RunDir
+
+if TYPE_CHECKING:
+    from edgesub.converters.manifest_record import ArtifactEntry
+    from edgesub.profile.compare_record import CompareRow, DeviceChoice
+    from edgesub.profile.profile_record import ProfileEntry
 
 _BADGE_CLASS = {
     "measured": "measured",
@@ -58,6 +63,7 @@ def render_html(data: RunData, plots: list[Path]) -> str:
             _timings_section(data),
             _artifacts_section(data),
             _profile_section(data),
+            _recommendation_section(data),
             _budget_section(data),
             _plots_section(plots),
             _how_to_read_section(),
@@ -247,33 +253,33 @@ def _artifacts_section(data: RunData) -> str:
     return _section("artifacts", "Artifacts", _table(headers, rows), intro)
 
 
-def _host_latency_cell(art: dict[str, Any]) -> str:
+def _host_latency_cell(art: ArtifactEntry) -> str:
     """Measured latency, its ratio to the format's fp32 file, and the verdicts."""
     from edgesub.converters.recommend import slower_than_fp32
 
-    ratio = art.get("host_latency_vs_fp32")
-    detail = f"{ratio:.2f}× fp32" if ratio is not None and art.get("precision") != "fp32" else ""
+    ratio = art.host_latency_vs_fp32
+    detail = f"{ratio:.2f}× fp32" if ratio is not None and art.precision != "fp32" else ""
     badges = _badge("slower than fp32") if slower_than_fp32(art) else ""
-    badges += _badge("recommended") if art.get("recommended") else ""
-    return _figure_cell(fmt.number(art.get("host_latency_ms")), badges, detail)
+    badges += _badge("recommended") if art.recommended else ""
+    return _figure_cell(fmt.number(art.host_latency_ms), badges, detail)
 
 
-def _artifact_row(art: dict[str, Any]) -> str:
-    parity = _badge(fmt.parity_verdict(art.get("parity")))
-    details = fmt.parity_details(art.get("parity"))
+def _artifact_row(art: ArtifactEntry) -> str:
+    parity = _badge(fmt.parity_verdict(art.parity))
+    details = fmt.parity_details(art.parity)
     if details:
         parity += f' <span class="small">{_esc(details)}</span>'
     return (
         "<tr>"
-        f"<td><code>{_esc(art.get('file', '?'))}</code></td>"
-        f"<td>{_esc(art.get('format', fmt.DASH))}</td>"
-        f"<td>{_esc(art.get('precision', fmt.DASH))}</td>"
-        f'<td class="num">{_esc(fmt.kib(art.get("size_bytes")))}</td>'
-        f"<td><code>{_esc(fmt.sha_prefix(art.get('sha256')))}</code></td>"
+        f"<td><code>{_esc(art.file)}</code></td>"
+        f"<td>{_esc(art.format)}</td>"
+        f"<td>{_esc(art.precision)}</td>"
+        f'<td class="num">{_esc(fmt.kib(art.size_bytes))}</td>'
+        f"<td><code>{_esc(fmt.sha_prefix(art.sha256))}</code></td>"
         f"<td>{parity}</td>"
-        f'<td class="num">{_esc(fmt.percent(art.get("accuracy")))}</td>'
+        f'<td class="num">{_esc(fmt.percent(art.accuracy))}</td>'
         f"{_host_latency_cell(art)}"
-        f'<td class="num">{_esc(fmt.seconds(art.get("convert_seconds")))}</td>'
+        f'<td class="num">{_esc(fmt.seconds(art.convert_seconds))}</td>'
         "</tr>"
     )
 
@@ -300,48 +306,82 @@ def _profile_section(data: RunData) -> str:
     return _section("profile", "Profile", _table(headers, rows, "profile"), intro)
 
 
-def _artifact_groups(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _artifact_groups(records: list[ProfileEntry]) -> list[list[ProfileEntry]]:
     """Consecutive records of one artifact, so its name and accuracy span its device rows."""
-    groups: list[list[dict[str, Any]]] = []
+    groups: list[list[ProfileEntry]] = []
     for rec in records:
-        if groups and groups[-1][0].get("artifact") == rec.get("artifact"):
+        if groups and groups[-1][0].artifact == rec.artifact:
             groups[-1].append(rec)
         else:
             groups.append([rec])
     return groups
 
 
-def _profile_row(rec: dict[str, Any], span: int) -> str:
+def _profile_row(rec: ProfileEntry, span: int) -> str:
     """A device row; the first row of an artifact (``span`` > 0) also carries its name."""
     cells = []
     if span:
         cells.append(
-            f'<td rowspan="{span}" class="artifact"><code>{_esc(rec.get("artifact", "?"))}</code>'
-            f'<div class="small">{_esc(rec.get("format", ""))} · '
-            f"{_esc(rec.get('precision', ''))}</div></td>"
+            f'<td rowspan="{span}" class="artifact"><code>{_esc(rec.artifact)}</code>'
+            f'<div class="small">{_esc(rec.format)} · {_esc(rec.precision)}</div></td>'
         )
-    device_name = rec.get("device_name") or rec.get("device", fmt.DASH)
+    device_name = rec.device_name or rec.device
     cells += [
-        f'<td>{_esc(device_name)}<div class="small">{_esc(rec.get("device", ""))}</div></td>',
-        f'<td class="num">{_esc(fmt.count(rec.get("threads")))}</td>',
+        f'<td>{_esc(device_name)}<div class="small">{_esc(rec.device)}</div></td>',
+        f'<td class="num">{_esc(fmt.count(rec.threads))}</td>',
         _figure_cell(
-            fmt.number(rec.get("latency_ms")),
-            _badge(fmt.latency_label(rec), str(rec.get("latency_kind"))),
+            fmt.number(rec.latency_ms),
+            _badge(fmt.latency_label(rec), str(rec.latency_kind)),
             _latency_detail(rec),
         ),
         _figure_cell(
-            fmt.number(rec.get("peak_memory_mb")),
-            _badge(str(rec.get("memory_kind") or "unknown")) + " " + _badge(fmt.fits_label(rec)),
+            fmt.number(rec.peak_memory_mb),
+            _badge(str(rec.memory_kind or "unknown")) + " " + _badge(fmt.fits_label(rec)),
         ),
-        _figure_cell(fmt.number(rec.get("energy_mj")), _badge(fmt.energy_kind(rec))),
-        f'<td class="num">{_esc(fmt.number(rec.get("energy_dynamic_mj")))}</td>',
+        _figure_cell(fmt.number(rec.energy_mj), _badge(fmt.energy_kind(rec))),
+        f'<td class="num">{_esc(fmt.number(rec.energy_dynamic_mj))}</td>',
     ]
     if span:
         cells.append(
-            f'<td rowspan="{span}" class="num group-acc">'
-            f"{_esc(fmt.percent(rec.get('accuracy')))}</td>"
+            f'<td rowspan="{span}" class="num group-acc">{_esc(fmt.percent(rec.accuracy))}</td>'
         )
     return f"<tr{_class('group-start' if span else '')}>{''.join(cells)}</tr>"
+
+
+def _recommendation_section(data: RunData) -> str:
+    """Per device, the artifact to use overall and per format, and what the choice rests on."""
+    advice = comparison_of(data).recommendations if data.records or data.compare else ()
+    if not advice:
+        return ""
+    formats = list(dict.fromkeys(f for item in advice for f in item.by_format))
+    headers = [("Device", ""), ("Use", ""), *((f, "") for f in formats), ("Basis", "")]
+    rows = [
+        "<tr>"
+        f'<td>{_esc(item.device_name)}<div class="small">{_esc(item.device)}</div></td>'
+        f"<td>{_choice_cell(item.overall)}</td>"
+        + "".join(f"<td>{_choice_cell(item.by_format.get(f))}</td>" for f in formats)
+        + f"<td>{_esc(fmt.basis_label(item))}</td></tr>"
+        for item in advice
+    ]
+    intro = (
+        "The fastest verified file per device, overall and per format: on latencies measured on "
+        "the device when every file has a measured record there (the host is the machine that "
+        "ran <code>edgesub profile</code>), else on the estimates for it. Files within the "
+        "error band of the fastest (the estimate's ±, or 5 % measurement noise) are a tie, "
+        "which goes to the more accurate, then the smaller file."
+    )
+    table = _table(headers, rows, "recommended")
+    return _section("recommended", "Recommended per device", table, intro)
+
+
+def _choice_cell(choice: DeviceChoice | None) -> str:
+    if choice is None:
+        return _esc(fmt.DASH)
+    cell = f"<code>{_esc(choice.file)}</code>"
+    if choice.tie:
+        detail = f"tie with {', '.join(choice.ties)}: {choice.reason}"
+        cell += f'<div class="small">{_esc(detail)}</div>'
+    return cell
 
 
 def _budget_section(data: RunData) -> str:
@@ -349,7 +389,7 @@ def _budget_section(data: RunData) -> str:
     if not data.records and not data.compare:
         return ""
     comparison = comparison_of(data)
-    rows = [_budget_row(r) for r in comparison.get("rows", [])]
+    rows = [_budget_row(r) for r in comparison.rows]
     headers = [
         ("Artifact", ""),
         ("Device", ""),
@@ -361,7 +401,7 @@ def _budget_section(data: RunData) -> str:
         ("Budget", ""),
         ("Pareto front", ""),
     ]
-    notes = [_esc(n) for n in comparison.get("assumptions", [])]
+    notes = [_esc(n) for n in comparison.assumptions]
     if data.compare is None:
         notes.insert(
             0,
@@ -382,23 +422,23 @@ def _budget_section(data: RunData) -> str:
     return _section("budget", "Budgets and Pareto front", content, intro)
 
 
-def _budget_row(row: dict[str, Any]) -> str:
-    verdict = _badge("within budget" if row.get("fits_budget") else "outside budget")
-    problems = ", ".join(str(p) for p in row.get("problems") or [])
+def _budget_row(row: CompareRow) -> str:
+    verdict = _badge("within budget" if row.fits_budget else "outside budget")
+    problems = ", ".join(row.problems)
     if problems:
         verdict += f'<div class="small">{_esc(problems)}</div>'
-    pareto = _badge("Pareto-optimal") if row.get("pareto") else _esc(fmt.DASH)
+    pareto = _badge("Pareto-optimal") if row.pareto else _esc(fmt.DASH)
     return (
         "<tr>"
-        f"<td><code>{_esc(row.get('artifact', '?'))}</code></td>"
-        f"<td>{_esc(row.get('device_name') or row.get('device', fmt.DASH))}</td>"
-        f'<td class="num">{_esc(fmt.percent(row.get("accuracy")))}</td>'
-        f'<td class="num">{_esc(fmt.number(row.get("latency_ms")))}'
-        f'<div class="small">{_esc(row.get("latency_kind") or "")}</div></td>'
-        f'<td class="num">{_esc(fmt.number(row.get("energy_mj")))}'
+        f"<td><code>{_esc(row.artifact)}</code></td>"
+        f"<td>{_esc(row.device_name or row.device)}</td>"
+        f'<td class="num">{_esc(fmt.percent(row.accuracy))}</td>'
+        f'<td class="num">{_esc(fmt.number(row.latency_ms))}'
+        f'<div class="small">{_esc(row.latency_kind or "")}</div></td>'
+        f'<td class="num">{_esc(fmt.number(row.energy_mj))}'
         f'<div class="small">{_esc(fmt.energy_kind(row))}</div></td>'
-        f'<td class="num">{_esc(fmt.number(row.get("average_power_mw")))}</td>'
-        f'<td class="num">{_esc(fmt.number(row.get("battery_hours")))}</td>'
+        f'<td class="num">{_esc(fmt.number(row.average_power_mw))}</td>'
+        f'<td class="num">{_esc(fmt.number(row.battery_hours))}</td>'
         f"<td>{verdict}</td><td>{pareto}</td>"
         "</tr>"
     )
@@ -412,11 +452,11 @@ def _figure_cell(value: str, badges: str, detail: str = "") -> str:
     )
 
 
-def _latency_detail(rec: dict[str, Any]) -> str:
+def _latency_detail(rec: ProfileEntry) -> str:
     band = fmt.latency_band(rec)
     if band is not None:
         return f"range {fmt.number(band[0])}–{fmt.number(band[1])}"
-    p90 = rec.get("latency_p90_ms")
+    p90 = rec.latency_p90_ms
     return f"p90 {fmt.number(p90)}" if fmt.is_number(p90) else ""
 
 
@@ -457,12 +497,12 @@ def _how_to_read_section() -> str:
 
 
 def _footer(data: RunData) -> str:
-    host = (data.profile or {}).get("host")
-    if not isinstance(host, dict):
+    host = data.profile.host if data.profile else None
+    if host is None:
         return "No measurements from a host in this run."
-    parts = [host.get("machine"), host.get("cpu"), _cores(host.get("cores"))]
-    if host.get("python"):
-        parts.append(f"Python {host['python']}")
+    parts = [host.machine, host.cpu, _cores(host.cores)]
+    if host.python:
+        parts.append(f"Python {host.python}")
     return "Measured on: " + _esc(" · ".join(str(p) for p in parts if p))
 
 

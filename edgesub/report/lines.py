@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgesub.converters.manifest_record import ArtifactEntry
 
 
 def teacher_line(summary: dict[str, Any]) -> str:
@@ -55,24 +58,27 @@ def student_line(summary: dict[str, Any]) -> str:
     )
 
 
-def artifact_line(entry: dict[str, Any]) -> str:
+def artifact_line(entry: ArtifactEntry) -> str:
     """Size, accuracy (or agreement, without labels), parity and host latency of one artifact."""
-    parity = entry["parity"]
-    quality = (
-        f"{entry['accuracy']:.2f} % test accuracy"
-        if entry.get("accuracy") is not None
-        else f"top-1 agreement {parity['top1_agreement']:.1f} %"
-    )
+    parity = entry.parity
+    if entry.accuracy is not None:
+        quality = f"{entry.accuracy:.2f} % test accuracy"
+    elif parity is not None:
+        quality = f"top-1 agreement {parity.top1_agreement:.1f} %"
+    else:
+        quality = "accuracy unknown"
     from edgesub.converters.recommend import slower_than_fp32  # numpy: only when converting
 
     latency = ""
-    if entry.get("host_latency_ms") is not None:
-        latency = f", host {entry['host_latency_ms']:.3f} ms measured"
+    if entry.host_latency_ms is not None:
+        latency = f", host {entry.host_latency_ms:.3f} ms measured"
         if slower_than_fp32(entry):
-            latency += f" ({entry['host_latency_vs_fp32']:.2f}× fp32: slower here)"
-        latency += " (recommended)" if entry.get("recommended") else ""
-    status = "verified" if parity["passed"] else "FAILED verification"
+            latency += f" ({entry.host_latency_vs_fp32:.2f}× fp32: slower here)"
+        latency += " (recommended)" if entry.recommended else ""
+    if parity is None:
+        return f"{entry.file}: {entry.size_bytes:,} bytes, {quality}{latency}, not verified"
+    status = "verified" if parity.passed else "FAILED verification"
     return (
-        f"{entry['file']}: {entry['size_bytes']:,} bytes, {quality}, "
-        f"max |Δ| {parity['max_abs_diff']:.1e}{latency}, {status}"
+        f"{entry.file}: {entry.size_bytes:,} bytes, {quality}, "
+        f"max |Δ| {parity.max_abs_diff:.1e}{latency}, {status}"
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
 from edgesub.profile.compare import Budget, compare_records
+from edgesub.profile.recommend import recommend_from_records
 from edgesub.report import fmt
 from edgesub.report.canvas import PALETTE, log_labels, render
 from edgesub.report.rundata import RunData
@@ -20,6 +21,8 @@ from edgesub.report.rundata import RunData
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from edgesub.profile.compare_record import CompareRecord, CompareRow
 
 PARETO_PNG = "pareto.png"
 PARETO_CAPTION = (
@@ -37,29 +40,35 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "h", "<", ">", "p")
 _LIMIT = {"latency_ms": "max_latency_ms", "energy_mj": "energy_mj"}
 
 
-def comparison_of(data: RunData) -> dict[str, Any]:
-    """The run's ``compare.json`` when `edgesub compare` wrote one, else a budget-free Pareto."""
-    if data.compare and isinstance(data.compare.get("rows"), list):
-        return data.compare
-    return compare_records(data.records, Budget())
+def comparison_of(data: RunData) -> CompareRecord:
+    """The run's ``compare.json`` when `edgesub compare` wrote one, else a budget-free Pareto;
+    a compare.json written before recommendations gets them from the run's profile."""
+    from edgesub.converters.recommend import candidates
+
+    pool = candidates(data.manifest, data.run.artifacts) if data.manifest else None
+    if data.compare is None:
+        return compare_records(data.records, Budget(), pool)
+    if not data.compare.recommendations and data.records:
+        return data.compare.replace(recommendations=recommend_from_records(data.records, pool))
+    return data.compare
 
 
-def write_pareto_plot(comparison: dict[str, Any], path: Path) -> Path | None:
+def write_pareto_plot(comparison: CompareRecord, path: Path) -> Path | None:
     """Write the Pareto PNG of a comparison (:func:`compare_records`); None when nothing to plot."""
     return render(lambda fig: _draw(fig, comparison), Path(path))
 
 
-def _plottable(row: dict[str, Any], *keys: str) -> bool:
-    return all(fmt.is_number(row.get(k)) and row[k] > 0 for k in keys)
+def _plottable(row: CompareRow, *keys: str) -> bool:
+    return all(fmt.is_number(getattr(row, k)) and getattr(row, k) > 0 for k in keys)
 
 
-def _draw(fig: Figure, comparison: dict[str, Any]) -> bool:
-    rows = [r for r in comparison.get("rows", []) if _plottable(r, "latency_ms")]
+def _draw(fig: Figure, comparison: CompareRecord) -> bool:
+    rows = [r for r in comparison.rows if _plottable(r, "latency_ms")]
     if not rows:
         return False
-    budget = comparison.get("budget") or {}
-    devices = list(dict.fromkeys(str(r.get("device")) for r in rows))
-    if any(fmt.is_number(r.get("accuracy")) for r in rows):
+    budget = comparison.budget
+    devices = list(dict.fromkeys(r.device for r in rows))
+    if any(fmt.is_number(r.accuracy) for r in rows):
         panels = [("latency_ms", "accuracy"), ("energy_mj", "accuracy")]
     else:
         panels = [("latency_ms", "energy_mj")]
@@ -69,33 +78,33 @@ def _draw(fig: Figure, comparison: dict[str, Any]) -> bool:
         if y_key != "accuracy":
             ax.set_yscale("log")
         _scatter(ax, rows, devices, x_key, y_key)
-        _limit_line(ax, budget.get(_LIMIT.get(x_key, "")))
+        _limit_line(ax, getattr(budget, _LIMIT[x_key]) if x_key in _LIMIT else None)
         ax.set_xlabel(_AXIS_LABEL[x_key])
     axes[0].set_ylabel(_AXIS_LABEL[panels[0][1]])
     if panels[0][1] == "accuracy":
-        _accuracy_limits(axes[0], [r["accuracy"] for r in rows if fmt.is_number(r.get("accuracy"))])
+        _accuracy_limits(axes[0], [r.accuracy for r in rows if r.accuracy is not None])
     fig.suptitle("Pareto front per device (filled = Pareto-optimal, red × = outside the budget)")
     _legend(axes[-1], devices, rows)
     return True
 
 
-def _scatter(ax: Axes, rows: list[dict], devices: list[str], x_key: str, y_key: str) -> None:
-    artifacts = list(dict.fromkeys(str(r.get("artifact")) for r in rows))
+def _scatter(ax: Axes, rows: list[CompareRow], devices: list[str], x_key: str, y_key: str) -> None:
+    artifacts = list(dict.fromkeys(r.artifact for r in rows))
     for row in rows:
         if not _plottable(row, x_key, y_key):
             continue
-        colour = PALETTE[devices.index(str(row.get("device"))) % len(PALETTE)]
-        point = (row[x_key], row[y_key])
+        colour = PALETTE[devices.index(row.device) % len(PALETTE)]
+        point = (getattr(row, x_key), getattr(row, y_key))
         ax.scatter(
             *point,
             s=60,
             marker=_marker(artifacts, row),
-            facecolor=colour if row.get("pareto") else "none",
+            facecolor=colour if row.pareto else "none",
             edgecolor=colour,
             linewidth=1.4,
             zorder=3,
         )
-        if not row.get("fits_budget", True):
+        if not row.fits_budget:
             ax.scatter(*point, s=110, marker="x", color="#dc2626", linewidth=1.6, zorder=4)
     if x_key != "accuracy":
         log_labels(ax.xaxis)
@@ -103,8 +112,8 @@ def _scatter(ax: Axes, rows: list[dict], devices: list[str], x_key: str, y_key: 
         log_labels(ax.yaxis)
 
 
-def _marker(artifacts: list[str], row: dict[str, Any]) -> str:
-    return _MARKERS[artifacts.index(str(row.get("artifact"))) % len(_MARKERS)]
+def _marker(artifacts: list[str], row: CompareRow) -> str:
+    return _MARKERS[artifacts.index(row.artifact) % len(_MARKERS)]
 
 
 def _accuracy_limits(ax: Axes, values: list[float]) -> None:
@@ -119,10 +128,10 @@ def _limit_line(ax: Axes, limit: Any) -> None:
         ax.axvline(limit, color="#dc2626", linestyle="--", linewidth=1.1)
 
 
-def _legend(ax: Axes, devices: list[str], rows: list[dict]) -> None:
+def _legend(ax: Axes, devices: list[str], rows: list[CompareRow]) -> None:
     lines = require("matplotlib.lines")
-    names = {str(r.get("device")): str(r.get("device_name") or r.get("device")) for r in rows}
-    artifacts = list(dict.fromkeys(str(r.get("artifact")) for r in rows))
+    names = {r.device: r.device_name or r.device for r in rows}
+    artifacts = list(dict.fromkeys(r.artifact for r in rows))
 
     def entry(label: str, **style: Any) -> Any:
         return lines.Line2D([], [], linestyle="", label=label, **style)
@@ -137,6 +146,6 @@ def _legend(ax: Axes, devices: list[str], rows: list[dict]) -> None:
     handles.append(
         entry("beaten by another artifact", marker="o", markerfacecolor="none", color=grey)
     )
-    if not all(r.get("fits_budget", True) for r in rows):
+    if not all(r.fits_budget for r in rows):
         handles.append(entry("outside the budget", marker="x", color="#dc2626"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -20,6 +20,8 @@ from edgesub.rundir import RunDir
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from edgesub.profile.profile_record import ProfileEntry
+
 _PRECISION_COLOR = {"fp32": "#2563eb", "fp16": "#059669", "int8": "#ea580c"}
 _FORMAT_MARKER = {"onnx": "o", "tflite": "s"}
 
@@ -40,7 +42,7 @@ def plots_for(data: RunData) -> list[Path]:
 
 
 def _latency(data: RunData, ax: Axes) -> bool:
-    records = [r for r in data.records if fmt.is_number(r.get("latency_ms"))]
+    records = [r for r in data.records if fmt.is_number(r.latency_ms)]
     if not records:
         return False
     series = _series_labels(data.records)
@@ -68,7 +70,7 @@ def _energy(data: RunData, ax: Axes) -> bool:
 
 def _grouped_bars(
     ax: Axes,
-    records: list[dict[str, Any]],
+    records: list[ProfileEntry],
     series: dict[tuple[str, str], str],
     key: str,
     kind_key: str,
@@ -79,17 +81,17 @@ def _grouped_bars(
 ) -> None:
     """Bars grouped by artifact, one colour per series; estimated bars are pale and hatched."""
     colors = require("matplotlib.colors")
-    artifacts = list(dict.fromkeys(str(r.get("artifact")) for r in records))
+    artifacts = list(dict.fromkeys(r.artifact for r in records))
     shown = [k for k in series if k in {_series_key(r) for r in records}]
     width = 0.8 / len(shown)
     for rec in records:
-        value = rec.get(key)
+        value = getattr(rec, key)
         if not fmt.is_number(value) or value <= 0:
             continue
         slot = shown.index(_series_key(rec))
-        x = artifacts.index(str(rec.get("artifact"))) - 0.4 + width * (slot + 0.5)
+        x = artifacts.index(rec.artifact) - 0.4 + width * (slot + 0.5)
         color = _series_colour(series, _series_key(rec))
-        estimated = rec.get(kind_key) == "estimated"
+        estimated = getattr(rec, kind_key) == "estimated"
         ax.bar(
             x,
             value,
@@ -115,19 +117,19 @@ def _grouped_bars(
     ax.set_xlim(-0.6, len(artifacts) - 0.4)
     if legend:
         entries = {series[k]: _series_colour(series, k) for k in shown}
-        _device_legend(ax, entries, {r.get(kind_key) for r in records})
+        _device_legend(ax, entries, {getattr(r, kind_key) for r in records})
 
 
-def _series_key(rec: dict[str, Any]) -> tuple[str, str]:
-    return str(rec.get("device")), str(rec.get("threads"))
+def _series_key(rec: ProfileEntry) -> tuple[str, str]:
+    return rec.device, str(rec.threads)
 
 
-def _series_labels(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+def _series_labels(records: list[ProfileEntry]) -> dict[tuple[str, str], str]:
     """One bar series per device and thread count; threads are named only when they vary."""
     keys = list(dict.fromkeys(_series_key(r) for r in records))
     device_order = list(dict.fromkeys(device for device, _ in keys))
     keys.sort(key=lambda k: (device_order.index(k[0]), k[1].zfill(4)))
-    names = {_series_key(r): str(r.get("device_name") or r.get("device")) for r in records}
+    names = {_series_key(r): r.device_name or r.device for r in records}
     if len({threads for _, threads in keys}) == 1:
         return {k: names[k] for k in keys}
     return {k: f"{names[k]}, {k[1]} thread{'' if k[1] == '1' else 's'}" for k in keys}
@@ -151,24 +153,24 @@ def _device_legend(ax: Axes, entries: dict[str, str], kinds: set[Any]) -> None:
 
 
 def _accuracy_size(data: RunData, ax: Axes) -> bool:
-    points = [a for a in data.artifacts if _plottable(a.get("size_bytes"), a.get("accuracy"))]
+    points = [a for a in data.artifacts if _plottable(a.size_bytes, a.accuracy)]
     if not points:  # the teacher alone says nothing about deployable size
         return False
     teacher = data.teacher or {}
     has_teacher = _plottable(teacher.get("params"), teacher.get("test_accuracy"))
     for art in points:
-        color = _PRECISION_COLOR.get(str(art.get("precision")), "#4b5563")
-        hollow = art.get("format") == "tflite"
+        color = _PRECISION_COLOR.get(str(art.precision), "#4b5563")
+        hollow = art.format == "tflite"
         ax.scatter(
-            art["size_bytes"] / 1024,
-            art["accuracy"],
+            art.size_bytes / 1024,
+            art.accuracy,
             s=90 if hollow else 45,
-            marker=_FORMAT_MARKER.get(str(art.get("format")), "D"),
+            marker=_FORMAT_MARKER.get(art.format, "D"),
             facecolor="none" if hollow else color,
             edgecolor=color,
             linewidth=1.6,
             zorder=3,
-            label=f"{art.get('file')} (file size, measured)",
+            label=f"{art.file} (file size, measured)",
         )
     if has_teacher:
         ax.scatter(

@@ -71,13 +71,7 @@ def model_rows(data: RunData) -> list[ModelRow]:
         )
     for art in data.artifacts:
         rows.append(
-            ModelRow(
-                str(art.get("file", "?")),
-                _join(art.get("format"), art.get("precision")),
-                art.get("accuracy"),
-                None,
-                art.get("size_bytes"),
-            )
+            ModelRow(art.file, _join(art.format, art.precision), art.accuracy, None, art.size_bytes)
         )
     return rows
 

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from edgesub import config as edgesub_config
-from edgesub.errors import ConfigError
-from edgesub.profile.compare import COMPARE_FILE
+from edgesub.converters.manifest_record import ArtifactEntry, Manifest
+from edgesub.errors import ConfigError, EdgesubError
+from edgesub.profile.compare_record import COMPARE_FILE, CompareRecord
+from edgesub.profile.profile_record import ProfileEntry, ProfileRecord
+from edgesub.records import FileRecord
 from edgesub.rundir import RunDir
 
 
@@ -37,21 +40,19 @@ class RunData:
     teacher: dict[str, Any] | None
     subspace: dict[str, Any] | None
     student: dict[str, Any] | None
-    manifest: dict[str, Any] | None
-    profile: dict[str, Any] | None
+    manifest: Manifest | None
+    profile: ProfileRecord | None
     timings: dict[str, Any] | None
     missing: list[Missing] = field(default_factory=list)
-    compare: dict[str, Any] | None = None  # compare.json, written only by `edgesub compare`
+    compare: CompareRecord | None = None  # compare.json, written only by `edgesub compare`
 
     @property
-    def artifacts(self) -> list[dict[str, Any]]:
-        items = (self.manifest or {}).get("artifacts")
-        return [a for a in items if isinstance(a, dict)] if isinstance(items, list) else []
+    def artifacts(self) -> list[ArtifactEntry]:
+        return list(self.manifest.artifacts) if self.manifest else []
 
     @property
-    def records(self) -> list[dict[str, Any]]:
-        items = (self.profile or {}).get("records")
-        return [r for r in items if isinstance(r, dict)] if isinstance(items, list) else []
+    def records(self) -> list[ProfileEntry]:
+        return list(self.profile.records) if self.profile else []
 
     @property
     def sweep(self) -> list[dict[str, Any]]:
@@ -59,14 +60,15 @@ class RunData:
         return [s for s in items if isinstance(s, dict)] if isinstance(items, list) else []
 
 
-# (RunDir attribute, label shown to users, the command that writes it into the run {run})
-_JSON_FILES = (
-    ("teacher_json", "teacher.json", "edgesub run --resume {run}"),
-    ("subspace_json", "subspace.json", "edgesub subspace {run}"),
-    ("student_json", "student.json", "edgesub distill {run}"),
-    ("manifest", "artifacts/manifest.json", "edgesub convert {run}"),
-    ("profile", "profile.json", "edgesub profile {run}"),
-    ("timings", "timings.json", "edgesub run --resume {run}"),
+# (RunDir attribute, label shown to users, the command that writes it into the run {run},
+# the record type the file holds, or None for plain JSON)
+_JSON_FILES: tuple[tuple[str, str, str, type[FileRecord] | None], ...] = (
+    ("teacher_json", "teacher.json", "edgesub run --resume {run}", None),
+    ("subspace_json", "subspace.json", "edgesub subspace {run}", None),
+    ("student_json", "student.json", "edgesub distill {run}", None),
+    ("manifest", "artifacts/manifest.json", "edgesub convert {run}", Manifest),
+    ("profile", "profile.json", "edgesub profile {run}", ProfileRecord),
+    ("timings", "timings.json", "edgesub run --resume {run}", None),
 )
 NEW_RUN = "edgesub run --name NAME"  # a folder without a usable config.toml is no run to resume
 
@@ -79,16 +81,18 @@ def read_run_data(run: RunDir | str | Path) -> RunData:
     """Load every report input of ``run``; absent or malformed files are listed in ``missing``."""
     run = as_rundir(run)
     missing: list[Missing] = []
-    parts: dict[str, dict[str, Any] | None] = {}
+    parts: dict[str, Any] = {}
     root = shlex.quote(str(run.root))
-    for attr, label, command in _JSON_FILES:
-        parts[attr], problem = _read_json(getattr(run, attr))
+    for attr, label, command, kind in _JSON_FILES:
+        # a folder that is no run has no stage to resume: a new run makes every file
+        made_by = command.format(run=root) if run.config.is_file() else NEW_RUN
+        parts[attr], problem = _read_json(getattr(run, attr), kind, made_by)
         if problem:
-            # a folder that is no run has no stage to resume: a new run makes every file
-            made_by = command.format(run=root) if run.config.is_file() else NEW_RUN
             missing.append(Missing(label, problem, made_by))
     name, dataset = _config_identity(run, missing)
-    compare, _ = _read_json(run.root / COMPARE_FILE)  # optional: no budget is not a gap
+    compare, problem = _read_json(run.root / COMPARE_FILE, CompareRecord, f"edgesub compare {root}")
+    if compare is None and problem != "not found":  # optional: no budget is not a gap
+        missing.append(Missing(COMPARE_FILE, str(problem), f"edgesub compare {root}"))
     return RunData(
         run=run,
         config_name=name,
@@ -104,7 +108,10 @@ def read_run_data(run: RunDir | str | Path) -> RunData:
     )
 
 
-def _read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+def _read_json(
+    path: Path, kind: type[FileRecord] | None = None, rewrite: str | None = None
+) -> tuple[Any, str | None]:
+    """The file's JSON object (checked as a ``kind`` record when given), or why not."""
     if not path.is_file():
         return None, "not found"
     try:
@@ -113,6 +120,11 @@ def _read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"unreadable ({exc})"
     except json.JSONDecodeError as exc:
         return None, f"malformed JSON (line {exc.lineno}: {exc.msg})"
+    if kind is not None:
+        try:
+            return kind.from_dict(data, path.name, rewrite=rewrite), None
+        except EdgesubError as exc:
+            return None, f"unusable ({exc})"
     if not isinstance(data, dict):
         return None, "malformed (expected a JSON object)"
     return data, None

@@ -8,8 +8,9 @@ objects, never markup strings, so user file names containing ``[`` cannot inject
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -22,10 +23,14 @@ from edgesub.report.rows import model_rows, timing_rows
 from edgesub.report.rundata import read_run_data
 from edgesub.rundir import RunDir
 
+if TYPE_CHECKING:
+    from edgesub.profile.compare_record import CompareRecord, CompareRow, DeviceRecommendation
+    from edgesub.profile.profile_record import ProfileEntry, ProfileFailure
+
 _KIND_STYLE = {"measured": "green", "estimated": "yellow", "unavailable": "dim"}
 
 
-def profile_table(records: list[dict[str, Any]]) -> Table:
+def profile_table(records: Sequence[ProfileEntry]) -> Table:
     """One row per (artifact, device) profile record, with units and measured/estimated labels."""
     table = Table(title="Profile per artifact and device", box=box.SIMPLE_HEAD)
     for header in ("Artifact", "Format", "Precision", "Device", "Threads"):
@@ -36,26 +41,26 @@ def profile_table(records: list[dict[str, Any]]) -> Table:
     table.add_column("Accuracy (%)", justify="right", no_wrap=True)
     for rec in records:
         table.add_row(
-            Text(str(rec.get("artifact", "?"))),
-            Text(str(rec.get("format", fmt.DASH))),
-            Text(str(rec.get("precision", fmt.DASH))),
-            Text(str(rec.get("device", fmt.DASH))),
-            Text(fmt.count(rec.get("threads"))),
+            Text(rec.artifact),
+            Text(rec.format),
+            Text(str(rec.precision)),
+            Text(rec.device),
+            Text(fmt.count(rec.threads)),
             _latency_cell(rec),
             _memory_cell(rec),
             _energy_cell(rec),
-            Text(fmt.percent(rec.get("accuracy"))),
+            Text(fmt.percent(rec.accuracy)),
         )
     return table
 
 
-def profile_tables(records: list[dict[str, Any]], width: int) -> list[Table]:
+def profile_tables(records: Sequence[ProfileEntry], width: int) -> list[Table]:
     """The profile table if it fits ``width`` columns, else the same figures in two narrower
     tables: latency and memory, then energy and accuracy (the file suffix gives the format)."""
     full = profile_table(records)
     if _width(full) <= width:
         return [full]
-    threads = {rec.get("threads") for rec in records}
+    threads = {rec.threads for rec in records}
     uniform = len(threads) == 1
     title = "Latency and memory per artifact and device"
     if uniform:
@@ -69,12 +74,12 @@ def profile_tables(records: list[dict[str, Any]], width: int) -> list[Table]:
         energy.add_column(header, no_wrap=True)
     energy.add_column("Accuracy (%)", justify="right", no_wrap=True)
     for rec in records:
-        artifact, device = Text(str(rec.get("artifact", "?"))), Text(str(rec.get("device", "?")))
-        cells = [artifact, Text(str(rec.get("precision", fmt.DASH))), device]
+        artifact, device = Text(rec.artifact), Text(rec.device)
+        cells = [artifact, Text(str(rec.precision)), device]
         if not uniform:
-            cells.append(Text(fmt.count(rec.get("threads"))))
+            cells.append(Text(fmt.count(rec.threads)))
         timing.add_row(*cells, _latency_cell(rec), _memory_cell(rec, short=True))
-        energy.add_row(artifact, device, _energy_cell(rec), Text(fmt.percent(rec.get("accuracy"))))
+        energy.add_row(artifact, device, _energy_cell(rec), Text(fmt.percent(rec.accuracy)))
     return [timing, energy]
 
 
@@ -86,13 +91,13 @@ _FAILED_STEP = {
 }
 
 
-def failure_lines(failures: list[dict[str, Any]]) -> list[Text]:
+def failure_lines(failures: Sequence[ProfileFailure]) -> list[Text]:
     """One line per file and reason that could not be profiled, naming the devices it failed
     on; the table above holds everything that did profile."""
     groups: dict[tuple[str, str, str], list[str]] = {}
     for failure in failures:
-        key = (str(failure["path"]), str(failure["error"]), str(failure["reason"]))
-        groups.setdefault(key, []).append(str(failure["device"]))
+        key = (failure.path, failure.error, failure.reason)
+        groups.setdefault(key, []).append(failure.device)
     return [
         Text(
             f"✗ {printable(path)}, {_FAILED_STEP[step].format(devices=_devices(devices))}: "
@@ -153,29 +158,27 @@ def _figure(value: str, label: str, kind: Any) -> Text:
     return Text.assemble(value, " ", (label, _KIND_STYLE.get(str(kind), "")))
 
 
-def _latency_cell(rec: dict[str, Any]) -> Text:
-    value = fmt.number(rec.get("latency_ms"))
-    return _figure(value, fmt.latency_label(rec), rec.get("latency_kind"))
+def _latency_cell(rec: ProfileEntry) -> Text:
+    value = fmt.number(rec.latency_ms)
+    return _figure(value, fmt.latency_label(rec), rec.latency_kind)
 
 
-def _memory_cell(rec: dict[str, Any], *, short: bool = False) -> Text:
+def _memory_cell(rec: ProfileEntry, *, short: bool = False) -> Text:
     """Peak memory, its kind and whether it fits the device (``short``: only when it does not)."""
-    kind = str(rec.get("memory_kind") or "unknown")
+    kind = str(rec.memory_kind or "unknown")
     fits = fmt.fits_label(rec)
-    cell = Text.assemble(
-        fmt.number(rec.get("peak_memory_mb")), " ", (kind, _KIND_STYLE.get(kind, ""))
-    )
+    cell = Text.assemble(fmt.number(rec.peak_memory_mb), " ", (kind, _KIND_STYLE.get(kind, "")))
     if not short or fits == "exceeds RAM":
         cell.append(", ")
         cell.append(fits, "red bold" if fits == "exceeds RAM" else "")
     return cell
 
 
-def _energy_cell(rec: dict[str, Any]) -> Text:
+def _energy_cell(rec: ProfileEntry) -> Text:
     kind = fmt.energy_kind(rec)
     if kind == "unavailable":
         return Text.assemble(fmt.DASH, " ", (kind, _KIND_STYLE[kind]))
-    figures = f"{fmt.number(rec.get('energy_mj'))} ({fmt.number(rec.get('energy_dynamic_mj'))})"
+    figures = f"{fmt.number(rec.energy_mj)} ({fmt.number(rec.energy_dynamic_mj)})"
     return Text.assemble(figures, " ", (kind, _KIND_STYLE.get(kind, "")))
 
 
@@ -204,10 +207,10 @@ def devices_table(profiles: list[Any]) -> Table:
     return table
 
 
-def compare_table(comparison: dict[str, Any]) -> Table:
+def compare_table(comparison: CompareRecord) -> Table:
     """One row per artifact × device of `edgesub compare`: budget verdict and Pareto front."""
-    budget = comparison.get("budget") or {}
-    rate = budget.get("rate_hz")
+    budget = comparison.budget
+    rate = budget.rate_hz
     table = Table(title="Budget and Pareto front per device", box=box.SIMPLE_HEAD)
     for header in ("Device", "Artifact"):
         table.add_column(header, no_wrap=True)
@@ -217,34 +220,49 @@ def compare_table(comparison: dict[str, Any]) -> Table:
     table.add_column("RAM", no_wrap=True)
     if rate is not None:
         table.add_column(f"Power @ {rate:g} Hz (mW)", justify="right", no_wrap=True)
-    if budget.get("battery_wh") is not None:
+    if budget.battery_wh is not None:
         table.add_column("Battery (h)", justify="right", no_wrap=True)
     table.add_column("Budget")
     table.add_column("Pareto", no_wrap=True)
-    for row in comparison.get("rows", []):
-        cells = [
-            Text(str(row.get("device", fmt.DASH))),
-            Text(str(row.get("artifact", "?"))),
-            Text(fmt.percent(row.get("accuracy"))),
-            _figure(
-                fmt.number(row.get("latency_ms")), fmt.latency_label(row), row.get("latency_kind")
-            ),
-            _figure(fmt.number(row.get("energy_mj")), fmt.energy_kind(row), fmt.energy_kind(row)),
-            Text(
-                fmt.fits_label(row), style="red bold" if row.get("fits_in_memory") is False else ""
-            ),
-        ]
-        if rate is not None:
-            cells.append(Text(fmt.number(row.get("average_power_mw"))))
-        if budget.get("battery_wh") is not None:
-            cells.append(Text(fmt.number(row.get("battery_hours"))))
-        problems = ", ".join(row.get("problems") or [])
-        cells.append(
-            Text("fits", style="green") if row.get("fits_budget") else Text(problems, style="red")
-        )
-        cells.append(Text("★ optimal" if row.get("pareto") else fmt.DASH))
-        table.add_row(*cells)
-    notes = comparison.get("assumptions") or []
+    for row in comparison.rows:
+        table.add_row(*_compare_cells(row, rate, budget.battery_wh is not None))
+    notes = comparison.assumptions
     if notes:
         table.caption = Text("\n".join(f"· {n}" for n in notes), justify="left")
     return table
+
+
+def recommendation_table(advice: Sequence[DeviceRecommendation]) -> Table:
+    """One line per device: the artifact to use there, the one per format, and what the choice
+    rests on (measured there, or estimated for it, with the tie band)."""
+    table = Table(title="Recommended artifact per device", box=box.SIMPLE_HEAD)
+    for header in ("Device", "Use", "Per format", "Basis"):
+        table.add_column(header)
+    for item in advice:
+        formats = "; ".join(f"{f}: {fmt.choice_label(c)}" for f, c in item.by_format.items())
+        table.add_row(
+            Text(item.device),
+            Text(fmt.choice_label(item.overall)),
+            Text(formats or fmt.DASH),
+            Text(fmt.basis_label(item)),
+        )
+    return table
+
+
+def _compare_cells(row: CompareRow, rate: float | None, battery: bool) -> list[Text]:
+    cells = [
+        Text(row.device),
+        Text(row.artifact),
+        Text(fmt.percent(row.accuracy)),
+        _figure(fmt.number(row.latency_ms), fmt.latency_label(row), row.latency_kind),
+        _figure(fmt.number(row.energy_mj), fmt.energy_kind(row), fmt.energy_kind(row)),
+        Text(fmt.fits_label(row), style="red bold" if row.fits_in_memory is False else ""),
+    ]
+    if rate is not None:
+        cells.append(Text(fmt.number(row.average_power_mw)))
+    if battery:
+        cells.append(Text(fmt.number(row.battery_hours)))
+    problems = ", ".join(row.problems)
+    cells.append(Text("fits", style="green") if row.fits_budget else Text(problems, style="red"))
+    cells.append(Text("★ optimal" if row.pareto else fmt.DASH))
+    return cells

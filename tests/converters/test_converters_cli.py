@@ -25,6 +25,7 @@ from tiny_models import fit  # noqa: E402
 from edgesub.cli import cli  # noqa: E402
 from edgesub.config import DataConfig  # noqa: E402
 from edgesub.converters import load_manifest, run_artifact  # noqa: E402
+from edgesub.converters.manifest_record import ArtifactEntry  # noqa: E402
 from edgesub.converters.preprocessing import image_input  # noqa: E402
 from edgesub.converters.recommend import choose  # noqa: E402
 from edgesub.converters.sources import load_weights_model  # noqa: E402
@@ -93,7 +94,8 @@ def test_convert_from_weights_writes_a_complete_manifest(artifacts, digits):
         group = [e for e in manifest["artifacts"] if e["format"] == fmt]
         assert sum(e["recommended"] for e in group) == 1
         assert all(e["host_latency_ms"] > 0 and e["host_latency_kind"] == "measured" for e in group)
-        assert manifest["recommended"]["by_format"][fmt] == choose(group)["file"]
+        typed = [ArtifactEntry.from_dict(e) for e in group]
+        assert manifest["recommended"]["by_format"][fmt] == choose(typed).file
 
 
 def test_the_default_student_converts_to_every_format_and_precision(weights, tmp_path):
@@ -302,13 +304,16 @@ def test_static_int8_of_onnx_needs_calibration(artifacts, tmp_path):
     assert result.exit_code == 1 and "--calibration DATA.npy" in result.output
 
 
-def _entry(latency: float, accuracy: float, size: int, passed: bool = True) -> dict:
-    return {
-        "host_latency_ms": latency,
-        "accuracy": accuracy,
-        "size_bytes": size,
-        "parity": {"passed": passed, "top1_agreement": 100.0},
-    }
+def _entry(latency: float, accuracy: float, size: int, passed: bool = True) -> ArtifactEntry:
+    return ArtifactEntry.from_dict(
+        {
+            "file": f"m_{latency}_{size}.onnx", "format": "onnx", "precision": "fp32",
+            "size_bytes": size, "sha256": "0" * 64, "inputs": [], "outputs": [],
+            "host_latency_ms": latency, "accuracy": accuracy,
+            "parity": {"passed": passed, "top1_agreement": 100.0, "max_abs_diff": 0.1,
+                       "reference_accuracy": None, "accuracy_drop": None, "tolerance": 1.0},
+        }
+    )  # fmt: skip
 
 
 def test_recommendation_prefers_fast_then_accurate_then_small():
@@ -328,10 +333,9 @@ def test_a_quantised_file_slower_than_fp32_is_said_so():
     from edgesub.converters.recommend import slower_than_fp32
     from edgesub.report.lines import artifact_line
 
-    base = {"file": "m_int8.onnx", "format": "onnx", "precision": "int8", "size_bytes": 10}
-    base |= {"accuracy": 98.0, "parity": {"passed": True, "max_abs_diff": 0.1}}
-    slower = {**base, "host_latency_ms": 0.05, "host_latency_vs_fp32": 1.65}
-    noise = {**base, "host_latency_ms": 0.031, "host_latency_vs_fp32": 1.04}
+    base = _entry(0.05, 98.0, 10).replace(file="m_int8.onnx", precision="int8")
+    slower = base.replace(host_latency_ms=0.05, host_latency_vs_fp32=1.65)
+    noise = base.replace(host_latency_ms=0.031, host_latency_vs_fp32=1.04)
     assert slower_than_fp32(slower) and not slower_than_fp32(noise)
     assert "(1.65× fp32: slower here)" in artifact_line(slower)
     assert "slower" not in artifact_line(noise)

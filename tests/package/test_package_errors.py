@@ -163,7 +163,7 @@ def test_verification_compares_label_names_not_just_bytes(artifacts, tmp_path, t
     """A label list that shifts when read back fails the bundle's check (past the boundary)."""
     source = resolve_source(artifacts)
     shifted = ["zero", "one\ntwo", *map(str, range(3, 11))]
-    source = dataclasses.replace(source, model={**source.model, "labels": shifted})
+    source = dataclasses.replace(source, model=source.model.replace(labels=tuple(shifted)))
     with pytest.raises(EdgesubError, match="label") as caught:
         TARGETS.get(target)(source, PackageRequest(out=tmp_path / "out"), tmp_path)
     assert "\n" not in str(caught.value)

@@ -78,8 +78,8 @@ def test_profile_refuses_with_one_line_and_flags_with_allow_partial(tmp_path):
     assert result.exit_code == 0, result.output
     assert "partial: 25 % of ops costed (no cost: Conv, Det, Reshape)" in result.output
     (record,) = profile_artifacts([path], ["pixel-4"], measure=False, allow_partial=True)
-    assert record["costed_fraction"] == 0.25
-    assert record["uncosted_ops"] == ["Conv", "Det", "Reshape"]
+    assert record.costed_fraction == 0.25
+    assert record.uncosted_ops == ("Conv", "Det", "Reshape")
 
 
 def same_padding_model(path: Path) -> Path:

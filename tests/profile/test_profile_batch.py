@@ -31,7 +31,7 @@ def batch(tmp_path: Path) -> list[Path]:
 
 def test_failures_are_records_of_their_own_and_the_others_go_on(batch):
     result = profile_batch(batch, DEVICES, measure=False, progress=False)
-    assert [(r["artifact"], r["device"]) for r in result.records] == [
+    assert [(r.artifact, r.device) for r in result.records] == [
         ("a.onnx", "pixel-4"), ("a.onnx", "raspberry-pi-5"),
         ("b.onnx", "pixel-4"), ("b.onnx", "raspberry-pi-5"),
     ]  # fmt: skip
@@ -63,7 +63,7 @@ def test_a_file_that_cannot_be_measured_keeps_its_estimates(tmp_path):
     result = profile_batch(
         [custom, good], ["pixel-4"], measure=True, warmup=1, runs=2, progress=False
     )
-    assert [(r["artifact"], r["device"]) for r in result.records] == [
+    assert [(r.artifact, r.device) for r in result.records] == [
         ("good.onnx", "host"),
         ("good.onnx", "pixel-4"),
     ]
@@ -79,7 +79,7 @@ def test_profile_json_keeps_failures_apart_from_the_records(batch, tmp_path):
     run = Path(shutil.copytree(FIXTURE_RUN, tmp_path / "run"))
     write_profile(run / "profile.json", result.records, result.failures)
     data = json.loads((run / "profile.json").read_text())
-    assert data["records"] == result.records
+    assert data["records"] == [r.to_dict() for r in result.records]
     assert [ProfileFailure(**f) for f in data["failures"]] == result.failures
     assert load_profile_records(run) == result.records  # compare reads only profiled pairs
     assert read_run_data(run).records == result.records  # and so does the report

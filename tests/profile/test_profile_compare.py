@@ -5,28 +5,40 @@ import json
 import pytest
 
 from edgesub.errors import ConfigError
+from edgesub.profile import compare
 from edgesub.profile.compare import (
     Budget,
     battery_capacity_wh,
-    compare_records,
     idle_power_w,
     load_profile_records,
     select_devices,
 )
+from edgesub.profile.profile_record import ProfileEntry
 
 
 def record(
     artifact, device="pi", latency=10.0, energy=30.0, dynamic=10.0, accuracy=95.0, fits=True
 ):
     """A profile record: at 10 ms, 30 mJ total and 10 mJ dynamic the device idles at 2 W."""
+    return ProfileEntry.from_dict(raw(artifact, device, latency, energy, dynamic, accuracy, fits))
+
+
+def raw(artifact, device="pi", latency=10.0, energy=30.0, dynamic=10.0, accuracy=95.0, fits=True):
+    """:func:`record` as the JSON object profile.json holds."""
     return {
         "artifact": artifact, "path": artifact, "format": "onnx", "precision": "fp32",
         "device": device, "device_name": device.upper(), "threads": 1, "accuracy": accuracy,
         "latency_ms": latency, "latency_kind": "estimated", "latency_error_pct": 20.0,
-        "peak_memory_mb": 5.0, "memory_kind": "estimated", "fits_in_memory": fits,
-        "energy_mj": energy, "energy_dynamic_mj": dynamic,
+        "latency_p90_ms": None, "peak_memory_mb": 5.0, "memory_kind": "estimated",
+        "fits_in_memory": fits, "energy_mj": energy, "energy_dynamic_mj": dynamic,
         "energy_kind": "estimated" if energy is not None else "unavailable", "size_bytes": 100,
+        "macs": 1000,
     }  # fmt: skip
+
+
+def compare_records(records, budget):
+    """compare.json as JSON data (lists, objects), what the assertions below read."""
+    return compare.compare_records(records, budget).to_dict()
 
 
 def test_battery_capacity_from_mah_and_volts_or_wh():
@@ -127,16 +139,55 @@ def test_missing_accuracy_leaves_latency_and_energy():
 
 
 def test_load_profile_records_from_file_and_run_dir(tmp_path):
-    (tmp_path / "profile.json").write_text(json.dumps({"records": [record("a")]}))
+    profile = {"schema_version": 1, "host": None, "records": [raw("a")], "failures": []}
+    (tmp_path / "profile.json").write_text(json.dumps(profile))
     assert load_profile_records(tmp_path) == load_profile_records(tmp_path / "profile.json")
+    assert load_profile_records(tmp_path) == [record("a")]
     with pytest.raises(ConfigError, match="edgesub profile"):
         load_profile_records(tmp_path / "nothing")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"not a readable profile\.json"):
         load_profile_records(tmp_path / "bad.json")
     (tmp_path / "odd.json").write_text(json.dumps({"records": [{"artifact": "a"}]}))
-    with pytest.raises(ConfigError, match="device, latency_ms"):
+    with pytest.raises(ConfigError, match=r"odd\.json: records\[0\]: .*lacks .*device, "):
         load_profile_records(tmp_path / "odd.json")
+
+
+def test_unversioned_and_saved_json_output_profiles_are_migrated(tmp_path):
+    """A profile.json without schema_version (hand-made) and `edgesub profile --json` saved to
+    a file (one list, failed pairs told apart by ``error``) read as version 1."""
+    (tmp_path / "plain.json").write_text(json.dumps({"records": [raw("a")]}))
+    assert load_profile_records(tmp_path / "plain.json") == [record("a")]
+    failure = {"artifact": "b", "path": "b", "device": "pi", "error": "load", "reason": "bad"}
+    (tmp_path / "rows.json").write_text(json.dumps([raw("a"), failure]))
+    assert load_profile_records(tmp_path / "rows.json") == [record("a")]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schema_version": 2}, r"schema_version 2 is newer than this edgesub reads \(1\)"),
+        ({"schema_version": "1"}, "schema_version must be an integer"),
+        ({"extra": 1}, r"unknown key\(s\) 'extra' in profile\.json"),
+    ],
+)
+def test_profile_of_another_version_or_with_unknown_keys_is_refused(tmp_path, change, message):
+    profile = {"schema_version": 1, "host": None, "records": [raw("a")], **change}
+    (tmp_path / "profile.json").write_text(json.dumps(profile))
+    with pytest.raises(ConfigError, match=message):
+        load_profile_records(tmp_path)
+
+
+def test_a_mistyped_or_unknown_record_key_is_named_with_its_path(tmp_path):
+    for change, message in (
+        ({"latency_ms": "fast"}, r"records\[0\]\.latency_ms: expected number, got a string"),
+        ({"latency_kind": "guessed"}, r"records\[0\]\.latency_kind: expected one of"),
+        ({"latncy_ms": 1.0}, r"records\[0\]: unknown key\(s\) 'latncy_ms'"),
+    ):
+        profile = {"schema_version": 1, "host": None, "records": [{**raw("a"), **change}]}
+        (tmp_path / "profile.json").write_text(json.dumps(profile))
+        with pytest.raises(ConfigError, match=message):
+            load_profile_records(tmp_path)
 
 
 def test_select_devices_names_the_missing_ones():

@@ -1,13 +1,22 @@
 """profile_artifacts: schema-exact records, manifest accuracy, clear errors, profile.json."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from test_graph_onnx import tiny_cnn
 
 from edgesub.errors import EstimateError, ModelFileError, UnknownNameError
+from edgesub.profile import run
 from edgesub.profile.devices import load_devices
-from edgesub.profile.run import profile_artifacts, write_profile
+from edgesub.profile.profile_record import ProfileRecord
+from edgesub.profile.run import write_profile
+
+
+def profile_artifacts(*args, **options):
+    """The records as the JSON objects profile.json holds, what these tests check key by key."""
+    return [r.to_dict() for r in run.profile_artifacts(*args, **options)]
+
 
 RECORD_KEYS = {
     "artifact", "path", "format", "precision", "device", "device_name", "threads", "latency_ms",
@@ -23,7 +32,8 @@ def model(tmp_path):
 
 
 def test_estimated_records_follow_the_schema(model):
-    manifest = {"artifacts": [{"file": "student_fp32.onnx", "precision": "fp32", "accuracy": 97.5}]}
+    entry = SimpleNamespace(file="student_fp32.onnx", precision="fp32", accuracy=97.5)
+    manifest = SimpleNamespace(artifacts=[entry])  # what profiling reads of a manifest
     records = profile_artifacts(
         [model], ["raspberry-pi-4b", "pixel-4"], measure=False, manifest=manifest, threads=2,
         progress=False,
@@ -100,11 +110,13 @@ def test_device_all_is_every_profile_with_the_users_once_each(tmp_path):
 
 
 def test_write_profile_is_complete_json(model, tmp_path):
-    records = profile_artifacts([model], ["raspberry-pi-5"], measure=False, progress=False)
+    records = run.profile_artifacts([model], ["raspberry-pi-5"], measure=False, progress=False)
     out = write_profile(tmp_path / "run" / "profile.json", records)
     data = json.loads(out.read_text())
-    assert data["schema_version"] == 1 and data["records"] == records
+    assert data["schema_version"] == 1 and data["records"] == [r.to_dict() for r in records]
     assert set(data["host"]) == {"machine", "cpu", "cores", "python"}
+    assert data["failures"] == []
+    assert ProfileRecord.read(out).records == tuple(records)  # read back as written
     assert not list(out.parent.glob("*.tmp"))
 
 

@@ -1,6 +1,5 @@
 """The budget section, the compare table and the Pareto plot, from the fixture run."""
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -11,7 +10,14 @@ from PIL import Image
 from table_text import render_text
 from test_report_golden import check_golden
 
-from edgesub.profile.compare import COMPARE_FILE, Budget, compare_records, write_comparison
+from edgesub.profile.compare import (
+    COMPARE_FILE,
+    Budget,
+    compare_records,
+    load_profile_records,
+    write_comparison,
+)
+from edgesub.profile.profile_record import ProfileEntry
 from edgesub.report import write_report
 from edgesub.report.pareto_plot import write_pareto_plot
 from edgesub.report.table import compare_table
@@ -25,8 +31,8 @@ def run_dir(tmp_path: Path) -> Path:
     return Path(shutil.copytree(FIXTURE, tmp_path / "fixture-run"))
 
 
-def records(run_dir: Path) -> list[dict]:
-    return json.loads((run_dir / "profile.json").read_text())["records"]
+def records(run_dir: Path) -> list[ProfileEntry]:
+    return load_profile_records(run_dir)
 
 
 def budget_section(page: str) -> str:
@@ -60,7 +66,7 @@ def test_with_budget_the_section_shows_verdicts_and_assumptions(run_dir: Path) -
 
 
 def test_pareto_plot_without_accuracy_is_energy_vs_latency(run_dir: Path, tmp_path: Path) -> None:
-    plain = [{**r, "accuracy": None} for r in records(run_dir)]
+    plain = [r.replace(accuracy=None) for r in records(run_dir)]
     one_panel = write_pareto_plot(compare_records(plain, BUDGET), tmp_path / "plain.png")
     two_panels = write_pareto_plot(compare_records(records(run_dir), BUDGET), tmp_path / "acc.png")
     for path in (one_panel, two_panels):

@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgesub.profile.compare import COMPARE_FILE, Budget, compare_records, write_comparison
+from edgesub.profile.compare import (
+    COMPARE_FILE,
+    Budget,
+    compare_records,
+    load_profile_records,
+    write_comparison,
+)
 from edgesub.report import write_report
 
 FIXTURE = Path(__file__).parent / "fixture_run"
@@ -81,7 +87,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture run's page after `edgesub compare` set a budget (the budget section)."""
     chromium()
     run = Path(shutil.copytree(FIXTURE, tmp_path_factory.mktemp("chromium") / "fixture-run"))
-    records = json.loads((run / "profile.json").read_text())["records"]
+    records = load_profile_records(run)
     budget = Budget(energy_mj=0.5, rate_hz=10.0, battery_wh=11.1)
     write_comparison(run / COMPARE_FILE, compare_records(records, budget))
     return write_report(run)
@@ -98,6 +104,7 @@ def test_dom_contains_the_tables(report: Path, tmp_path: Path) -> None:
     assert parsed.rows["timings"] == 7 + 1  # stages + total
     assert parsed.rows["plain"] == (4 + len(artifacts)) + len(artifacts)  # models + artifacts
     assert parsed.rows["budget"] == len(records)
+    assert parsed.rows["recommended"] == len({r["device"] for r in records})  # host + 2 Pis
     assert len(parsed.images) == 5  # latency, energy, accuracy vs size and compression, Pareto
     assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
     assert "estimated ±35 %" in dom and "measured" in dom

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from table_text import render_text
 
+from edgesub.profile.compare import load_profile_records
 from edgesub.report import write_report
 from edgesub.report.table import profile_table, stage_timings_table, summary_table
 
@@ -42,7 +43,7 @@ def normalise_html(page: str) -> str:
 
 
 def test_profile_table_golden(run_dir: Path) -> None:
-    records = json.loads((run_dir / "profile.json").read_text())["records"]
+    records = load_profile_records(run_dir)
     check_golden("profile_table.txt", render_text(profile_table(records)))
 
 

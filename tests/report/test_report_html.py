@@ -70,7 +70,7 @@ def test_report_writes_plots_and_leaves_no_temp_files(reported: Path) -> None:
 def test_profile_rows_show_kinds_error_and_fit(run_dir: Path) -> None:
     rewrite_json(run_dir / "profile.json", lambda d: d["records"][1].update(fits_in_memory=False))
     page = page_of(run_dir)
-    profile = page[page.index('<section id="profile">') : page.index('<section id="budget">')]
+    profile = page[page.index('<section id="profile">') : page.index('<section id="recommended">')]
     rows = re.findall(r"<tr[ >].*?</tr>", profile.split("<tbody>")[1])
     records = json.loads((run_dir / "profile.json").read_text())["records"]
     assert len(rows) == len(records)
@@ -161,3 +161,23 @@ def test_timings_written_before_the_report_stage_say_what_the_total_covers(run_d
     assert "stages above" not in page_of(run_dir)  # the fixture's timings include the report
     rewrite_json(run_dir / "timings.json", lambda t: t["stages"].pop("report"))
     assert "The total is that of the stages above" in page_of(run_dir)
+
+
+def test_the_recommended_section_gives_each_devices_choice_and_basis(run_dir: Path) -> None:
+    """One row per device (host first): the file to use, per format, and what it rests on;
+    the choice is the one compare computes from the same profile."""
+    from edgesub.profile.compare import Budget, compare_records, load_profile_records
+
+    page = page_of(run_dir)
+    section = page[page.index('<section id="recommended">') : page.index('<section id="budget">')]
+    rows = re.findall(r"<tr>.*?</tr>", section.split("<tbody>")[1], re.S)
+    advice = compare_records(load_profile_records(run_dir), Budget()).recommendations
+    assert [a.device for a in advice] == ["host", "raspberry-pi-4b", "raspberry-pi-5"]
+    assert len(rows) == len(advice)
+    for item, row in zip(advice, rows, strict=True):
+        assert f"<code>{item.overall.file}</code>" in row.split("</td>")[1]
+        band = f"±{item.overall.band_pct:g} %"
+        assert ("measured, 1 thread" if item.device == "host" else f"estimated {band}") in row
+        for choice in item.by_format.values():
+            assert f"<code>{choice.file}</code>" in row
+            assert ("tie with" in row) >= choice.tie

@@ -6,8 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from table_text import render_text
 
+from edgesub.errors import RecordError
+from edgesub.profile.profile_record import ProfileEntry
 from edgesub.report.table import (
     profile_table,
     profile_tables,
@@ -19,7 +22,12 @@ FIXTURE = Path(__file__).parent / "fixture_run"
 
 
 def fixture_records() -> list[dict]:
+    """The fixture's records as plain data (tables take the typed records: see typed())."""
     return json.loads((FIXTURE / "profile.json").read_text())["records"]
+
+
+def typed(records: list[dict]) -> list[ProfileEntry]:
+    return [ProfileEntry.from_dict(r) for r in records]
 
 
 def row_texts(table) -> list[str]:
@@ -30,7 +38,7 @@ def row_texts(table) -> list[str]:
 
 def test_every_profile_record_renders_its_kinds() -> None:
     records = fixture_records()
-    rows = row_texts(profile_table(records))
+    rows = row_texts(profile_table(typed(records)))
     assert len(rows) == len(records)
     for rec, row in zip(records, rows, strict=True):
         assert rec["artifact"] in row and rec["device"] in row
@@ -43,8 +51,8 @@ def test_every_profile_record_renders_its_kinds() -> None:
 
 def test_profile_tables_fit_a_100_column_terminal_and_keep_every_figure() -> None:
     records = fixture_records()
-    assert profile_tables(records, 200) and len(profile_tables(records, 200)) == 1
-    tables = profile_tables(records, 100)
+    assert len(profile_tables(typed(records), 200)) == 1
+    tables = profile_tables(typed(records), 100)
     assert len(tables) == 2
     for table in tables:
         widest = max(len(line) for line in render_text(table, width=300).splitlines())
@@ -57,7 +65,7 @@ def test_profile_tables_fit_a_100_column_terminal_and_keep_every_figure() -> Non
 
 
 def test_profile_headers_name_units() -> None:
-    headers = [str(c.header) for c in profile_table(fixture_records()).columns]
+    headers = [str(c.header) for c in profile_table(typed(fixture_records())).columns]
     assert "Latency (ms)" in headers
     assert "Peak memory (MB)" in headers
     assert "Energy mJ (dynamic mJ)" in headers
@@ -66,26 +74,25 @@ def test_profile_headers_name_units() -> None:
 
 def test_profile_flags_a_record_that_does_not_fit() -> None:
     rec = dict(fixture_records()[1], fits_in_memory=False)
-    (row,) = row_texts(profile_table([rec]))
+    (row,) = row_texts(profile_table(typed([rec])))
     assert "exceeds RAM" in row
 
 
-def test_profile_record_with_only_required_fields() -> None:
-    """A record from a foreign tool may omit optional figures; the row still renders."""
-    rec = {
-        "artifact": "model.onnx",
-        "device": "host",
-        "latency_ms": 1.5,
-        "latency_kind": "measured",
-    }
-    (row,) = row_texts(profile_table([rec]))
+def test_profile_record_with_null_figures_renders_and_a_partial_one_is_refused() -> None:
+    """Figures a machine cannot give are null and render as such; a record lacking keys is
+    refused when read, naming them, rather than shown with holes."""
+    rec = dict(fixture_records()[0], latency_ms=1.5, energy_mj=None, latency_p90_ms=None)
+    (row,) = row_texts(profile_table(typed([rec])))
     assert "1.50 measured" in row
     assert "unavailable" in row
+    foreign = {"artifact": "model.onnx", "device": "host", "latency_ms": 1.5}
+    with pytest.raises(RecordError, match=r"profile.json: records\[0\]: .*lacks key.*path"):
+        ProfileEntry.from_dict(foreign, "profile.json", where="records[0]")
 
 
 def test_markup_in_artifact_name_is_shown_literally() -> None:
     rec = dict(fixture_records()[0], artifact="[bold red]evil[/].onnx")
-    assert "[bold red]evil[/].onnx" in render_text(profile_table([rec]))
+    assert "[bold red]evil[/].onnx" in render_text(profile_table(typed([rec])))
 
 
 def test_summary_of_empty_run_lists_what_is_missing(tmp_path: Path) -> None:
@@ -110,4 +117,4 @@ def test_stage_timings_total_from_stages_when_total_absent() -> None:
 
 
 def test_render_text_has_no_colour_codes() -> None:
-    assert "\x1b[" not in render_text(profile_table(fixture_records()))
+    assert "\x1b[" not in render_text(profile_table(typed(fixture_records())))
