@@ -96,9 +96,10 @@ def profile_one(path: Path, runs: int, warmup: int) -> dict[str, Any]:
     entry: dict[str, Any] = {"model": path.name, "size_bytes": path.stat().st_size}
     entry["input_shape"] = list(shape) if shape else None
     try:
-        records = profile_artifacts(
+        entries = profile_artifacts(
             [path], list(DEVICES), runs=runs, warmup=warmup, input_shape=shape, progress=False
         )
+        records = [e.to_dict() for e in entries]
     except EdgesubError as exc:
         entry.update(status="error", error_type=type(exc).__name__, error=str(exc))
     else:
@@ -106,6 +107,7 @@ def profile_one(path: Path, runs: int, warmup: int) -> dict[str, Any]:
         entry["macs"] = records[0]["macs"]
         entry["costed_fraction"] = records[0]["costed_fraction"]
         entry["uncosted_ops"] = records[0]["uncosted_ops"]
+        entry["fused_ops"] = records[0].get("fused_ops")
         entry["precision"] = records[0]["precision"]
         for rec in records:
             entry[rec["device"]] = {
