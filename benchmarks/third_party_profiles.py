@@ -156,7 +156,7 @@ def main() -> int:
         {
             "wheels": [w.name for w in wheels],
             "devices": list(DEVICES),
-            "host": host_info(),
+            "host": host_info().to_dict(),
             "ok": sum(e["status"] == "ok" for e in entries),
             "failed": sum(e["status"] != "ok" for e in entries),
             "unexpected": problems,
