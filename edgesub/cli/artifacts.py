@@ -142,8 +142,7 @@ def convert(
       edgesub convert runs/default --precision fp32 --precision int8
       edgesub convert model.onnx --calibration x.npy --out model_artifacts
       edgesub convert net.py:build --weights net.safetensors --input-shape 3,224,224
-      edgesub convert bert.onnx --input-shape input_ids=1,128 \\
-          --input-shape attention_mask=1,128 --precision fp32 --precision int8_dynamic
+      edgesub convert bert.onnx --input-shape input_ids=1,128 --input-shape attention_mask=1,128
       edgesub convert bert.onnx --calibration feeds.npz --labels-npy y.npy
     """
     from edgesub.converters.sources import input_shape_fields, source_key

@@ -198,6 +198,8 @@ def test_npz_calibration_static_int8_and_labels_give_real_accuracy(bert_like, tm
         assert entry["accuracy"] is not None
     assert entries[0]["accuracy"] == pytest.approx(expected)
     assert entries[1]["parity"]["criterion"] == "accuracy_drop"
+    # static int8 quantised the float tensors only: the token ids and the mask stay int64
+    assert [i["dtype"] for i in entries[1]["inputs"]] == ["int64", "int64"]
     model = _manifest(out)["model"]
     assert model["calibration"] == "data"
     assert model["verified_on"] == f"{len(held)} held-out samples of data.npz"
