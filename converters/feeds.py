@@ -163,10 +163,10 @@ def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
         raise DataError(f"cannot read {what} {path}: {first_line(exc)}") from None
 
 
-def _checked(file: str, spec: InputSpec, x: np.ndarray) -> np.ndarray:
+def _checked(source: str, spec: InputSpec, x: np.ndarray) -> np.ndarray:
     """``x`` as ``spec`` takes it: float32 stays float32 (and finite), integer ids and masks of
     any integer type are cast when their values fit, bool masks take bool or 0/1."""
-    where = f"{file}: '{spec.name}'"
+    where = f"{source}: '{spec.name}'"
     want = np.dtype(spec.dtype)
     if x.ndim != len(spec.dims) or any(
         d is not None and d != s for d, s in zip(spec.dims[1:], x.shape[1:], strict=False)
