@@ -326,3 +326,35 @@ def test_predict_feeds_a_npz_by_input_name(bert_like, tmp_path):
     np.save(one, arrays["input_ids"][:1])
     line = one_error_line(invoke("predict", out / "bert_like_fp32.onnx", one))
     assert "the model has 2 (input_ids, attention_mask)" in line and ".npz with one array" in line
+
+
+def test_two_float_inputs_verify_on_normal_inputs_and_static_int8_asks_for_data(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((6, 4)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["a", "b"], ["s"]),
+            helper.make_node("MatMul", ["s", "w"], ["logits"]),
+        ],
+        "two_floats",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 6]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, ["batch", 6]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "two_floats.onnx"
+    onnx.save(model, str(path))
+    out = tmp_path / "out"
+    result = invoke("convert", path, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.stdout)
+    assert [e["precision"] for e in entries] == ["fp32", "int8_dynamic"]
+    assert "seeded standard-normal" in _manifest(out)["model"]["verified_on"]
+    line = one_error_line(invoke("convert", path, "--out", out, "--precision", "int8"))
+    assert "float input 'a'" in line and "--calibration DATA.npz (one array per input" in line
