@@ -129,14 +129,16 @@ def finish(
     *,
     measure_latency: bool,
     input_shape: tuple[int, ...] | None = None,
+    feeds: dict[str, np.ndarray] | None = None,
 ) -> Manifest:
     """Mark the recommended artifacts (when measuring), write the manifest and return it.
 
-    ``input_shape`` (batch 1) is what latency is measured at when the model has dynamic dims.
+    ``input_shape`` (batch 1) is what latency is measured at when the model has dynamic dims;
+    ``feeds`` (one sample per input name) instead, for a model file with several inputs.
     """
     recommended = None
     if measure_latency and entries:
-        entries, recommended = recommend(out_dir, entries, input_shape=input_shape)
+        entries, recommended = recommend(out_dir, entries, input_shape=input_shape, feeds=feeds)
     manifest = Manifest(model=model, artifacts=tuple(entries), recommended=recommended)
     write_manifest(out_dir, manifest)
     return manifest

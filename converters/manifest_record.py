@@ -17,6 +17,21 @@ MANIFEST_NAME = "manifest.json"
 
 
 @dataclass(frozen=True, kw_only=True)
+class TensorSpec(Record):
+    """One input or output of an artifact file."""
+
+    TITLE: ClassVar[str] = "tensor"
+
+    name: str = field("the tensor's name in the file")
+    shape: tuple[int, ...] = field("its shape, batch axis first; -1 for a dynamic dim")
+    dtype: str = field("numpy dtype name (float32, int8, int64, …)")
+    quantization: dict[str, Any] | None = field(
+        "int8 I/O: `scale` and `zero_point` (real = scale × (q − zero_point)); else null",
+        default=None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelInfo(Record):
     """What the model takes and means: enough to feed it and name its outputs without edgesub."""
 
@@ -25,7 +40,9 @@ class ModelInfo(Record):
     name: str = field("the model's name (the artifact files' stem)")
     num_classes: int | None = field("number of scores per input (null when unknown)")
     labels: tuple[str, ...] | None = field("class names in output order (null: none known)")
-    input_shape: tuple[int, ...] = field("one input without the batch axis; -1 for an open dim")
+    input_shape: tuple[int, ...] = field(
+        "one input (the first, with several) without the batch axis; -1 for an open dim"
+    )
     preprocessing: dict[str, Any] = field(
         "what to do to an input before feeding it: `input` (image/text), layout, value_range, "
         "scale, mean, std, size, color, or a text model's tokenizer"
@@ -46,27 +63,29 @@ class ModelInfo(Record):
         default=None,
         omit_none=True,
     )
+    inputs: tuple[TensorSpec, ...] | None = field(
+        "every input of a model file a user brought, as verified: name, dtype and shape (batch "
+        "first, the sizes --input-shape or the data set; -1 where the source left a dim open)",
+        default=None,
+        omit_none=True,
+    )
+    outputs: tuple[TensorSpec, ...] | None = field(
+        "every output of that model file: name, dtype and shape (-1: dynamic)",
+        default=None,
+        omit_none=True,
+    )
+    calibration: Literal["data", "synthetic"] | None = field(
+        "what static int8 was calibrated on: data (the user's) or synthetic (generated: token "
+        "ids over the model's vocabulary, masks of ones; not representative of real inputs)",
+        default=None,
+        omit_none=True,
+    )
 
     @property
     def class_names(self) -> list[str]:
         """The labels, else the class indices as names."""
         labels = self.labels or [str(i) for i in range(int(self.num_classes or 0))]
         return [str(label) for label in labels]
-
-
-@dataclass(frozen=True, kw_only=True)
-class TensorSpec(Record):
-    """One input or output of an artifact file."""
-
-    TITLE: ClassVar[str] = "tensor"
-
-    name: str = field("the tensor's name in the file")
-    shape: tuple[int, ...] = field("its shape, batch axis first; -1 for a dynamic dim")
-    dtype: str = field("numpy dtype name (float32, int8, int64, …)")
-    quantization: dict[str, Any] | None = field(
-        "int8 I/O: `scale` and `zero_point` (real = scale × (q − zero_point)); else null",
-        default=None,
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

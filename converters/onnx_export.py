@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub._deps import require
+from edgesub.converters.feeds import feed_batches
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
-from edgesub.converters.tensors import batches, io_entry
+from edgesub.converters.tensors import io_entry
 from edgesub.errors import ConversionError, ModelFileError, first_line
 from edgesub.onnx_files import check_external_data, cpu_session
 
@@ -103,7 +105,7 @@ def quantize_onnx(
     dst: Path,
     precision: str,
     *,
-    calibration: np.ndarray | None = None,
+    calibration: np.ndarray | Mapping[str, np.ndarray] | None = None,
     fixed_batch: bool = False,
     activations: str = "int8",
 ) -> None:
@@ -179,7 +181,7 @@ def _pre_process(quant_pre_process: Any, src: Path, pre: Path) -> None:
 class _Quantise:
     """What a quantiser may need besides the files."""
 
-    calibration: np.ndarray | None
+    calibration: np.ndarray | Mapping[str, np.ndarray] | None
     activations: str  # static int8 activation type: "int8" (S8S8) or "uint8" (U8S8)
 
 
@@ -245,19 +247,20 @@ _QUANTIZERS = {
 }
 
 
-def _calibration_reader(model_path: Path, calibration: np.ndarray) -> Any:
-    """An ORT CalibrationDataReader over ``calibration`` in fixed-size batches."""
+def _calibration_reader(model_path: Path, calibration: np.ndarray | Mapping[str, Any]) -> Any:
+    """An ORT CalibrationDataReader over ``calibration`` (one array, or input name → array) in
+    fixed-size batches."""
     from onnxruntime.quantization import CalibrationDataReader
 
     name, fixed_batch = _input_name_and_batch(model_path)
+    feeds = dict(calibration) if isinstance(calibration, Mapping) else {name: calibration}
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._chunks = iter(batches(calibration, fixed_batch or CALIBRATION_BATCH))
+            self._chunks = feed_batches(feeds, fixed_batch or CALIBRATION_BATCH)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            chunk = next(self._chunks, None)
-            return None if chunk is None else {name: chunk}
+            return next(self._chunks, None)
 
     return _Reader()
 
@@ -313,20 +316,33 @@ def _session(path: Path, threads: int) -> Any:
         raise ModelFileError(f"{path}: cannot load ONNX model: {first_line(exc)}") from exc
 
 
-def run(path: Path, x: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Run a single-input ONNX model on ``x`` and return float32 outputs (first output)."""
+def run(path: Path, x: np.ndarray | Mapping[str, np.ndarray], threads: int = 1) -> np.ndarray:
+    """Run an ONNX model and return its first output as float32.
+
+    ``x`` is one array for a single-input model, or input name → array (every input by name;
+    names the file does not read, such as an input quantisation removed, are not fed).
+    """
     session = _session(path, threads)
     inputs = session.get_inputs()
-    if len(inputs) != 1:
-        raise ModelFileError(f"{path}: expected one input, the model has {len(inputs)}")
+    if not isinstance(x, Mapping):
+        if len(inputs) != 1:
+            names = ", ".join(i.name for i in inputs)
+            raise ModelFileError(
+                f"{path}: expected one input, the model has {len(inputs)} ({names}); "
+                "give a .npz with one array per input name"
+            )
+        x = {inputs[0].name: x}
+    missing = [i.name for i in inputs if i.name not in x]
+    if missing:
+        raise ModelFileError(f"{path}: no data for input(s) {', '.join(missing)}")
     spec = inputs[0]
     batch = spec.shape[0] if spec.shape and isinstance(spec.shape[0], int) else None
-    dtype = _ORT_TYPES.get(spec.type, np.float32)
-    outputs = [
-        session.run(None, {spec.name: chunk.astype(dtype, copy=False)})[0]
-        for chunk in batches(x, batch)
-    ]
-    return np.concatenate(outputs)[: len(x)].astype(np.float32)
+    feeds = {
+        i.name: np.asarray(x[i.name]).astype(_ORT_TYPES.get(i.type, np.float32), copy=False)
+        for i in inputs
+    }
+    outputs = [session.run(None, chunk)[0] for chunk in feed_batches(feeds, batch)]
+    return np.concatenate(outputs)[: len(feeds[spec.name])].astype(np.float32)
 
 
 def describe(path: Path) -> dict[str, list[dict[str, Any]]]:

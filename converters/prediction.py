@@ -1,4 +1,5 @@
-"""``edgesub predict``: run one artifact on an image, a .npy array or text, using its manifest.
+"""``edgesub predict``: run one artifact on an image, a .npy array, a .npz of one array per input
+name (a model with several inputs: token ids and a mask) or text, using its manifest.
 
 A sanity check on the device itself, so it needs only numpy and a runtime (onnxruntime or a
 TFLite interpreter); Pillow only to read image files. For a text model (manifest preprocessing
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesub.converters import feeds as feeds_mod
 from edgesub.converters.calibration import load_array
 from edgesub.converters.formats import format_for_file
 from edgesub.converters.manifest import MANIFEST_NAME, manifest_entry
@@ -64,11 +66,16 @@ def predict(
     fmt = format_for_file(artifact)
     manifest_path = Path(manifest) if manifest else artifact.parent / MANIFEST_NAME
     model, entry = _manifest(artifact, manifest)
-    x = _read_input(source, model, invert, manifest_path.parent)
-    x = _batched(x, _input_shape(model, fmt, artifact), source)
-    if not np.isfinite(x).all():
-        raise DataError(f"input {source} contains NaN or inf values")
-    outputs = fmt.run(artifact, x, 1).reshape(len(x), -1)
+    if Path(source).suffix.lower() == ".npz":
+        x: Any = _read_feeds(Path(source), fmt, artifact)
+        n = feeds_mod.count(x)
+    else:
+        x = _read_input(source, model, invert, manifest_path.parent)
+        x = _batched(x, _input_shape(model, fmt, artifact), source)
+        if not np.isfinite(x).all():
+            raise DataError(f"input {source} contains NaN or inf values")
+        n = len(x)
+    outputs = fmt.run(artifact, x, 1).reshape(n, -1)
     if not np.isfinite(outputs).all():
         raise ModelFileError(
             f"{artifact.name} outputs NaN or infinity for {source} (NaN weights or an "
@@ -114,6 +121,21 @@ def _read_input(source: str, model: ModelInfo | None, invert: bool, folder: Path
         f"{source!r} is not an input file; text input needs a text model whose manifest names "
         f"a tokenizer (this artifact takes {kind} input) — give an image or a .npy file"
     )
+
+
+def _read_feeds(path: Path, fmt: Any, artifact: Path) -> Any:
+    """A .npz with one array per input name (N × each input), checked like calibration data;
+    a file of one input gets its array."""
+    inputs = feeds_mod.model_inputs(fmt.describe(artifact))
+    feeds = feeds_mod.load_feeds(path, inputs, "input")
+    if len(inputs) == 1:
+        return feeds[inputs[0].name]
+    if fmt.name != "onnx":
+        raise DataError(
+            f"{artifact.name} has {len(inputs)} inputs; predict feeds several inputs to ONNX "
+            "files only"
+        )
+    return feeds
 
 
 def _input_shape(model: ModelInfo | None, fmt: Any, artifact: Path) -> tuple[int, ...]:

@@ -36,11 +36,13 @@ def measure_host_latency(
     runs: int = 60,
     warmup: int = 5,
     input_shape: tuple[int, ...] | None = None,
+    feeds: dict[str, np.ndarray] | None = None,
 ) -> dict[Path, dict[str, Any]]:
     """Median / p90 latency (ms) of each file at batch 1, measured in this process, interleaved.
 
     At least ``runs`` timed runs per file (more for fast files, see MIN_ROUND_S);
-    ``input_shape`` fixes dynamic dims other than the batch axis.
+    ``input_shape`` fixes dynamic dims other than the batch axis; ``feeds`` (one real sample
+    per input name) is what a multi-input model is timed on instead of synthesised inputs.
     """
     from edgesub.profile.runtimes import runtime_for, synthesise_inputs
     from edgesub.profile.timing import latency_stats, time_runs
@@ -48,7 +50,11 @@ def measure_host_latency(
     sessions = {}
     for path in paths:
         session = runtime_for(path).load(path, threads)
-        session.prepare(synthesise_inputs(session.inputs, input_shape))
+        if feeds is not None:
+            wanted = {spec.name: np.dtype(spec.dtype) for spec in session.inputs}
+            session.prepare({k: v.astype(wanted[k]) for k, v in feeds.items() if k in wanted})
+        else:
+            session.prepare(synthesise_inputs(session.inputs, input_shape))
         sessions[path] = session
     per_round = math.ceil(runs / ROUNDS)
     durations: dict[Path, list[np.ndarray]] = {path: [] for path in paths}
@@ -64,10 +70,11 @@ def recommend(
     *,
     threads: int = 1,
     input_shape: tuple[int, ...] | None = None,
+    feeds: dict[str, np.ndarray] | None = None,
 ) -> tuple[list[ArtifactEntry], Recommendation]:
     """``entries`` with measured host latency and ``recommended``, and the manifest summary."""
     paths = [Path(out_dir) / entry.file for entry in entries]
-    stats = measure_host_latency(paths, threads=threads, input_shape=input_shape)
+    stats = measure_host_latency(paths, threads=threads, input_shape=input_shape, feeds=feeds)
     timed = [
         entry.replace(
             host_latency_ms=stats[path]["latency_ms"],

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgesub._deps import require
+from edgesub.console import err
+from edgesub.converters import feeds as feeds_mod
 from edgesub.converters.artifact_set import convert, finish, prepare_output, publish_artifact
 from edgesub.converters.calibration import (
     ArrayData,
@@ -34,6 +36,7 @@ from edgesub.converters.calibration import (
 )
 from edgesub.converters.formats import CONVERTERS
 from edgesub.converters.manifest import source_model_section
+from edgesub.converters.manifest_record import TensorSpec
 from edgesub.converters.onnx_export import quantize_onnx
 from edgesub.converters.outputs import onnx_ends_in_softmax, output_kind
 from edgesub.converters.staging import staged_output
@@ -41,7 +44,12 @@ from edgesub.converters.verify import Reference
 from edgesub.digest import file_sha256
 from edgesub.errors import ConfigError, ConversionError, DataError, ModelFileError, first_line
 from edgesub.jsonfile import loads_finite
-from edgesub.limits import check_model_file, read_text_limited, regular_file_size
+from edgesub.limits import (
+    check_model_file,
+    parse_named_shapes,
+    read_text_limited,
+    regular_file_size,
+)
 from edgesub.registry import Registry
 from edgesub.teachers.source import PICKLE_SUFFIXES, SAFE_FORMATS
 
@@ -65,6 +73,8 @@ SOURCE_OPTIONS = {
     "weights": ("--weights", (FACTORY_KEY,)),
     "input_shape": ("--input-shape", (FACTORY_KEY, PT2_KEY)),
     "arch_config": ("--arch-config", (".safetensors",)),
+    "input_shapes": ("--input-shape NAME=...", (".onnx",)),
+    "labels_npy": ("--labels-npy", (".onnx",)),
 }
 
 
@@ -81,6 +91,9 @@ class SourceRequest:
     arch_config: Path | None = None
     weights: Path | None = None  # the .safetensors of a file.py:factory model
     input_shape: tuple[int, ...] | None = None  # without the batch axis
+    # an ONNX file's --input-shape: input name (None: its only input) → shape
+    input_shapes: dict[str | None, tuple[int, ...]] | None = None
+    labels_npy: Path | None = None  # class indices of the --calibration samples
     dataset: str | None = None
     name: str | None = None
     progress: bool = True
@@ -151,15 +164,23 @@ def is_saved_model(path: Path) -> bool:
     return (Path(path) / SAVED_MODEL_FILE).is_file()
 
 
-def parse_input_shape(text: str) -> tuple[int, ...]:
-    """``--input-shape C,H,W`` (any rank, no batch axis) as positive ints."""
-    parts = [part.strip() for part in text.replace("x", ",").replace("×", ",").split(",")]
-    if not all(part.isdigit() and int(part) > 0 for part in parts):
+def input_shape_fields(spec: str, values: tuple[str, ...]) -> dict[str, Any]:
+    """The SourceRequest fields of repeated ``--input-shape`` values (one parser with
+    profile's, :func:`edgesub.limits.parse_dims`): an ONNX file takes ``NAME=1,128`` per input,
+    or one shape for its only input, with or without the batch axis; a torch SOURCE takes one
+    shape without the batch axis (3,224,224)."""
+    if not values:
+        return {}
+    shapes = parse_named_shapes(values)
+    key = (source_key(spec) or ("", None))[0]
+    if key == ".onnx":
+        return {"input_shapes": shapes}
+    if set(shapes) != {None}:
         raise ConfigError(
-            f"--input-shape takes positive integers separated by commas (the input without its "
-            f"batch axis, e.g. 3,224,224), got {text!r}"
+            "--input-shape NAME=... applies to an .onnx SOURCE; a torch SOURCE takes one shape "
+            "without the batch axis, e.g. --input-shape 3,224,224"
         )
-    return tuple(int(part) for part in parts)
+    return {"input_shape": shapes[None]}
 
 
 SPEC_KINDS.add(SAVED_MODEL_KEY, SpecKind(is_saved_model, Path, "a SavedModel directory"))
@@ -169,25 +190,35 @@ SPEC_KINDS.add(SAVED_MODEL_KEY, SpecKind(is_saved_model, Path, "a SavedModel dir
 def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict[str, Any]]:
     """Quantise an fp32 ONNX file to each precision and verify it against the source in ORT.
 
-    Defaults: fp32 (the pre-processed graph, as a baseline) plus static int8 when calibration
-    data is given, else dynamic int8, which needs none.
+    Any input signature: several inputs, token ids, masks (:mod:`feeds`). Defaults: fp32 (the
+    pre-processed graph, as a baseline) plus static int8 when calibration data is given, else
+    dynamic int8, which needs none.
     """
     check_model_file(src)  # protobuf's 2 GiB cap, before the file is parsed
     cfg = _onnx_cfg(request)
     fmt = CONVERTERS.get("onnx")
-    dims, outputs = _single_float_input(src)
-    calibration, verify, verified_on = input_data(request.calibration, dims, cfg.precisions)
+    io = fmt.describe(src)  # a corrupt file fails here as ModelFileError
+    inputs = feeds_mod.resolve_shapes(feeds_mod.model_inputs(io), request.input_shapes)
+    out_shape = io["outputs"][0]["shape"]
+    num_classes = out_shape[-1] if len(out_shape) == 2 and out_shape[-1] > 0 else None
     labels = read_labels(request.labels)
-    num_classes = outputs[-1] if len(outputs) == 2 and outputs[-1] > 0 else None
     if labels and num_classes and len(labels) != num_classes:
         raise DataError(f"{len(labels)} labels given, the model outputs {num_classes} classes")
+    data = _onnx_inputs(src, request, inputs, cfg.precisions, num_classes)
     name = request.name or src.stem
     out = prepare_output(out, name)
-    reference = Reference(x=verify, y=None, logits=fmt.run(src, verify, 1))
+    reference = Reference(x=data.verify, y=data.y, logits=fmt.run(src, data.verify, 1))
     source = {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)}
     kind = output_kind(cfg.outputs, reference.logits, ends_in_softmax=onnx_ends_in_softmax(src))
-    model = source_model_section(name, num_classes, labels, dims, {}, source, verified_on, kind)
-    shape = (1, *verify.shape[1:])  # the data's own size fixes dynamic spatial dims
+    first = data.verify[inputs[0].name]
+    dims = [None if d is None else int(d) for d in inputs[0].dims[1:]]
+    model = source_model_section(
+        name, num_classes, labels, dims, {}, source, data.verified_on, kind
+    ).replace(
+        inputs=_verified_specs(inputs, data.verify),
+        outputs=tuple(TensorSpec.from_dict(o, src.name) for o in io["outputs"]),
+        calibration=data.calibration_kind if "int8" in cfg.precisions else None,
+    )
     with staged_output(out) as stage:
         entries = []
         for precision in cfg.precisions:
@@ -195,16 +226,104 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
                 quantize_onnx,
                 src,
                 precision=precision,
-                calibration=calibration,
+                calibration=data.calibration,
                 fixed_batch=not cfg.dynamic_batch,
                 activations=cfg.onnx_int8_activations,
             )
             target = stage / f"{name}_{precision}{fmt.extension}"
             entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
         manifest = finish(
-            stage, model, entries, measure_latency=request.measure_latency, input_shape=shape
+            stage,
+            model,
+            entries,
+            measure_latency=request.measure_latency,
+            input_shape=(1, *first.shape[1:]),  # the data's own size fixes dynamic dims
+            feeds=feeds_mod.first_sample(data.verify),
         )
     return [entry.to_dict() for entry in manifest.artifacts]
+
+
+@dataclass(frozen=True)
+class _OnnxData:
+    """What an ONNX file is calibrated and verified on, by input name."""
+
+    calibration: feeds_mod.Feeds | None
+    verify: feeds_mod.Feeds
+    y: np.ndarray | None  # the verification samples' labels (--labels-npy)
+    verified_on: str
+    calibration_kind: str | None  # "data" or "synthetic"
+
+
+def _onnx_inputs(
+    src: Path,
+    request: SourceRequest,
+    inputs: list[feeds_mod.InputSpec],
+    precisions: tuple[str, ...],
+    num_classes: int | None,
+) -> _OnnxData:
+    """The user's data (checked by name, split into calibration and held-out verification,
+    labels alongside), else generated inputs where that is sound (:mod:`feeds`)."""
+    if request.calibration is not None:
+        path = Path(request.calibration)
+        given = feeds_mod.load_feeds(path, inputs)
+        n = feeds_mod.count(given)
+        y = None
+        if request.labels_npy is not None:
+            y = feeds_mod.load_label_array(request.labels_npy, n, num_classes, path.name)
+        calibration, verify, y_verify = feeds_mod.held_out_feeds(given, y)
+        shown = f"{feeds_mod.count(verify)} held-out samples of {path.name}"
+        return _OnnxData(calibration, verify, y_verify, shown, "data")
+    if request.labels_npy is not None:
+        raise ConfigError(
+            "--labels-npy labels the samples of --calibration DATA.npz; pass that file too"
+        )
+    static = "int8" in precisions
+    vocabulary = feeds_mod.vocabulary_sizes(src)
+    verify = feeds_mod.synthetic_feeds(
+        inputs, vocabulary, feeds_mod.SYNTHETIC_VERIFY, feeds_mod.SEED, floats=True
+    )
+    calibration = None
+    if static:  # only where generated inputs are sound: never float inputs
+        calibration = feeds_mod.synthetic_feeds(
+            inputs, vocabulary, feeds_mod.SYNTHETIC_CALIBRATION, feeds_mod.SEED + 1, floats=False
+        )
+        err.print(
+            f"[yellow]warning:[/] {src.name}: static int8 is calibrated on SYNTHETIC inputs "
+            "(token ids over the vocabulary, masks of ones), recorded as "
+            '"calibration": "synthetic"; pass --calibration DATA.npz for real ones'
+        )
+    n = feeds_mod.SYNTHETIC_VERIFY
+    if all(np.dtype(s.dtype).kind == "f" for s in inputs):
+        shown = f"{n} seeded standard-normal inputs (no data given)"
+    else:
+        how = ", ".join(f"{s.name}: {_generated(s, vocabulary)}" for s in inputs)
+        shown = f"{n} generated inputs, no data given ({how})"
+    return _OnnxData(calibration, verify, None, shown, "synthetic" if static else None)
+
+
+def _generated(spec: feeds_mod.InputSpec, vocabulary: dict[str, int]) -> str:
+    if np.dtype(spec.dtype).kind == "f":
+        return "standard normal"
+    lowered = spec.name.lower()
+    if any(word in lowered for word in feeds_mod.MASK_WORDS):
+        return "ones"
+    if any(word in lowered for word in feeds_mod.ZERO_WORDS):
+        return "zeros"
+    return f"uniform ids 0..{vocabulary[spec.name] - 1}"
+
+
+def _verified_specs(
+    inputs: list[feeds_mod.InputSpec], verify: feeds_mod.Feeds
+) -> tuple[TensorSpec, ...]:
+    """Each input as the model section records it: the source's dims, open ones (other than the
+    batch axis) at the size verification ran at."""
+    specs = []
+    for spec in inputs:
+        array = verify[spec.name]
+        shape = [-1 if spec.dims[0] is None else int(spec.dims[0])]
+        shape += [int(d) for d in array.shape[1:]]
+        specs.append(TensorSpec(name=spec.name, shape=tuple(shape), dtype=spec.dtype))
+    return tuple(specs)
 
 
 def _onnx_cfg(request: SourceRequest) -> ConvertConfig:
@@ -237,23 +356,6 @@ def single_format_cfg(
         if precision not in known:
             raise ConfigError(f"{fmt} has no precision '{precision}'; known: {', '.join(known)}")
     return cfg
-
-
-def _single_float_input(src: Path) -> tuple[tuple[int | None, ...], list[int]]:
-    """The non-batch input dims (None = dynamic) and the first output's shape, checked."""
-    io = CONVERTERS.get("onnx").describe(src)  # a corrupt file fails here as ModelFileError
-    if len(io["inputs"]) != 1:
-        raise ModelFileError(
-            f"{src.name} has {len(io['inputs'])} inputs; edgesub converts single-input models"
-        )
-    (spec,) = io["inputs"]
-    if spec["dtype"] != "float32":
-        raise ModelFileError(
-            f"{src.name}: input '{spec['name']}' is {spec['dtype']}; edgesub quantises models "
-            "with a float32 input"
-        )
-    dims = tuple(None if d < 0 else d for d in spec["shape"][1:])
-    return dims, io["outputs"][0]["shape"]
 
 
 def input_data(

@@ -189,3 +189,48 @@ def check_finite(value: float, name: str) -> None:
     """``value`` is finite (TOML and ``float()`` read inf and nan), else a ConfigError."""
     if not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number, got {value}")
+
+
+# A calibration / verification .npz: arrays (one per model input) and their total size once
+# decompressed, checked from the zip directory before any array is read (a zip bomb is refused).
+MAX_NPZ_ARRAYS = 256
+MAX_NPZ_BYTES = 4 * 1024 * MiB
+
+
+def parse_dims(text: str, flag: str = "--input-shape") -> tuple[int, ...]:
+    """``1,3,224,224`` (or 1x3x224x224) as positive ints within :data:`MAX_INPUT_VALUES`; the one
+    parser of every ``--input-shape`` (convert's and profile's)."""
+    parts = [p.strip() for p in text.replace("×", ",").replace("x", ",").split(",")]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise ConfigError(
+            f"{flag} takes positive integers separated by commas (e.g. 1,3,224,224), got {text!r}"
+        )
+    shape = tuple(int(p) for p in parts)
+    if min(shape) < 1:
+        raise ConfigError(f"{flag} takes positive integers (dimensions >= 1), got {text!r}")
+    if math.prod(shape) > MAX_INPUT_VALUES:
+        raise ConfigError(
+            f"{flag} {text!r} holds {math.prod(shape):,} values; the limit is {MAX_INPUT_VALUES:,}"
+        )
+    return shape
+
+
+def parse_named_shapes(
+    values: tuple[str, ...] | list[str], flag: str = "--input-shape"
+) -> dict[str | None, tuple[int, ...]]:
+    """Repeated ``NAME=1,128`` values (or one bare shape, keyed None) as name → shape."""
+    shapes: dict[str | None, tuple[int, ...]] = {}
+    for value in values:
+        name, sep, dims = value.rpartition("=")
+        key = name.strip() if sep else None
+        if sep and not key:
+            raise ConfigError(f"{flag}: expected NAME=1,128, got {value!r}")
+        if key in shapes:
+            shown = "a bare shape" if key is None else f"input '{key}'"
+            raise ConfigError(f"{flag} gives {shown} twice")
+        shapes[key] = parse_dims(dims, flag)
+    if None in shapes and len(shapes) > 1:
+        raise ConfigError(
+            f"{flag}: a bare shape is for a single-input model; name each input (NAME=1,128)"
+        )
+    return shapes

@@ -4,8 +4,13 @@ import os
 
 import pytest
 
-from edgesub.errors import DataError, ModelFileError
-from edgesub.limits import check_model_file, read_text_limited, regular_file_size
+from edgesub.errors import ConfigError, DataError, ModelFileError
+from edgesub.limits import (
+    MAX_INPUT_VALUES,
+    check_model_file,
+    read_text_limited,
+    regular_file_size,
+)
 
 
 def test_devices_folders_and_fifos_are_not_regular_files(tmp_path):
@@ -37,3 +42,24 @@ def test_text_that_is_not_utf8_is_one_error(tmp_path):
     (tmp_path / "v.txt").write_bytes(b"\xff\xfe")
     with pytest.raises(ModelFileError, match="not UTF-8 text"):
         read_text_limited(tmp_path / "v.txt", "vocabulary", ModelFileError)
+
+
+def test_input_shapes_parse_by_name_or_as_one_bare_shape():
+    from edgesub.limits import parse_dims, parse_named_shapes
+
+    assert parse_dims("1x3x224x224") == (1, 3, 224, 224)
+    assert parse_named_shapes(("input_ids=1,128", "attention_mask=1,128")) == {
+        "input_ids": (1, 128),
+        "attention_mask": (1, 128),
+    }
+    assert parse_named_shapes(("3,8,8",)) == {None: (3, 8, 8)}
+    for values, message in [
+        (("1,0",), "dimensions >= 1"),
+        (("a=1,b",), "positive integers"),
+        (("=1,2",), "expected NAME=1,128"),
+        (("x=1,2", "x=1,3"), "input 'x' twice"),
+        (("1,2", "x=1,3"), "name each input"),
+        ((f"1,{MAX_INPUT_VALUES + 1}",), "the limit is"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_named_shapes(values)

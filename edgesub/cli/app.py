@@ -15,9 +15,9 @@ import click
 
 from edgesub import __version__
 from edgesub import config as config_mod
-from edgesub.errors import EdgesubError, caused_by_interrupt
+from edgesub.errors import ConfigError, EdgesubError, caused_by_interrupt
 from edgesub.jsonfile import dumps_strict
-from edgesub.limits import MAX_INPUT_VALUES, MAX_RUNS, MAX_THREADS
+from edgesub.limits import MAX_RUNS, MAX_THREADS, parse_dims
 
 
 class EdgesubGroup(click.Group):
@@ -157,16 +157,9 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     try:
-        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected integers like 1,3,224,224, got {text!r}") from None
-    if not shape or min(shape) < 1:
-        raise click.BadParameter(f"dimensions must be >= 1, got {text!r}")
-    if math.prod(shape) > MAX_INPUT_VALUES:
-        raise click.BadParameter(
-            f"{text!r} holds {math.prod(shape):,} values; the limit is {MAX_INPUT_VALUES:,}"
-        )
-    return shape
+        return parse_dims(text)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 # flags that are shorthands for --set KEY=VALUE: (flag, key, help)

@@ -44,8 +44,9 @@ from edgesub.console import out
 @click.option(
     "--calibration",
     type=click.Path(dir_okay=False),
-    help=".npy float32 inputs (N × input shape) to calibrate int8 and verify on "
-    "(default: the dataset's, or dynamic int8 for an ONNX file).",
+    help=".npy float32 inputs (N × input shape) to calibrate int8 and verify on, or for an "
+    ".onnx SOURCE a .npz with one array per input name (default: the dataset's, or dynamic "
+    "int8 for an ONNX file).",
 )
 @click.option(
     "--arch-config",
@@ -60,8 +61,18 @@ from edgesub.console import out
 )
 @click.option(
     "--input-shape",
-    help="Input without the batch axis, e.g. 3,224,224: required for a file.py:factory "
-    "SOURCE (default: a .pt2's example input; set its dynamic dims).",
+    "input_shapes",
+    multiple=True,
+    help="A torch SOURCE's input without the batch axis, e.g. 3,224,224: required for "
+    "file.py:factory (default: a .pt2's example input; set its dynamic dims). An .onnx "
+    "SOURCE: NAME=1,128 per input (repeatable) or one shape for a single input, as on "
+    "profile, fixing its dynamic dims for generated inputs (default: the model's).",
+)
+@click.option(
+    "--labels-npy",
+    type=click.Path(dir_okay=False),
+    help="Class indices (.npy, one per sample of --calibration DATA) of an .onnx SOURCE: "
+    "verification reports real accuracy (default: agreement with the source only).",
 )
 @click.option(
     "--dataset",
@@ -106,7 +117,8 @@ def convert(
     calibration: str | None,
     arch_config: str | None,
     weights: str | None,
-    input_shape: str | None,
+    input_shapes: tuple[str, ...],
+    labels_npy: str | None,
     dataset: str | None,
     labels: str | None,
     name: str | None,
@@ -130,8 +142,10 @@ def convert(
       edgesub convert runs/default --precision fp32 --precision int8
       edgesub convert model.onnx --calibration x.npy --out model_artifacts
       edgesub convert net.py:build --weights net.safetensors --input-shape 3,224,224
+      edgesub convert bert.onnx --input-shape input_ids=1,128 --input-shape attention_mask=1,128
+      edgesub convert bert.onnx --calibration feeds.npz --labels-npy y.npy
     """
-    from edgesub.converters.sources import parse_input_shape, source_key
+    from edgesub.converters.sources import input_shape_fields, source_key
     from edgesub.report.lines import artifact_line
 
     flags = {
@@ -141,6 +155,11 @@ def convert(
         "convert.outputs": outputs,
     }
     if source_key(source) is None:
+        if input_shapes or labels_npy:
+            from edgesub.errors import ConfigError
+
+            flag = "--input-shape" if input_shapes else "--labels-npy"
+            raise ConfigError(f"{flag} applies to a model file SOURCE, not a run directory")
         entries = _convert_run(source, formats, precisions, flags, sets, no_progress)
     else:
         from edgesub.converters.sources import SourceRequest, convert_source
@@ -155,7 +174,8 @@ def convert(
             labels=Path(labels) if labels else None,
             arch_config=Path(arch_config) if arch_config else None,
             weights=Path(weights) if weights else None,
-            input_shape=parse_input_shape(input_shape) if input_shape else None,
+            labels_npy=Path(labels_npy) if labels_npy else None,
+            **input_shape_fields(source, input_shapes),
             dataset=dataset,
             name=name,
             progress=not no_progress,
@@ -212,7 +232,8 @@ def _convert_run(
 def predict(
     artifact: str, input_: str, manifest: str | None, top: int, invert: bool, as_json: bool
 ) -> None:
-    """Run ARTIFACT on INPUT (an image, a .npy array or text) and print the top-k labels.
+    """Run ARTIFACT on INPUT (an image, a .npy array, a .npz with one array per input name,
+    or text) and print the top-k labels.
 
     Needs only numpy and a runtime (no torch); images are preprocessed as the manifest says.
 

@@ -137,6 +137,9 @@ def profile(
     from edgesub.profile.run import profile_batch, write_profile
 
     paths, manifest, run = _resolve_profile_targets(targets)
+    if manifest is None:
+        manifest, verified_shape = _sibling_manifest(paths)
+        shape = shape or verified_shape
     device_ids = list(devices) or list(PROFILE_DEFAULTS.devices)
     result = profile_batch(
         paths,
@@ -201,6 +204,30 @@ def _resolve_profile_targets(targets: tuple[str, ...]) -> tuple[list[Path], Any,
         else:
             paths.append(target)
     return paths, manifest, run if len(targets) == 1 else None
+
+
+def _sibling_manifest(paths: list[Path]) -> tuple[Any, tuple[int, ...] | None]:
+    """The manifest.json of a model file a user brought (its model section lists the inputs)
+    beside files that all sit in its folder (it adds accuracy), and the batch-1 input shape
+    verification ran at when every input shares one (a token model's sequence length), which
+    --input-shape overrides."""
+    folders = {path.parent for path in paths}
+    if len(folders) != 1 or not (folders.pop() / "manifest.json").is_file():
+        return None, None
+    from edgesub.converters import read_manifest
+    from edgesub.errors import EdgesubError
+
+    try:
+        manifest = read_manifest(paths[0].parent / "manifest.json")
+    except EdgesubError:
+        return None, None  # a stray or older file: profile the files as they are
+    if not manifest.model.inputs or any(manifest.entry(path.name) is None for path in paths):
+        return None, None
+    shapes = {tuple(spec.shape[1:]) for spec in manifest.model.inputs}
+    if len(shapes) != 1:
+        return manifest, None
+    (dims,) = shapes
+    return manifest, (1, *dims) if dims and min(dims) > 0 else None
 
 
 @cli.command()
