@@ -11,8 +11,10 @@ train labels kept (default 100, 300 and 1,000; seed 0, the same for every seed) 
 train images as unlabeled transfer data, which every method trains on through the teacher's
 signals (CE through them alone: nothing); the compressed head and standardisations are fitted on
 the labelled rows only; ``text-label-scarce``: the same on the reviews task (default 1,000
-labels). The teachers are the cached ones, trained on every train label (recorded as
-``teacher_labels``); the validation split stays labelled. Methods: subspace-native, CE (with and
+labels). The label-scarce EfficientNet-Lite0 teacher is fine-tuned on the same labels only
+(ImageNet pretraining is the knowledge the labels do not give); the other teachers (the wide
+CNN, MiniLM's MLP head) are the cached ones, trained on every train label, as each record's
+``teacher_labels`` says. The validation split stays labelled. Methods: subspace-native, CE (with and
 without the k bottleneck), logit KD, FitNets, DKD, DIST and SimKD.
 
 Protocol (the same for every method of a task): the same student architecture and width, the
@@ -159,11 +161,8 @@ def main() -> None:
         "k_sweep": [],
     }
     with tempfile.TemporaryDirectory(prefix="edgesub-students-") as tmp:
-        prepared: dict[str, Prepared] = {}
         for task, labels in runs:
-            if task.name not in prepared:
-                prepared[task.name] = prepare(task)
-            p = prepared[task.name]
+            p = prepare(task, labels)
             p = p if labels is None else label_scarce(p, labels)
             results["tasks"].append(teacher_context(p))
             records, task_runs, chosen = compare(p, args.quick, Path(tmp))

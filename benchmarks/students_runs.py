@@ -10,11 +10,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from teacher_cases import Case, load_case
+from teacher_cases import Case, load_case, scarce_labels
 
 from edgesub.config import DistillConfig, StudentConfig
 from edgesub.data.dataset import UNLABELED
-from edgesub.data.loaders import split_off
 from edgesub.distill import StudentData, train_student, with_method
 from edgesub.distill.losses import needs
 from edgesub.distill.targets import CachedTargets, SignalMaps
@@ -45,7 +44,6 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "simkd": ({}, {"losses": {"simkd": 1.0, "head_ce": 0.5}}),
 }
 REGIMES = ("full-labels", "label-scarce", "text-label-scarce")
-LABEL_SEED = 0  # which stratified labels a label-scarce regime keeps (the same for every seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,9 +96,10 @@ class Prepared:
         return self.case.data.num_classes
 
 
-def prepare(task: Task) -> Prepared:
-    """Teacher features (cached) and the student's inputs: images, or word ids for text."""
-    case = load_case(task.case, progress=True)
+def prepare(task: Task, labels: int | None = None) -> Prepared:
+    """Teacher features (cached) and the student's inputs: images, or word ids for text; with
+    ``labels``, the teacher trained on those labels where the case can be (load_case)."""
+    case = load_case(task.case, progress=True, labels=labels)
     ds = case.data
     xs = {n: s.x for n, s in ds.splits().items()}
     options: dict[str, Any] = {}
@@ -117,14 +116,13 @@ def prepare(task: Task) -> Prepared:
 
 
 def label_scarce(p: Prepared, labels: int) -> Prepared:
-    """``p`` with only ``labels`` train labels kept (stratified, seed LABEL_SEED), the other
-    train inputs unlabeled transfer data: the student trains on all inputs with the teacher's
-    signals, on the labels only where it has one; the validation split stays labelled (early
-    stopping and the equal search). The teacher is the task's own (trained on every label)."""
+    """``p`` with only the :func:`scarce_labels` train labels kept, the other train inputs
+    unlabeled transfer data: the student trains on all inputs with the teacher's signals, on
+    the labels only where it has one; the validation split stays labelled (early stopping and
+    the equal search). The teacher is ``p``'s (``prepare(task, labels)``: trained on the same
+    labels where the case can be, see ``teacher_labels``)."""
     y = p.data.train_y
-    if not 0 < labels < len(y):
-        raise SystemExit(f"--labels {labels}: the train split has {len(y)} samples")
-    _, kept = split_off(np.arange(len(y)), y, labels, LABEL_SEED)  # an int: exactly that many
+    kept = scarce_labels(y, labels)
     masked = np.full_like(y, UNLABELED)
     masked[kept] = y[kept]
     regime = "text-label-scarce" if p.task.student.arch == "text_transformer" else "label-scarce"
@@ -264,7 +262,7 @@ def teacher_context(p: Prepared) -> dict[str, Any]:
         "regime": p.regime,
         "labels": p.labels,
         "unlabeled": p.unlabeled,
-        "teacher_labels": len(p.case.feats["train"].y),
+        "teacher_labels": p.case.teacher_labels or len(p.case.feats["train"].y),
         "teacher": p.case.teacher,
         "d": p.d,
         "k": p.d // COMPRESSION,

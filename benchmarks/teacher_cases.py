@@ -10,6 +10,7 @@ and cached under benchmarks/.cache/ (keyed by the data and the settings that mad
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import numpy as np
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import DataConfig, TeacherConfig
 from edgesub.data import Dataset, load_dataset
+from edgesub.data.loaders import split_off
 from edgesub.jsonfile import read_json_or_empty
 from edgesub.rundir import RunDir
 from edgesub.teachers.features import Features
@@ -30,6 +32,7 @@ SPLITS = ("train", "val", "test")
 HEAD = ("head_weight", "head_bias")
 IMAGE_SIZE = 64  # EfficientNet-Lite0 sees MNIST upsampled from 28×28 to 64×64 (CPU budget)
 TRAINABLE_BLOCKS = 4
+LABEL_SEED = 0  # which stratified labels a label-scarce regime keeps (the same for every seed)
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,26 @@ class Case:
     feats: dict[str, Features]
     data: Dataset
     head: tuple[np.ndarray, np.ndarray] | None = None
+    teacher_labels: int | None = None  # train labels the teacher learnt from; None: all of them
 
 
-def load_case(name: str, progress: bool) -> Case:
-    """Features of one case, extracted (or trained) once and cached under benchmarks/.cache."""
+def load_case(name: str, progress: bool, labels: int | None = None) -> Case:
+    """Features of one case, extracted (or trained) once and cached under benchmarks/.cache.
+    With ``labels``, a case whose teacher can be trained on those labels only (the
+    :func:`scarce_labels` of the train split) is; any other case is returned as it is, its
+    teacher having seen every train label (``teacher_labels`` None)."""
+    if labels is not None and name in SCARCE_BUILDERS:
+        return SCARCE_BUILDERS[name](progress, labels)
     return CASE_BUILDERS[name](progress)
+
+
+def scarce_labels(y: np.ndarray, labels: int) -> np.ndarray:
+    """The sorted indices of ``labels`` train rows, stratified by ``y`` (seed LABEL_SEED): the
+    labels a label-scarce regime keeps, for its teacher and its students alike."""
+    if not 0 < labels < len(y):
+        raise SystemExit(f"--labels {labels}: the train split has {len(y)} samples")
+    _, kept = split_off(np.arange(len(y)), y, labels, LABEL_SEED)  # an int: exactly that many
+    return np.sort(kept)
 
 
 def mnist() -> Dataset:
@@ -161,14 +179,22 @@ def effnet_frozen_mnist(progress: bool) -> Case:
     return Case("efficientnet_lite0", "mnist5000", "frozen", _features(data, hs), data)
 
 
-def effnet_finetuned_mnist(progress: bool) -> Case:
-    """EfficientNet-Lite0 with its last blocks, head conv and a new classifier fine-tuned."""
+def effnet_finetuned_mnist(progress: bool, labels: int | None = None) -> Case:
+    """EfficientNet-Lite0 with its last blocks, head conv and a new classifier fine-tuned; with
+    ``labels``, on the :func:`scarce_labels` train rows only (the label-scarce regime's
+    teacher: ImageNet pretraining plus those labels)."""
     import torch
 
     from edgesub.teachers.finetune import finetune_tail, run_in_batches
 
     data = mnist()
     key = {"data": data.fingerprint(), "size": IMAGE_SIZE, "blocks": TRAINABLE_BLOCKS, "epochs": 8}
+    rows = torch.arange(len(data.train.y))
+    name = "effnet_finetuned_mnist"
+    if labels is not None:
+        rows = torch.from_numpy(scarce_labels(data.train.y, labels))
+        key = {**key, "labels": labels, "label_seed": LABEL_SEED}
+        name += f"_{labels}_labels"
 
     def build() -> dict[str, np.ndarray]:
         teacher, prefix = _effnet_prefix(data, progress)
@@ -187,7 +213,7 @@ def effnet_finetuned_mnist(progress: bool) -> Case:
         finetune_tail(
             teacher,
             lambda a: teacher.head(teacher.tail_features(a, start)),
-            (prefix["train"], y["train"]),
+            (prefix["train"][rows], y["train"][rows]),
             (prefix["val"], y["val"]),
             epochs=key["epochs"],
             lr=2e-3,
@@ -198,8 +224,9 @@ def effnet_finetuned_mnist(progress: bool) -> Case:
         }
         return {**feats, **_head(teacher.head)}
 
-    arrays = _cached("effnet_finetuned_mnist", key, build, HEAD)
-    return _task_trained("efficientnet_lite0 (fine-tuned)", data, arrays)
+    arrays = _cached(name, key, build, HEAD)
+    case = _task_trained("efficientnet_lite0 (fine-tuned)", data, arrays)
+    return dataclasses.replace(case, teacher_labels=labels)
 
 
 def _minilm_embeddings(data: Dataset, progress: bool) -> dict[str, np.ndarray]:
@@ -272,3 +299,9 @@ def bar(items: range, label: str, enabled: bool) -> Any:
     from rich.progress import track
 
     return track(items, description=label, transient=True)
+
+
+# Cases whose teacher can learn from the label-scarce regime's labels only.
+SCARCE_BUILDERS: dict[str, Callable[[bool, int], Case]] = {
+    "effnet_finetuned_mnist": effnet_finetuned_mnist,
+}

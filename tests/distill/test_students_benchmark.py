@@ -108,3 +108,23 @@ def test_regime_options_choose_tasks_and_label_counts():
         parse(("regime", "text-label-scarce"), ("task", ["cnn_mnist"]))
     assert students.default_out("label-scarce", True).name == "students_label_scarce_quick.json"
     assert students.default_out("full-labels", False).name == "students.json"
+
+
+def test_a_label_scarce_teacher_learns_from_the_same_labels_as_its_students(monkeypatch):
+    import teacher_cases
+
+    y = np.repeat(np.arange(10), 30)
+    kept = teacher_cases.scarce_labels(y, 100)
+    assert len(kept) == 100 and np.bincount(y[kept]).tolist() == [10] * 10
+    assert np.array_equal(kept, np.sort(kept))
+    assert np.array_equal(kept, teacher_cases.scarce_labels(y, 100))
+    with pytest.raises(SystemExit):
+        teacher_cases.scarce_labels(y, 300)
+    calls = []
+    monkeypatch.setitem(teacher_cases.SCARCE_BUILDERS, "x", lambda p, n: calls.append(n) or "s")
+    monkeypatch.setitem(teacher_cases.CASE_BUILDERS, "x", lambda p: "full")
+    monkeypatch.setitem(teacher_cases.CASE_BUILDERS, "y", lambda p: "full")
+    assert teacher_cases.load_case("x", False, labels=100) == "s" and calls == [100]
+    assert teacher_cases.load_case("x", False) == "full"
+    assert teacher_cases.load_case("y", False, labels=100) == "full"  # its teacher saw all
+    assert "effnet_finetuned_mnist" in teacher_cases.SCARCE_BUILDERS
