@@ -11,11 +11,12 @@ train labels kept (default 100, 300 and 1,000; seed 0, the same for every seed) 
 train images as unlabeled transfer data, which every method trains on through the teacher's
 signals (CE through them alone: nothing); the compressed head and standardisations are fitted on
 the labelled rows only; ``text-label-scarce``: the same on the reviews task (default 1,000
-labels). The label-scarce EfficientNet-Lite0 teacher is fine-tuned on the same labels only
-(ImageNet pretraining is the knowledge the labels do not give); the other teachers (the wide
-CNN, MiniLM's MLP head) are the cached ones, trained on every train label, as each record's
-``teacher_labels`` says. The validation split stays labelled. Methods: subspace-native, CE (with and
-without the k bottleneck), logit KD, FitNets, DKD, DIST and SimKD.
+labels). The label-scarce teachers learn from the same labels only: EfficientNet-Lite0
+fine-tuned on them (ImageNet pretraining is the knowledge the labels do not give), MiniLM's MLP
+head trained on them; the wide CNN (trained from scratch) is the cached one, trained on every
+train label, as each record's ``teacher_labels`` says. The validation split stays labelled.
+Methods: subspace-native, CE (with and without the k bottleneck), logit KD, FitNets, DKD, DIST
+and SimKD.
 
 Protocol (the same for every method of a task): the same student architecture and width, the
 same epochs, batch size, AdamW + cosine schedule and early stopping on the validation split; a

@@ -179,6 +179,19 @@ def effnet_frozen_mnist(progress: bool) -> Case:
     return Case("efficientnet_lite0", "mnist5000", "frozen", _features(data, hs), data)
 
 
+def _teacher_rows(
+    name: str, key: dict[str, Any], y: np.ndarray, labels: int | None
+) -> tuple[str, dict[str, Any], Any]:
+    """(cache name, cache key, train rows) of a teacher trained on every train label, or on the
+    :func:`scarce_labels` only (cached apart)."""
+    import torch
+
+    if labels is None:
+        return name, key, torch.arange(len(y))
+    rows = torch.from_numpy(scarce_labels(y, labels))
+    return f"{name}_{labels}_labels", {**key, "labels": labels, "label_seed": LABEL_SEED}, rows
+
+
 def effnet_finetuned_mnist(progress: bool, labels: int | None = None) -> Case:
     """EfficientNet-Lite0 with its last blocks, head conv and a new classifier fine-tuned; with
     ``labels``, on the :func:`scarce_labels` train rows only (the label-scarce regime's
@@ -189,12 +202,7 @@ def effnet_finetuned_mnist(progress: bool, labels: int | None = None) -> Case:
 
     data = mnist()
     key = {"data": data.fingerprint(), "size": IMAGE_SIZE, "blocks": TRAINABLE_BLOCKS, "epochs": 8}
-    rows = torch.arange(len(data.train.y))
-    name = "effnet_finetuned_mnist"
-    if labels is not None:
-        rows = torch.from_numpy(scarce_labels(data.train.y, labels))
-        key = {**key, "labels": labels, "label_seed": LABEL_SEED}
-        name += f"_{labels}_labels"
+    name, key, rows = _teacher_rows("effnet_finetuned_mnist", key, data.train.y, labels)
 
     def build() -> dict[str, np.ndarray]:
         teacher, prefix = _effnet_prefix(data, progress)
@@ -259,8 +267,10 @@ def minilm_frozen_rt(progress: bool) -> Case:
     return Case("minilm_l6", "rotten_tomatoes", "frozen", feats, data)
 
 
-def mlp_minilm_rt(progress: bool) -> Case:
-    """A wide MLP (d=1024) trained on frozen MiniLM embeddings: a task-trained text teacher."""
+def mlp_minilm_rt(progress: bool, labels: int | None = None) -> Case:
+    """A wide MLP (d=1024) trained on frozen MiniLM embeddings: a task-trained text teacher;
+    with ``labels``, on the :func:`scarce_labels` train rows only (MiniLM's pretraining plus
+    those labels: the text-label-scarce regime's teacher)."""
     import torch
 
     from edgesub.teachers.finetune import finetune_tail, run_in_batches
@@ -269,18 +279,21 @@ def mlp_minilm_rt(progress: bool) -> Case:
     data = reviews()
     emb = _minilm_embeddings(data, progress)
     key = {"data": data.fingerprint(), "width": 1024, "d": 1024, "epochs": 15}
+    name, key, rows = _teacher_rows("mlp_minilm_rt", key, data.train.y, labels)
 
     def build() -> dict[str, np.ndarray]:
         torch.manual_seed(0)
         mlp = WideMLP(384, 1024, 2)
         x = {n: torch.from_numpy(np.asarray(h)) for n, h in emb.items()}
         y = {n: torch.from_numpy(s.y) for n, s in data.splits().items()}
-        finetune_tail(mlp, mlp, (x["train"], y["train"]), (x["val"], y["val"]), epochs=15, lr=1e-3)
+        train = (x["train"][rows], y["train"][rows])
+        finetune_tail(mlp, mlp, train, (x["val"], y["val"]), epochs=15, lr=1e-3)
         feats = {n: run_in_batches(mlp.features, v).numpy() for n, v in x.items()}
         return {**feats, **_head(mlp.head)}
 
-    arrays = _cached("mlp_minilm_rt", key, build, HEAD)
-    return _task_trained("minilm_l6 + wide_mlp", data, arrays)
+    arrays = _cached(name, key, build, HEAD)
+    case = _task_trained("minilm_l6 + wide_mlp", data, arrays)
+    return dataclasses.replace(case, teacher_labels=labels)
 
 
 CASE_BUILDERS: dict[str, Callable[[bool], Case]] = {
@@ -304,4 +317,5 @@ def bar(items: range, label: str, enabled: bool) -> Any:
 # Cases whose teacher can learn from the label-scarce regime's labels only.
 SCARCE_BUILDERS: dict[str, Callable[[bool, int], Case]] = {
     "effnet_finetuned_mnist": effnet_finetuned_mnist,
+    "mlp_minilm_rt": mlp_minilm_rt,
 }
