@@ -2,6 +2,21 @@
 
     python benchmarks/students.py            # full: 3 tasks, equal search, 3 seeds, accuracy vs k
     python benchmarks/students.py --quick    # 1 seed, no search, few epochs (< 5 min once cached)
+    python benchmarks/students.py --regime label-scarce          # MNIST-5000, 100/300/1,000 labels
+    python benchmarks/students.py --regime text-label-scarce     # reviews, 1,000 labels
+
+Regimes (every record carries ``regime``, ``labels``, ``unlabeled``): ``full-labels`` (the
+control: every train label); ``label-scarce``: the MNIST-5000 tasks with ``--labels`` stratified
+train labels kept (default 100, 300 and 1,000; seed 0, the same for every seed) and the other
+train images as unlabeled transfer data, which every method trains on through the teacher's
+signals (CE through them alone: nothing); the compressed head and standardisations are fitted on
+the labelled rows only; ``text-label-scarce``: the same on the reviews task (default 1,000
+labels). The label-scarce teachers learn from the same labels only: EfficientNet-Lite0
+fine-tuned on them (ImageNet pretraining is the knowledge the labels do not give), MiniLM's MLP
+head trained on them; the wide CNN (trained from scratch) is the cached one, trained on every
+train label, as each record's ``teacher_labels`` says. The validation split stays labelled.
+Methods: subspace-native, CE (with and without the k bottleneck), logit KD, FitNets, DKD, DIST
+and SimKD.
 
 Protocol (the same for every method of a task): the same student architecture and width, the
 same epochs, batch size, AdamW + cosine schedule and early stopping on the validation split; a
@@ -26,9 +41,11 @@ import torch
 from students_report import summarise, write_results
 from students_runs import (
     COMPRESSION,
+    REGIMES,
     VARIANTS,
     Prepared,
     Task,
+    label_scarce,
     prepare,
     run_one,
     teacher_context,
@@ -49,6 +66,17 @@ TASKS = (
     Task("effnet_mnist", "effnet_finetuned_mnist", IMAGE_STUDENT, 20, 5, IMAGE_LRS),
     Task("minilm_reviews", "mlp_minilm_rt", TEXT_STUDENT, 12, 2, (3e-4, 1e-3, 3e-3), patience=4),
 )
+# The tasks of each regime and its default label counts (None: every label).
+REGIME_TASKS = {
+    "full-labels": ("cnn_mnist", "effnet_mnist", "minilm_reviews"),
+    "label-scarce": ("cnn_mnist", "effnet_mnist"),
+    "text-label-scarce": ("minilm_reviews",),
+}
+DEFAULT_LABELS = {
+    "full-labels": (None,),
+    "label-scarce": (100, 300, 1000),
+    "text-label-scarce": (1000,),
+}
 
 
 def compare(
@@ -93,30 +121,55 @@ def k_sweep(p: Prepared, main: list[dict], quick: bool, work: Path) -> list[dict
     return rows
 
 
+def variants(args: argparse.Namespace) -> list[tuple[Task, int | None]]:
+    """(task, label count) of the chosen regime; None: every label."""
+    tasks = [t for t in TASKS if t.name in REGIME_TASKS[args.regime]]
+    if args.task:
+        wrong = sorted(set(args.task) - set(REGIME_TASKS[args.regime]))
+        if wrong:
+            raise SystemExit(f"--task {', '.join(wrong)} is not in the {args.regime} regime")
+        tasks = [t for t in tasks if t.name in args.task]
+    if args.labels and args.regime == "full-labels":
+        raise SystemExit("--labels needs --regime label-scarce or text-label-scarce")
+    return [(t, n) for t in tasks for n in (args.labels or DEFAULT_LABELS[args.regime])]
+
+
+def default_out(regime: str, quick: bool) -> Path:
+    name = "students" + ("" if regime == "full-labels" else "_" + regime.replace("-", "_"))
+    return RESULTS / (name + ("_quick.json" if quick else ".json"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, no search, few epochs")
     parser.add_argument("--task", action="append", choices=[t.name for t in TASKS])
+    parser.add_argument("--regime", choices=REGIMES, default="full-labels")
+    parser.add_argument(
+        "--labels", type=int, action="append", help="train labels kept (label-scarce regimes)"
+    )
     parser.add_argument("--out", type=Path, help="results JSON (default: results/students.json)")
     args = parser.parse_args()
+    runs = variants(args)
     torch.set_num_threads(1)
-    out = args.out or RESULTS / ("students_quick.json" if args.quick else "students.json")
+    out = args.out or default_out(args.regime, args.quick)
     started = time.perf_counter()
     results: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
+        "regime": args.regime,
         "tasks": [],
         "records": [],
         "runs": [],
         "k_sweep": [],
     }
     with tempfile.TemporaryDirectory(prefix="edgesub-students-") as tmp:
-        for task in (t for t in TASKS if not args.task or t.name in args.task):
-            p = prepare(task)
+        for task, labels in runs:
+            p = prepare(task, labels)
+            p = p if labels is None else label_scarce(p, labels)
             results["tasks"].append(teacher_context(p))
-            records, runs, chosen = compare(p, args.quick, Path(tmp))
+            records, task_runs, chosen = compare(p, args.quick, Path(tmp))
             results["records"] += records
-            results["runs"] += runs
-            if task.name == "cnn_mnist":
+            results["runs"] += task_runs
+            if task.name == "cnn_mnist" and labels is None:
                 main_runs = chosen["subspace_native"]
                 results["k_sweep"] = k_sweep(p, main_runs, args.quick, Path(tmp))
     results["machine"] = {

@@ -10,7 +10,7 @@ import numpy as np
 from edgesub.atomic import atomic_write_json, atomic_write_text
 
 NATIVE = "subspace_native"
-BASELINES = ("ce", "ce_direct", "logit_kd", "fitnets")
+BASELINES = ("ce", "ce_direct", "logit_kd", "fitnets", "dkd", "dist", "simkd")
 # Per-run measurements of how the student follows its teacher, averaged over seeds.
 DIAGNOSTICS = (
     "teacher_agreement",
@@ -25,16 +25,26 @@ LABELS = {
     "ce_direct": "CE, no bottleneck",
     "logit_kd": "logit KD",
     "fitnets": "FitNets",
+    "dkd": "DKD",
+    "dist": "DIST",
+    "simkd": "SimKD",
 }
 
 
+def group(r: dict[str, Any]) -> str:
+    """What a row is compared within: the task, and in a label-scarce regime its label count."""
+    if r.get("regime", "full-labels") == "full-labels":
+        return r["task"]
+    return f"{r['task']}, {r['labels']:,} labels ({r['regime']})"
+
+
 def verdict(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per task: subspace-native minus the best baseline (mean test accuracy, points); the
-    target is >= 0 on every task and >= +1 on at least one."""
+    """Per task (and label count): subspace-native minus the best baseline (mean test accuracy,
+    points); the target is >= 0 on every task and >= +1 on at least one."""
     tasks = {}
-    for task in dict.fromkeys(r["task"] for r in records):
-        rows = {r["method"]: r for r in records if r["task"] == task}
-        best = max(BASELINES, key=lambda m: rows[m]["accuracy_mean"])
+    for task in dict.fromkeys(group(r) for r in records):
+        rows = {r["method"]: r for r in records if group(r) == task}
+        best = max((m for m in BASELINES if m in rows), key=lambda m: rows[m]["accuracy_mean"])
         tasks[task] = {
             "best_baseline": best,
             "delta_points": rows[NATIVE]["accuracy_mean"] - rows[best]["accuracy_mean"],
@@ -50,12 +60,16 @@ def verdict(records: list[dict[str, Any]]) -> dict[str, Any]:
 def summarise(
     teacher: str, d: int, method: str, seeds: list[dict], searched: int
 ) -> dict[str, Any]:
-    """One record per task × method from its seed runs (means over seeds)."""
+    """One record per task × regime × method from its seed runs (means over seeds, and each
+    seed's test accuracy)."""
     first = seeds[0]
     test = [r["test_accuracy"] for r in seeds]
     means = {k: float(np.mean([r[k] for r in seeds])) for k in DIAGNOSTICS if k in first}
     return {
         "task": first["task"],
+        "regime": first["regime"],
+        "labels": first["labels"],
+        "unlabeled": first["unlabeled"],
         "teacher": teacher,
         "d": d,
         "method": method,
@@ -67,6 +81,7 @@ def summarise(
         "accuracy_mean": float(np.mean(test)),
         "accuracy_std": float(np.std(test)),
         "accuracies": test,
+        "seed_accuracies": {str(r["seed"]): r["test_accuracy"] for r in seeds},
         "val_accuracy_mean": float(np.mean([r["val_accuracy"] for r in seeds])),
         "seeds": [r["seed"] for r in seeds],
         "configs_searched": searched,
@@ -89,7 +104,8 @@ def _acc(r: dict[str, Any]) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    records, tasks = results["records"], {t["task"]: t for t in results["tasks"]}
+    records, tasks = results["records"], {group(t): t for t in results["tasks"]}
+    methods = [m for m in (NATIVE, *BASELINES) if any(r["method"] == m for r in records)]
     seeds = len(records[0]["seeds"]) if records else 0
     lines = [
         f"# Students: subspace-native distillation against the baselines ({results['mode']})",
@@ -99,16 +115,15 @@ def markdown(results: dict[str, Any]) -> str:
         "baseline, in points.",
         "",
         "| task | teacher (d), teacher % | student | k | deployed params | epochs "
-        + "".join(f"| {LABELS[m]} " for m in (NATIVE, *BASELINES))
+        + "".join(f"| {LABELS[m]} " for m in methods)
         + "| Δ |",
-        "|---|---|---|---|---|---" + "|---" * (len(BASELINES) + 2) + "|",
+        "|---|---|---|---|---|---" + "|---" * (len(methods) + 1) + "|",
     ]
     for task, v in results["verdict"]["tasks"].items():
-        rows = {r["method"]: r for r in records if r["task"] == task}
+        rows = {r["method"]: r for r in records if group(r) == task}
         native, t = rows[NATIVE], tasks[task]
         cells = [
-            f"**{_acc(rows[m])}**" if m == v["best_baseline"] else _acc(rows[m])
-            for m in (NATIVE, *BASELINES)
+            f"**{_acc(rows[m])}**" if m == v["best_baseline"] else _acc(rows[m]) for m in methods
         ]
         lines.append(
             f"| {task} | {t['teacher']} ({t['d']}), {t['teacher_accuracy']:.2f} "
@@ -130,7 +145,7 @@ def markdown(results: dict[str, Any]) -> str:
         c = r["chosen"]
         per_seed = ", ".join(f"{a:.2f}" for a in r["accuracies"])
         lines.append(
-            f"| {r['task']} | {LABELS[r['method']]} | v{c['variant']} {c['lr']:g} "
+            f"| {group(r)} | {LABELS[r['method']]} | v{c['variant']} {c['lr']:g} "
             f"| {r['deployed_params']:,} | {r['training_only_params']:,} "
             f"| {r['val_accuracy_mean']:.2f} | {per_seed} | {r['teacher_agreement']:.1f} "
             f"| {r['epochs_run_mean']:.1f} "
@@ -147,15 +162,18 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for r in (r for r in records if r["method"] == NATIVE):
         lines.append(
-            f"| {r['task']} | {r['compressed_head_accuracy']:.2f} | {_acc(r)} "
+            f"| {group(r)} | {r['compressed_head_accuracy']:.2f} | {_acc(r)} "
             f"| {r['subspace_r2_train']:.2f} | {r['subspace_r2_test']:.2f} "
             f"| {r['head_agreement']:.1f} |"
         )
     lines += ["", "Teachers and compressed heads (k = d/16, gaussian, seed 0), test %:", ""]
     for t in results["tasks"]:
         lines.append(
-            f"- {t['task']}: {t['teacher']} {t['teacher_accuracy']:.2f}, compressed head "
-            f"{t['compressed_head_accuracy']:.2f}; splits {t['n_train']}/{t['n_val']}/{t['n_test']}"
+            f"- {group(t)}: {t['teacher']} {t['teacher_accuracy']:.2f} (trained on "
+            f"{t['teacher_labels']:,} labels), compressed head "
+            f"{t['compressed_head_accuracy']:.2f}; "
+            f"splits {t['n_train']}/{t['n_val']}/{t['n_test']}, student labels {t['labels']:,}, "
+            f"unlabeled {t['unlabeled']:,}"
         )
     if results["k_sweep"]:
         lines += [

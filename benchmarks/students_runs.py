@@ -10,15 +10,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from teacher_cases import Case, load_case
+from teacher_cases import Case, load_case, scarce_labels
 
 from edgesub.config import DistillConfig, StudentConfig
+from edgesub.data.dataset import UNLABELED
 from edgesub.distill import StudentData, train_student, with_method
 from edgesub.distill.losses import needs
 from edgesub.distill.targets import CachedTargets, SignalMaps
 from edgesub.students import deployed_params, width_for_params
 from edgesub.subspace.build import Subspace, fit_subspace
 from edgesub.subspace.head import Standardiser
+from edgesub.teachers.features import Features
 from edgesub.training.loop import accuracy
 
 COMPRESSION = 16  # k = d / 16, the paper's setting
@@ -31,7 +33,17 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "ce_direct": ({}, {"label_smoothing": 0.1}),
     "logit_kd": ({}, {"temperature": 2.0}),
     "fitnets": ({}, {"losses": {"fitnets": 1.0, "logit_kd": 1.0, "head_ce": 0.5}}),
+    # DKD: the paper's CIFAR-100 β = 8, then a smaller β = 2 (its range is 1–8 across pairs)
+    "dkd": ({}, {"losses": {"head_ce": 1.0, "dkd_tckd": 1.0, "dkd_nckd": 2.0}}),
+    # DIST: the paper's CIFAR-100 setting (β = γ = 2, τ = 4), then its ImageNet one (1, 1, 1)
+    "dist": (
+        {},
+        {"losses": {"head_ce": 1.0, "dist_inter": 1.0, "dist_intra": 1.0}, "temperature": 1.0},
+    ),
+    # SimKD: the paper's feature loss alone, then with the labels' CE through the reused head
+    "simkd": ({}, {"losses": {"simkd": 1.0, "head_ce": 0.5}}),
 }
+REGIMES = ("full-labels", "label-scarce", "text-label-scarce")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +66,26 @@ class Prepared:
     data: StudentData
     test: tuple[np.ndarray, np.ndarray]
     options: dict[str, Any]
+    regime: str = "full-labels"
+
+    @property
+    def labels(self) -> int:
+        """Labelled train rows the student (and the compressed head) may use."""
+        return len(self.data.train_y) - self.data.unlabeled
+
+    @property
+    def unlabeled(self) -> int:
+        return self.data.unlabeled
+
+    @property
+    def teacher_feats(self) -> dict[str, Features]:
+        """The teacher's features with the train split cut to its labelled rows: what the
+        compressed head and the standardisations may be fitted on."""
+        keep = self.data.train_y != UNLABELED
+        train = self.case.feats["train"]
+        if keep.all():
+            return self.case.feats
+        return {**self.case.feats, "train": Features(np.asarray(train.h)[keep], train.y[keep])}
 
     @property
     def d(self) -> int:
@@ -64,9 +96,10 @@ class Prepared:
         return self.case.data.num_classes
 
 
-def prepare(task: Task) -> Prepared:
-    """Teacher features (cached) and the student's inputs: images, or word ids for text."""
-    case = load_case(task.case, progress=True)
+def prepare(task: Task, labels: int | None = None) -> Prepared:
+    """Teacher features (cached) and the student's inputs: images, or word ids for text; with
+    ``labels``, the teacher trained on those labels where the case can be (load_case)."""
+    case = load_case(task.case, progress=True, labels=labels)
     ds = case.data
     xs = {n: s.x for n, s in ds.splits().items()}
     options: dict[str, Any] = {}
@@ -80,6 +113,20 @@ def prepare(task: Task) -> Prepared:
         options = {"vocab_size": len(tok.vocab)}
     data = StudentData(xs["train"], ds.train.y, xs["val"], ds.val.y, ds.num_classes)
     return Prepared(task, case, data, (xs["test"], ds.test.y), options)
+
+
+def label_scarce(p: Prepared, labels: int) -> Prepared:
+    """``p`` with only the :func:`scarce_labels` train labels kept, the other train inputs
+    unlabeled transfer data: the student trains on all inputs with the teacher's signals, on
+    the labels only where it has one; the validation split stays labelled (early stopping and
+    the equal search). The teacher is ``p``'s (``prepare(task, labels)``: trained on the same
+    labels where the case can be, see ``teacher_labels``)."""
+    y = p.data.train_y
+    kept = scarce_labels(y, labels)
+    masked = np.full_like(y, UNLABELED)
+    masked[kept] = y[kept]
+    regime = "text-label-scarce" if p.task.student.arch == "text_transformer" else "label-scarce"
+    return dataclasses.replace(p, data=dataclasses.replace(p.data, train_y=masked), regime=regime)
 
 
 def run_one(
@@ -108,7 +155,7 @@ def run_one(
     wanted = needs(cfg.losses)
     h = np.asarray(p.case.feats["train"].h)
     subspace = (
-        fit_subspace(p.case.feats, "gaussian", k, seed, p.classes)
+        fit_subspace(p.teacher_feats, "gaussian", k, seed, p.classes)
         if (cfg.head_init == "subspace" or wanted & {"target", "head_logits"})
         else None
     )
@@ -117,7 +164,7 @@ def run_one(
         wanted,
         subspace,
         lambda f: f @ weight.T + bias,
-        Standardiser.fit(h) if "features" in wanted else None,
+        Standardiser.fit(np.asarray(p.teacher_feats["train"].h)) if "features" in wanted else None,
     )
     started = time.perf_counter()
     model, fit = train_student(
@@ -128,6 +175,7 @@ def run_one(
         k=k,
         head=None if subspace is None else subspace.head,
         feature_dim=p.d,
+        teacher_head=p.case.head if cfg.head_init == "teacher" else None,
         checkpoint=work / "student.pt",
         fingerprint={},
         options=p.options,
@@ -138,6 +186,9 @@ def run_one(
     deployed = sum(t.numel() for t in model.parameters())
     record = {
         "task": p.task.name,
+        "regime": p.regime,
+        "labels": p.labels,
+        "unlabeled": p.unlabeled,
         "method": method,
         "variant": variant,
         "lr": lr,
@@ -148,7 +199,8 @@ def run_one(
         "depth": student.depth,
         "losses": dict(cfg.losses),
         "deployed_params": deployed,
-        "training_only_params": p.d * k + p.d if "fitnets" in cfg.losses else 0,
+        # the k → d projector of FitNets (dropped) and of SimKD (folded into the head)
+        "training_only_params": p.d * k + p.d if cfg.losses.keys() & {"fitnets", "simkd"} else 0,
         "epochs": epochs,
         "epochs_run": fit.epochs_run,
         "best_epoch": fit.best_epoch,
@@ -199,13 +251,18 @@ def _r2(prediction: np.ndarray, target: np.ndarray) -> float:
 
 
 def teacher_context(p: Prepared) -> dict[str, Any]:
-    """The teacher's own test accuracy and the compressed head's at k = d/16 (seed 0)."""
+    """The teacher's own test accuracy and the compressed head's at k = d/16 (seed 0, fitted on
+    the labelled train rows), and how many labels the student and the teacher had."""
     test = p.case.feats["test"]
     weight, bias = (np.asarray(a) for a in p.case.head)
     teacher = 100.0 * float(((np.asarray(test.h) @ weight.T + bias).argmax(1) == test.y).mean())
-    sub = fit_subspace(p.case.feats, "gaussian", p.d // COMPRESSION, 0, p.classes)
+    sub = fit_subspace(p.teacher_feats, "gaussian", p.d // COMPRESSION, 0, p.classes)
     return {
         "task": p.task.name,
+        "regime": p.regime,
+        "labels": p.labels,
+        "unlabeled": p.unlabeled,
+        "teacher_labels": p.case.teacher_labels or len(p.case.feats["train"].y),
         "teacher": p.case.teacher,
         "d": p.d,
         "k": p.d // COMPRESSION,

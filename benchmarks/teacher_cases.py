@@ -10,6 +10,7 @@ and cached under benchmarks/.cache/ (keyed by the data and the settings that mad
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import numpy as np
 from edgesub.atomic import atomic_path, atomic_write_json
 from edgesub.config import DataConfig, TeacherConfig
 from edgesub.data import Dataset, load_dataset
+from edgesub.data.loaders import split_off
 from edgesub.jsonfile import read_json_or_empty
 from edgesub.rundir import RunDir
 from edgesub.teachers.features import Features
@@ -30,6 +32,7 @@ SPLITS = ("train", "val", "test")
 HEAD = ("head_weight", "head_bias")
 IMAGE_SIZE = 64  # EfficientNet-Lite0 sees MNIST upsampled from 28×28 to 64×64 (CPU budget)
 TRAINABLE_BLOCKS = 4
+LABEL_SEED = 0  # which stratified labels a label-scarce regime keeps (the same for every seed)
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,26 @@ class Case:
     feats: dict[str, Features]
     data: Dataset
     head: tuple[np.ndarray, np.ndarray] | None = None
+    teacher_labels: int | None = None  # train labels the teacher learnt from; None: all of them
 
 
-def load_case(name: str, progress: bool) -> Case:
-    """Features of one case, extracted (or trained) once and cached under benchmarks/.cache."""
+def load_case(name: str, progress: bool, labels: int | None = None) -> Case:
+    """Features of one case, extracted (or trained) once and cached under benchmarks/.cache.
+    With ``labels``, a case whose teacher can be trained on those labels only (the
+    :func:`scarce_labels` of the train split) is; any other case is returned as it is, its
+    teacher having seen every train label (``teacher_labels`` None)."""
+    if labels is not None and name in SCARCE_BUILDERS:
+        return SCARCE_BUILDERS[name](progress, labels)
     return CASE_BUILDERS[name](progress)
+
+
+def scarce_labels(y: np.ndarray, labels: int) -> np.ndarray:
+    """The sorted indices of ``labels`` train rows, stratified by ``y`` (seed LABEL_SEED): the
+    labels a label-scarce regime keeps, for its teacher and its students alike."""
+    if not 0 < labels < len(y):
+        raise SystemExit(f"--labels {labels}: the train split has {len(y)} samples")
+    _, kept = split_off(np.arange(len(y)), y, labels, LABEL_SEED)  # an int: exactly that many
+    return np.sort(kept)
 
 
 def mnist() -> Dataset:
@@ -161,14 +179,30 @@ def effnet_frozen_mnist(progress: bool) -> Case:
     return Case("efficientnet_lite0", "mnist5000", "frozen", _features(data, hs), data)
 
 
-def effnet_finetuned_mnist(progress: bool) -> Case:
-    """EfficientNet-Lite0 with its last blocks, head conv and a new classifier fine-tuned."""
+def _teacher_rows(
+    name: str, key: dict[str, Any], y: np.ndarray, labels: int | None
+) -> tuple[str, dict[str, Any], Any]:
+    """(cache name, cache key, train rows) of a teacher trained on every train label, or on the
+    :func:`scarce_labels` only (cached apart)."""
+    import torch
+
+    if labels is None:
+        return name, key, torch.arange(len(y))
+    rows = torch.from_numpy(scarce_labels(y, labels))
+    return f"{name}_{labels}_labels", {**key, "labels": labels, "label_seed": LABEL_SEED}, rows
+
+
+def effnet_finetuned_mnist(progress: bool, labels: int | None = None) -> Case:
+    """EfficientNet-Lite0 with its last blocks, head conv and a new classifier fine-tuned; with
+    ``labels``, on the :func:`scarce_labels` train rows only (the label-scarce regime's
+    teacher: ImageNet pretraining plus those labels)."""
     import torch
 
     from edgesub.teachers.finetune import finetune_tail, run_in_batches
 
     data = mnist()
     key = {"data": data.fingerprint(), "size": IMAGE_SIZE, "blocks": TRAINABLE_BLOCKS, "epochs": 8}
+    name, key, rows = _teacher_rows("effnet_finetuned_mnist", key, data.train.y, labels)
 
     def build() -> dict[str, np.ndarray]:
         teacher, prefix = _effnet_prefix(data, progress)
@@ -187,7 +221,7 @@ def effnet_finetuned_mnist(progress: bool) -> Case:
         finetune_tail(
             teacher,
             lambda a: teacher.head(teacher.tail_features(a, start)),
-            (prefix["train"], y["train"]),
+            (prefix["train"][rows], y["train"][rows]),
             (prefix["val"], y["val"]),
             epochs=key["epochs"],
             lr=2e-3,
@@ -198,8 +232,9 @@ def effnet_finetuned_mnist(progress: bool) -> Case:
         }
         return {**feats, **_head(teacher.head)}
 
-    arrays = _cached("effnet_finetuned_mnist", key, build, HEAD)
-    return _task_trained("efficientnet_lite0 (fine-tuned)", data, arrays)
+    arrays = _cached(name, key, build, HEAD)
+    case = _task_trained("efficientnet_lite0 (fine-tuned)", data, arrays)
+    return dataclasses.replace(case, teacher_labels=labels)
 
 
 def _minilm_embeddings(data: Dataset, progress: bool) -> dict[str, np.ndarray]:
@@ -232,8 +267,10 @@ def minilm_frozen_rt(progress: bool) -> Case:
     return Case("minilm_l6", "rotten_tomatoes", "frozen", feats, data)
 
 
-def mlp_minilm_rt(progress: bool) -> Case:
-    """A wide MLP (d=1024) trained on frozen MiniLM embeddings: a task-trained text teacher."""
+def mlp_minilm_rt(progress: bool, labels: int | None = None) -> Case:
+    """A wide MLP (d=1024) trained on frozen MiniLM embeddings: a task-trained text teacher;
+    with ``labels``, on the :func:`scarce_labels` train rows only (MiniLM's pretraining plus
+    those labels: the text-label-scarce regime's teacher)."""
     import torch
 
     from edgesub.teachers.finetune import finetune_tail, run_in_batches
@@ -242,18 +279,21 @@ def mlp_minilm_rt(progress: bool) -> Case:
     data = reviews()
     emb = _minilm_embeddings(data, progress)
     key = {"data": data.fingerprint(), "width": 1024, "d": 1024, "epochs": 15}
+    name, key, rows = _teacher_rows("mlp_minilm_rt", key, data.train.y, labels)
 
     def build() -> dict[str, np.ndarray]:
         torch.manual_seed(0)
         mlp = WideMLP(384, 1024, 2)
         x = {n: torch.from_numpy(np.asarray(h)) for n, h in emb.items()}
         y = {n: torch.from_numpy(s.y) for n, s in data.splits().items()}
-        finetune_tail(mlp, mlp, (x["train"], y["train"]), (x["val"], y["val"]), epochs=15, lr=1e-3)
+        train = (x["train"][rows], y["train"][rows])
+        finetune_tail(mlp, mlp, train, (x["val"], y["val"]), epochs=15, lr=1e-3)
         feats = {n: run_in_batches(mlp.features, v).numpy() for n, v in x.items()}
         return {**feats, **_head(mlp.head)}
 
-    arrays = _cached("mlp_minilm_rt", key, build, HEAD)
-    return _task_trained("minilm_l6 + wide_mlp", data, arrays)
+    arrays = _cached(name, key, build, HEAD)
+    case = _task_trained("minilm_l6 + wide_mlp", data, arrays)
+    return dataclasses.replace(case, teacher_labels=labels)
 
 
 CASE_BUILDERS: dict[str, Callable[[bool], Case]] = {
@@ -272,3 +312,10 @@ def bar(items: range, label: str, enabled: bool) -> Any:
     from rich.progress import track
 
     return track(items, description=label, transient=True)
+
+
+# Cases whose teacher can learn from the label-scarce regime's labels only.
+SCARCE_BUILDERS: dict[str, Callable[[bool, int], Case]] = {
+    "effnet_finetuned_mnist": effnet_finetuned_mnist,
+    "mlp_minilm_rt": mlp_minilm_rt,
+}

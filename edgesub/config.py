@@ -163,7 +163,7 @@ class StudentConfig:
         )
 
 
-HEAD_INITS = ("subspace", "random")
+HEAD_INITS = ("subspace", "random", "teacher")
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,9 @@ class DistillConfig:
     patience: int = 10
     seed: int = 0
     train_head: bool = False  # True trains the head too (baselines such as CE or logit KD)
-    head_init: str = "subspace"  # "subspace": the fitted compressed head; "random": fresh Linear
+    # "subspace": the fitted compressed head; "random": a fresh Linear; "teacher": a trainable
+    # k → d projector then the teacher's own classifier (SimKD), folded into one Linear
+    head_init: str = "subspace"
     label_smoothing: float = 0.0  # of head_ce
     augment: str = "none"  # by registry name; anything but "none" computes teacher targets online
 
@@ -191,7 +193,7 @@ class DistillConfig:
         _positive(self, "epochs", "batch_size", "lr", "temperature", "patience")
         _check(self.head_init in HEAD_INITS, f"distill.head_init must be one of {HEAD_INITS}")
         _check(
-            self.head_init == "subspace" or self.train_head,
+            self.head_init != "random" or self.train_head,
             "distill.head_init = 'random' needs distill.train_head = true (a frozen random head "
             "cannot classify)",
         )

@@ -248,8 +248,9 @@ add_hidden_alias(subspace, "compress")  # the stage's former name
 )
 @click.option(
     "--method",
-    help="subspace_native, ce, logit_kd or fitnets: sets the losses "
-    "(default: the configured losses, subspace-native).",
+    help="A distillation method by name, which sets the losses and the head: subspace_native, "
+    "ce, logit_kd, fitnets, dkd, dist or simkd (default: the configured losses, "
+    "subspace-native).",
 )
 @click.option(
     "--nproc",

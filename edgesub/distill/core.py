@@ -81,6 +81,7 @@ def train_student(
     k: int,
     head: LinearHead | None,
     feature_dim: int | None,
+    teacher_head: tuple[np.ndarray, np.ndarray] | None = None,
     checkpoint: Path,
     fingerprint: dict[str, Any],
     options: dict[str, Any] | None = None,
@@ -94,17 +95,21 @@ def train_student(
 
     ``targets(indices, inputs)`` gives the teacher signals the losses need for a batch; ``head``
     is the compressed head (needed when ``cfg.head_init`` is "subspace"); ``feature_dim`` is the
-    teacher's d (needed by losses with a projector); ``options`` go to the student builder.
+    teacher's d (needed by losses with a projector); ``teacher_head`` the teacher's own
+    classifier (weight C×d, bias C; needed when ``cfg.head_init`` is "teacher", SimKD, whose
+    projector and classifier come back folded into one Linear); ``options`` go to the student
+    builder.
     """
     torch = require("torch")
     student_cfg.validate()
     cfg.validate()
     data.check()
     _check_head(head, cfg, k, data.num_classes)
-    if needs_projector(cfg.losses) and not feature_dim:
+    _check_teacher_head(teacher_head, cfg, feature_dim, data.num_classes)
+    if (needs_projector(cfg.losses) or cfg.head_init == "teacher") and not feature_dim:
         raise ConfigError("the chosen losses need the teacher's feature dimension d")
     torch.manual_seed(cfg.seed)
-    model = _trainee(data, student_cfg, cfg, k, head, feature_dim, options or {})
+    model = _trainee(data, student_cfg, cfg, k, head, teacher_head, feature_dim, options or {})
     result = fit(
         model,
         _step_loss(parallel(model, dist), data, cfg, targets, dist),
@@ -120,7 +125,7 @@ def train_student(
         on_batch=on_batch,
         dist=dist,
     )
-    return model.deployable.cpu().eval(), result
+    return model.shipped(), result
 
 
 def _trainee(
@@ -129,23 +134,35 @@ def _trainee(
     cfg: DistillConfig,
     k: int,
     head: LinearHead | None,
+    teacher_head: tuple[np.ndarray, np.ndarray] | None,
     feature_dim: int | None,
     options: dict[str, Any],
 ) -> Trainee:
     """head ∘ student (the head initialised from the subspace's and frozen unless trained),
-    with the training-only projector the losses may need."""
+    with the training-only projector the losses may need; for SimKD (``head_init`` "teacher")
+    the head is that projector (trained) then the teacher's classifier (frozen unless
+    ``train_head``)."""
     torch = require("torch")
-    from edgesub.distill.deployable import Trainee, build_deployable
+    from edgesub.distill.deployable import ProjectedHead, Trainee, build_deployable
 
     meta = {
         **{"arch": student_cfg.arch, "width": student_cfg.width, "depth": student_cfg.depth},
         **{"k": k, "input_shape": data.input_shape, "num_classes": data.num_classes},
         "options": options,
     }
-    model = Trainee(
-        build_deployable(meta),
-        torch.nn.Linear(k, feature_dim) if needs_projector(cfg.losses) else None,
-    )
+    deployable = build_deployable(meta)
+    projector = torch.nn.Linear(k, feature_dim) if needs_projector(cfg.losses) else None
+    if cfg.head_init == "teacher":
+        weight, bias = (np.asarray(a, dtype=np.float32) for a in teacher_head)
+        classifier = torch.nn.Linear(feature_dim, data.num_classes)
+        classifier.weight.data.copy_(torch.from_numpy(weight))
+        classifier.bias.data.copy_(torch.from_numpy(bias))
+        classifier.requires_grad_(cfg.train_head)
+        if projector is None:
+            projector = torch.nn.Linear(k, feature_dim)
+        deployable.head = ProjectedHead(projector, classifier)
+        return Trainee(deployable, None)
+    model = Trainee(deployable, projector)
     if cfg.head_init == "subspace":
         model.deployable.head.weight.data.copy_(torch.from_numpy(head.weight))
         model.deployable.head.bias.data.copy_(torch.from_numpy(head.bias))
@@ -181,6 +198,27 @@ def _step_loss(
         )
 
     return step_loss
+
+
+def _check_teacher_head(
+    teacher_head: tuple[np.ndarray, np.ndarray] | None,
+    cfg: DistillConfig,
+    feature_dim: int | None,
+    classes: int,
+) -> None:
+    if cfg.head_init != "teacher":
+        return
+    if teacher_head is None:
+        raise ConfigError(
+            "distill.head_init = 'teacher' (SimKD) reuses the teacher's classifier, a linear map "
+            "of its features; none was given"
+        )
+    shape = np.shape(teacher_head[0])
+    if shape != (classes, feature_dim):
+        raise DataError(
+            f"the teacher's classifier maps {shape[1]} features to {shape[0]} classes, but the "
+            f"teacher features are {feature_dim}-dim and the data has {classes} classes"
+        )
 
 
 def _check_head(head: LinearHead | None, cfg: DistillConfig, k: int, classes: int) -> None:

@@ -24,9 +24,34 @@ class Deployable(nn.Module):
         return self.head(self.student(x))
 
 
+class ProjectedHead(nn.Module):
+    """SimKD's head while it trains: a trainable k → d projector, then the teacher's own
+    classifier (d → classes, frozen). Both are linear, so :meth:`folded` is one k → classes
+    Linear computing the same function: what ships."""
+
+    def __init__(self, projector: nn.Linear, classifier: nn.Linear) -> None:
+        super().__init__()
+        self.projector = projector
+        self.classifier = classifier
+
+    def forward(self, out: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.projector(out))
+
+    def folded(self) -> nn.Linear:
+        """W·(A·z + a) + b = (W·A)·z + (W·a + b)."""
+        a, w = self.projector, self.classifier
+        linear = nn.Linear(a.in_features, w.out_features)
+        with torch.no_grad():
+            linear.weight.copy_(w.weight @ a.weight)
+            linear.bias.copy_(w.weight @ a.bias + w.bias)
+        return linear
+
+
 class Trainee(nn.Module):
     """What trains: head ∘ student plus training-only parts (the FitNets projector) as one
-    module, so DDP synchronises all of them; only ``deployable`` ships."""
+    module, so DDP synchronises all of them; only ``deployable`` ships. With a
+    :class:`ProjectedHead` (SimKD) the projector is the head's own, and the hint the projected
+    features the head classifies."""
 
     def __init__(self, deployable: Deployable, projector: nn.Linear | None) -> None:
         super().__init__()
@@ -35,8 +60,19 @@ class Trainee(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         out = self.deployable.student(x)
+        head = self.deployable.head
+        if isinstance(head, ProjectedHead):
+            hint = head.projector(out)
+            return out, head.classifier(hint), hint
         hint = None if self.projector is None else self.projector(out)
-        return out, self.deployable.head(out), hint
+        return out, head(out), hint
+
+    def shipped(self) -> Deployable:
+        """The deployable, its SimKD head folded into one Linear (CPU, eval)."""
+        model = self.deployable.cpu().eval()
+        if isinstance(model.head, ProjectedHead):
+            model.head = model.head.folded().requires_grad_(False)
+        return model
 
 
 def build_deployable(meta: dict[str, Any]) -> Deployable:

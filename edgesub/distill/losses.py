@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import torch
 
 # The teacher signals a loss can read (fields of LossInputs that may be None).
-SIGNALS = ("target", "head_logits", "teacher_logits", "features")
+SIGNALS = ("target", "head_logits", "teacher_logits", "features", "teacher_features")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class LossInputs:
     head_logits: torch.Tensor | None = None  # compressed head applied to ``target``, B×C
     teacher_logits: torch.Tensor | None = None  # the teacher's own full-head logits, B×C
     features: torch.Tensor | None = None  # teacher's standardised full features (h − μ)/σ, B×d
-    hint: torch.Tensor | None = None  # the training-only projector applied to ``output``, B×d
+    teacher_features: torch.Tensor | None = None  # the teacher's raw features h, B×d (SimKD)
+    hint: torch.Tensor | None = None  # the k → d projector applied to ``output``, B×d
     label_smoothing: float = 0.0
 
 
@@ -114,6 +115,95 @@ def fitnets(b: LossInputs) -> torch.Tensor:
     teacher's full d-dim standardised features, regressed with MSE (baseline; the projector is
     trained with the student and dropped afterwards)."""
     return (b.hint - b.features).pow(2).mean()
+
+
+@_register("simkd", "teacher_features", projector=True)
+def simkd(b: LossInputs) -> torch.Tensor:
+    """SimKD (Chen et al., "Knowledge Distillation with the Reused Teacher Classifier", CVPR
+    2022): a trainable projector maps the student's features to the teacher's d-dim penultimate
+    features, regressed with the squared L2 loss (the paper's only loss: no CE, no KD); the
+    teacher's classifier is then reused, frozen, on the projected features (``head_init =
+    "teacher"``), so the projector ships with the student."""
+    return (b.hint - b.teacher_features).pow(2).mean()
+
+
+@_register("dkd_tckd", "teacher_logits")
+def dkd_tckd(b: LossInputs) -> torch.Tensor:
+    """DKD's target-class term (Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022):
+    KL between the binary (target, all others) probabilities of teacher and student at
+    temperature T, times T²; its weight is the paper's α (1.0 on CIFAR-100). Unlabeled rows
+    take the teacher's predicted class as the target."""
+    import torch
+
+    target = _target_class(b)
+    gt = torch.nn.functional.one_hot(target, b.logits.shape[1]).to(b.logits.dtype)
+    t = b.temperature
+
+    def binary(logits: torch.Tensor) -> torch.Tensor:
+        p = torch.softmax(logits / t, dim=1)
+        p_target = (p * gt).sum(1, keepdim=True)
+        return torch.cat([p_target, 1.0 - p_target], dim=1).clamp_min(1e-12)
+
+    teacher, student = binary(b.teacher_logits), binary(b.logits)
+    kl = (teacher * (teacher.log() - student.log())).sum(1).mean()
+    return kl * t * t
+
+
+@_register("dkd_nckd", "teacher_logits")
+def dkd_nckd(b: LossInputs) -> torch.Tensor:
+    """DKD's non-target-class term (Zhao et al., CVPR 2022): KL between teacher and student
+    distributions over the non-target classes only (renormalised, temperature T), times T²;
+    its weight is the paper's β (8.0 on CIFAR-100). Unlabeled rows take the teacher's
+    predicted class as the target."""
+    import torch
+
+    f = torch.nn.functional
+    target = _target_class(b)
+    gt = f.one_hot(target, b.logits.shape[1]).to(b.logits.dtype)
+    t = b.temperature
+    # the official code masks the target logit with −1000 before the softmax
+    soft = f.softmax(b.teacher_logits / t - 1000.0 * gt, dim=1)
+    log_student = f.log_softmax(b.logits / t - 1000.0 * gt, dim=1)
+    return f.kl_div(log_student, soft, reduction="batchmean") * t * t
+
+
+def _target_class(b: LossInputs) -> torch.Tensor:
+    """The labels, with the teacher's prediction where a row has none."""
+    import torch
+
+    return torch.where(b.labels == UNLABELED, b.teacher_logits.argmax(1), b.labels)
+
+
+@_register("dist_inter", "teacher_logits")
+def dist_inter(b: LossInputs) -> torch.Tensor:
+    """DIST's inter-class relation (Huang et al., "Knowledge Distillation from A Stronger
+    Teacher", NeurIPS 2022): 1 − the Pearson correlation between the student's and teacher's
+    softmax(z/τ) over classes, averaged over the rows, times τ²; weight β (paper: 2 on
+    CIFAR-100 with τ = 4, 1 on ImageNet with τ = 1)."""
+    import torch
+
+    t = b.temperature
+    s, p = torch.softmax(b.logits / t, dim=1), torch.softmax(b.teacher_logits / t, dim=1)
+    return (1.0 - pearson(s, p).mean()) * t * t
+
+
+@_register("dist_intra", "teacher_logits")
+def dist_intra(b: LossInputs) -> torch.Tensor:
+    """DIST's intra-class relation (Huang et al., NeurIPS 2022): the same Pearson loss per class
+    across the rows of the batch (the predictions transposed), times τ²; weight γ (paper: 2
+    on CIFAR-100, 1 on ImageNet)."""
+    import torch
+
+    t = b.temperature
+    s, p = torch.softmax(b.logits / t, dim=1), torch.softmax(b.teacher_logits / t, dim=1)
+    return (1.0 - pearson(s.T, p.T).mean()) * t * t
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Row-wise Pearson correlation of two N×M tensors (DIST's, with its ε), N values."""
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
 
 
 def _kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float) -> torch.Tensor:

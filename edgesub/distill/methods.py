@@ -10,6 +10,18 @@ deployed parameter count is identical; they differ only in the training signal:
 - ``logit_kd``: Hinton KD (T = 4, 0.9·KD + 0.1·CE) to the teacher's own logits.
 - ``fitnets``: a learned projector (training only) maps the student's output to the teacher's
   full d-dim standardised features (MSE) plus CE; the head is trained from a random start.
+- ``dkd``: Decoupled KD (Zhao et al., CVPR 2022): CE + α·TCKD + β·NCKD at T = 4 with the
+  paper's CIFAR-100 defaults α = 1, β = 8 (the ``dkd_tckd`` and ``dkd_nckd`` weights); the
+  paper's 20-epoch linear warm-up of the KD terms is not applied.
+- ``dist``: DIST (Huang et al., NeurIPS 2022): CE + β·inter-class + γ·intra-class Pearson
+  losses on softmax(z/τ), the paper's CIFAR-100 setting β = γ = 2, τ = 4 (ImageNet: 1, 1, 1).
+- ``simkd``: SimKD (Chen et al., CVPR 2022): a trainable projector (k → d, linear) maps the
+  student's output to the teacher's raw d-dim penultimate features (L2 loss only, as in the
+  paper), and the teacher's own classifier is reused frozen on it: our method without the
+  subspace. The paper's projector is a 3-layer conv bottleneck on feature maps; our students
+  end in a vector, so it is one Linear, and the deployed head — projector then teacher
+  classifier, both linear — is folded into one k → classes Linear after training: the same
+  function, and the same deployed size as every other method.
 """
 
 from __future__ import annotations
@@ -43,6 +55,26 @@ METHODS.add(
     "fitnets",
     {"losses": {"fitnets": 1.0, "head_ce": 1.0}, "train_head": True, "head_init": "random"},
 )
+
+METHODS.add(
+    "dkd",
+    {
+        "losses": {"head_ce": 1.0, "dkd_tckd": 1.0, "dkd_nckd": 8.0},
+        "temperature": 4.0,
+        "train_head": True,
+        "head_init": "random",
+    },
+)
+METHODS.add(
+    "dist",
+    {
+        "losses": {"head_ce": 1.0, "dist_inter": 2.0, "dist_intra": 2.0},
+        "temperature": 4.0,
+        "train_head": True,
+        "head_init": "random",
+    },
+)
+METHODS.add("simkd", {"losses": {"simkd": 1.0}, "train_head": False, "head_init": "teacher"})
 
 
 def with_method(cfg: DistillConfig, name: str, **overrides: Any) -> DistillConfig:

@@ -1,9 +1,10 @@
 """Teacher signals for each minibatch: read from the feature cache, or computed online.
 
 Every signal is a function of the teacher's penultimate features h: the standardised subspace
-coordinates (P·h − μ)/σ, the compressed head's logits on them, the teacher's own logits, and
-the standardised full features (FitNets). Without augmentation they are computed once from the
-cached train features and indexed; with augmentation the teacher runs on each augmented batch.
+coordinates (P·h − μ)/σ, the compressed head's logits on them, the teacher's own logits, the
+standardised full features (FitNets) and h itself (SimKD). Without augmentation they are
+computed once from the cached train features and indexed; with augmentation the teacher runs
+on each augmented batch.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ WHAT = {
     "head_logits": "the subspace's compressed head (run `edgesub subspace`)",
     "teacher_logits": "the teacher's own classifier head",
     "features": "the teacher's full features and their standardisation",
+    "teacher_features": "the teacher's features",
 }
 
 
@@ -51,6 +53,7 @@ class SignalMaps:
             "head_logits": self.subspace is not None,
             "teacher_logits": self.teacher_head is not None,
             "features": self.feature_std is not None,
+            "teacher_features": True,
         }
         missing = sorted(n for n in self.needs if not have[n])
         if missing:
@@ -81,6 +84,8 @@ class SignalMaps:
                 out["teacher_logits"] = self.teacher_head(h)
             if "features" in self.needs:
                 out["features"] = (h - t["feature_mean"]) / t["feature_std"]
+            if "teacher_features" in self.needs:
+                out["teacher_features"] = h
         return {name: out[name] for name in self.needs}
 
 

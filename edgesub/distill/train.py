@@ -68,7 +68,8 @@ def distill(
     started = time.perf_counter()
     h_train = np.asarray(feats["train"].h)
     train_x, train_y, h_transfer = transfer_set(data, h_train, unlabeled_features(run, data))
-    targets = _targets(run, data, cfg, subspace, h_train, h_transfer)
+    teacher = _teacher(run) if _needs_teacher(cfg) else None
+    targets = _targets(run, data, cfg, subspace, h_train, h_transfer, teacher)
     fingerprint = {
         "student": to_dict(student_cfg),
         "distill": to_dict(cfg),
@@ -84,6 +85,7 @@ def distill(
         k=len(subspace.projection),
         head=subspace.head,
         feature_dim=h_train.shape[1],
+        teacher_head=_teacher_head(teacher, cfg),
         checkpoint=run.checkpoints / "student.pt",
         fingerprint=fingerprint,
         resume=resume,
@@ -137,13 +139,13 @@ def _targets(
     subspace: Subspace,
     h_train: np.ndarray,
     h_transfer: np.ndarray,
+    teacher: Teacher | None,
 ) -> CachedTargets | OnlineTargets:
     """The teacher signals the losses need: from the feature cache (of the whole transfer set
     ``h_transfer``), or from the teacher itself on augmented inputs. Standardisations are of
     the labelled train features ``h_train``, as the subspace's are."""
     online = cfg.augment != "none"
     wanted = needs(cfg.losses)
-    teacher = _teacher(run) if online or "teacher_logits" in wanted else None
     maps = SignalMaps(
         wanted,
         subspace=subspace,
@@ -153,6 +155,25 @@ def _targets(
     if online:
         return OnlineTargets(maps, _online_features(run, teacher, data))
     return CachedTargets(maps, h_transfer, len(h_transfer))
+
+
+def _needs_teacher(cfg: DistillConfig) -> bool:
+    """Whether the run's teacher itself is needed: for online targets, its logits, or its
+    classifier reused as the head (SimKD)."""
+    wanted = needs(cfg.losses)
+    return cfg.augment != "none" or "teacher_logits" in wanted or cfg.head_init == "teacher"
+
+
+def _teacher_head(teacher: Teacher | None, cfg: DistillConfig) -> Any:
+    """The teacher's classifier (weight, bias) when the head reuses it (SimKD)."""
+    if cfg.head_init != "teacher":
+        return None
+    if teacher.head is None:
+        raise ConfigError(
+            f"simkd reuses the teacher's classifier as a linear map of its features; the "
+            f"{teacher.kind} teacher has none (use the subspace losses)"
+        )
+    return teacher.head
 
 
 def student_options(data: Dataset) -> dict[str, Any]:

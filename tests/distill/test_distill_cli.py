@@ -79,13 +79,29 @@ def test_config_with_other_distill_settings_reuses_teacher_and_subspace(config, 
     assert load_config(copy.config).distill.epochs == 1
 
 
-def test_method_preset_on_a_run_dir(config, tmp_path):
-    _, run = config
+def _copy(config, tmp_path) -> RunDir:
     copy = RunDir(tmp_path / "copy")
-    shutil.copytree(run.root, copy.root)
+    shutil.copytree(config[1].root, copy.root)
+    return copy
+
+
+def test_method_preset_on_a_run_dir(config, tmp_path):
+    copy = _copy(config, tmp_path)
     result = invoke("distill", str(copy.root), "--method", "fitnets", "--no-progress", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["losses"] == {"fitnets": 1.0, "head_ce": 1.0}
+
+
+def test_new_method_presets_and_unknown_names_on_a_run_dir(config, tmp_path):
+    copy = _copy(config, tmp_path)
+    result = invoke("distill", str(copy.root), "--method", "simkd", "--no-progress", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["losses"] == {"simkd": 1.0} and summary["head_init"] == "teacher"
+    assert load_deployable(copy).head.in_features == 8
+    result = invoke("distill", str(copy.root), "--method", "decoupled", "--no-progress")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "dist, dkd, fitnets, logit_kd, simkd, subspace_native" in result.output
 
 
 def test_two_processes_train_what_one_process_trains(config, tmp_path):

@@ -111,6 +111,65 @@ def test_baselines_ship_the_same_size_and_leave_the_projector_behind(run, digits
     assert summary["losses"] == {"logit_kd": 0.9, "head_ce": 0.1}
 
 
+@pytest.mark.parametrize("method", ["dkd", "dist", "simkd"])
+def test_stronger_baselines_train_write_their_records_and_deploy_at_the_same_size(
+    run, digits, method
+):
+    few = DistillConfig(epochs=3, batch_size=64)
+    native = distill(run, digits, STUDENT, few, progress=False)
+    summary = distill(run, digits, STUDENT, with_method(few, method), progress=False)
+    meta = json.loads(run.student_json.read_text())
+    assert meta["losses"] == summary["losses"] == with_method(few, method).losses
+    # SimKD learns from the feature regression alone: slower in 3 epochs, still above chance
+    assert meta["epochs_run"] == 3 and summary["test_accuracy"] > (12 if method == "simkd" else 20)
+    assert summary["deployed_params"] == native["deployed_params"]
+    weights = load_file(run.student)
+    assert not any("projector" in n or "classifier" in n for n in weights)
+    model = load_deployable(run)
+    assert isinstance(model.head, torch.nn.Linear) and model.head.in_features == 8
+    x = torch.from_numpy(digits.test.x)
+    with torch.no_grad():
+        accuracy = 100 * float((model(x).argmax(1).numpy() == digits.test.y).mean())
+    assert accuracy == pytest.approx(summary["test_accuracy"], abs=1e-6)
+
+
+def test_simkd_head_is_the_teachers_classifier_after_a_trained_projector(run, digits, tmp_path):
+    """Through train_student: the classifier stays the teacher's, the projector trains, and the
+    shipped head is their fold (same logits as projector then classifier)."""
+    from edgesub.distill.targets import CachedTargets, SignalMaps
+    from edgesub.teachers.loaded import run_teacher
+
+    teacher = run_teacher(run)
+    h = np.load(run.features / "train.npy")
+    cfg = with_method(DistillConfig(epochs=1, batch_size=128), "simkd")
+    data = StudentData(digits.train.x, digits.train.y, digits.val.x, digits.val.y, 10)
+    targets = CachedTargets(SignalMaps(frozenset({"teacher_features"})), h, len(h))
+
+    def train(name, head):
+        return train_student(
+            data,
+            StudentConfig("small_cnn", 8),
+            cfg,
+            targets,
+            k=8,
+            head=None,
+            feature_dim=64,
+            teacher_head=head,
+            checkpoint=tmp_path / name,
+            fingerprint={},
+            progress=False,
+        )
+
+    model, _ = train("student.pt", teacher.head)
+    state = torch.load(tmp_path / "student.pt", weights_only=True)["best_model"]
+    w = torch.from_numpy(np.asarray(teacher.head[0], dtype=np.float32))
+    assert torch.equal(state["deployable.head.classifier.weight"], w)
+    folded_weight = w @ state["deployable.head.projector.weight"]
+    torch.testing.assert_close(model.head.weight, folded_weight, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match="teacher's classifier"):
+        train("other.pt", None)
+
+
 def test_augmentation_computes_teacher_targets_online(run, digits):
     cfg = DistillConfig(epochs=1, batch_size=128, augment="shift")
     summary = distill(run, digits, STUDENT, cfg, progress=False)

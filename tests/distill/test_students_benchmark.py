@@ -1,0 +1,130 @@
+"""The students benchmark's regimes and records (benchmarks/students*.py) on digits, with a
+quickly trained teacher: the label-scarce regime keeps stratified labels, every method (the new
+DKD, DIST and SimKD included) trains, and the records carry the regime, the label and unlabeled
+counts, the deployed size and each seed's accuracy."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesub.config import DataConfig, StudentConfig, TeacherConfig
+from edgesub.data import load_dataset
+from edgesub.rundir import RunDir
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+students = pytest.importorskip("students")
+runs_mod = pytest.importorskip("students_runs")
+report = pytest.importorskip("students_report")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    from teacher_cases import Case
+
+    from edgesub.distill import StudentData
+    from edgesub.teachers import load_teacher, train_teacher
+    from edgesub.teachers.features import teacher_features
+
+    digits = load_dataset(DataConfig())
+    run = RunDir(tmp_path_factory.mktemp("teacher"))
+    train_teacher(
+        run, digits, TeacherConfig(feature_dim=64, epochs=3, batch_size=128), progress=False
+    )
+    head = load_teacher(run).head
+    weights = (head.weight.detach().numpy(), head.bias.detach().numpy())
+    case = Case(
+        "cnn",
+        "digits",
+        "task-trained",
+        teacher_features(run, digits, progress=False),
+        digits,
+        weights,
+    )
+    task = runs_mod.Task("digits", "digits", StudentConfig("small_cnn", 8), 2, 1, (3e-3,))
+    data = StudentData(digits.train.x, digits.train.y, digits.val.x, digits.val.y, 10)
+    return runs_mod.Prepared(task, case, data, (digits.test.x, digits.test.y), {})
+
+
+def test_label_scarce_keeps_stratified_labels_and_the_rest_as_unlabeled(prepared):
+    scarce = runs_mod.label_scarce(prepared, 100)
+    y = scarce.data.train_y
+    assert (scarce.regime, scarce.labels, scarce.unlabeled) == ("label-scarce", 100, len(y) - 100)
+    assert np.bincount(y[y >= 0], minlength=10).tolist() == [10] * 10
+    assert np.array_equal(y[y >= 0], prepared.data.train_y[y >= 0])
+    assert len(scarce.teacher_feats["train"].y) == 100
+    assert runs_mod.label_scarce(prepared, 100).data.train_y.tolist() == y.tolist()
+    assert (prepared.regime, prepared.labels, prepared.unlabeled) == ("full-labels", len(y), 0)
+
+
+def test_every_method_trains_in_the_label_scarce_regime_and_records_it(prepared, tmp_path):
+    scarce = runs_mod.label_scarce(prepared, 100)
+    records, runs, _ = students.compare(scarce, True, tmp_path)
+    assert {r["method"] for r in records} == set(runs_mod.VARIANTS) >= {"dkd", "dist", "simkd"}
+    for r in records + runs:
+        assert (r["regime"], r["labels"], r["unlabeled"]) == ("label-scarce", 100, scarce.unlabeled)
+    sizes = {r["method"]: r["deployed_params"] for r in records}
+    assert len({n for m, n in sizes.items() if m != "ce_direct"}) == 1  # SimKD's head folded
+    assert abs(sizes["ce_direct"] - sizes["ce"]) <= 0.1 * sizes["ce"]
+    for r in records:
+        assert r["seed_accuracies"] == {"0": r["accuracies"][0]} and r["accuracy_mean"] > 0
+    results = {
+        "mode": "quick",
+        "regime": "label-scarce",
+        "tasks": [runs_mod.teacher_context(scarce)],
+        "records": records,
+        "runs": runs,
+        "k_sweep": [],
+        "total_seconds": 1.0,
+    }
+    md = report.write_results(tmp_path / "students.json", results).read_text()
+    assert "digits, 100 labels (label-scarce)" in md and "| SimKD |" in md and "DKD" in md
+    saved = json.loads((tmp_path / "students.json").read_text())
+    group = "digits, 100 labels (label-scarce)"
+    assert saved["verdict"]["tasks"][group]["best_baseline"] in report.BASELINES
+
+
+def test_regime_options_choose_tasks_and_label_counts():
+    def parse(*argv):
+        import argparse
+
+        args = argparse.Namespace(regime="full-labels", task=None, labels=None)
+        for key, value in argv:
+            setattr(args, key, value)
+        return [(t.name, n) for t, n in students.variants(args)]
+
+    assert parse() == [("cnn_mnist", None), ("effnet_mnist", None), ("minilm_reviews", None)]
+    assert parse(("regime", "label-scarce"), ("task", ["cnn_mnist"])) == [
+        ("cnn_mnist", 100),
+        ("cnn_mnist", 300),
+        ("cnn_mnist", 1000),
+    ]
+    assert parse(("regime", "text-label-scarce")) == [("minilm_reviews", 1000)]
+    with pytest.raises(SystemExit):
+        parse(("labels", [100]))
+    with pytest.raises(SystemExit):
+        parse(("regime", "text-label-scarce"), ("task", ["cnn_mnist"]))
+    assert students.default_out("label-scarce", True).name == "students_label_scarce_quick.json"
+    assert students.default_out("full-labels", False).name == "students.json"
+
+
+def test_a_label_scarce_teacher_learns_from_the_same_labels_as_its_students(monkeypatch):
+    import teacher_cases
+
+    y = np.repeat(np.arange(10), 30)
+    kept = teacher_cases.scarce_labels(y, 100)
+    assert len(kept) == 100 and np.bincount(y[kept]).tolist() == [10] * 10
+    assert np.array_equal(kept, np.sort(kept))
+    assert np.array_equal(kept, teacher_cases.scarce_labels(y, 100))
+    with pytest.raises(SystemExit):
+        teacher_cases.scarce_labels(y, 300)
+    calls = []
+    monkeypatch.setitem(teacher_cases.SCARCE_BUILDERS, "x", lambda p, n: calls.append(n) or "s")
+    monkeypatch.setitem(teacher_cases.CASE_BUILDERS, "x", lambda p: "full")
+    monkeypatch.setitem(teacher_cases.CASE_BUILDERS, "y", lambda p: "full")
+    assert teacher_cases.load_case("x", False, labels=100) == "s" and calls == [100]
+    assert teacher_cases.load_case("x", False) == "full"
+    assert teacher_cases.load_case("y", False, labels=100) == "full"  # its teacher saw all
+    assert {"effnet_finetuned_mnist", "mlp_minilm_rt"} <= set(teacher_cases.SCARCE_BUILDERS)
