@@ -64,13 +64,13 @@ class RuntimeCosts:
 
 RUNTIME_COSTS: Registry[RuntimeCosts] = Registry("runtime")
 for _runtime in (
-    RuntimeCosts("onnxruntime", "ONNX Runtime, CPU (MLAS kernels)", 30.0, False, 1.539, 59.4),
-    RuntimeCosts("tflite", "TFLite / LiteRT with XNNPACK", 13.0, False, 0.082, 3.1),
+    RuntimeCosts("onnxruntime", "ONNX Runtime, CPU (MLAS kernels)", 30.0, False, 1.409, 51.1),
+    RuntimeCosts("tflite", "TFLite / LiteRT with XNNPACK", 13.0, False, 0.151, 4.2),
     RuntimeCosts(
-        "tflite-legacy", "TFLite 1.x-2.2 built-in kernels (Eigen, gemmlowp)", 13.0, False, 0.169,
-        2.7, dot_product=False,
+        "tflite-legacy", "TFLite 1.x-2.2 built-in kernels (Eigen, gemmlowp)", 13.0, False, 0.166,
+        2.8, dot_product=False,
     ),
-    RuntimeCosts("ncnn", "Tencent ncnn (fp16 arithmetic on ARMv8.2)", 4.0, True, 0.169, 2.7),
+    RuntimeCosts("ncnn", "Tencent ncnn (fp16 arithmetic on ARMv8.2)", 4.0, True, 0.166, 2.8),
 ):  # fmt: skip
     RUNTIME_COSTS.add(_runtime.name, _runtime)
 RUNTIME_FOR_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
