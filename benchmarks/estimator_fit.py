@@ -28,7 +28,7 @@ import numpy as np
 from reference_models import REFERENCE_MODELS, graph_for
 from scipy.optimize import least_squares
 
-from edgesub.profile.cores import UNKNOWN_CLASS, core_class
+from edgesub.profile.cores import UNKNOWN_CLASS, core_class, device_class
 from edgesub.profile.devices import DeviceProfile, load_devices
 from edgesub.profile.estimate import (
     ARITHMETIC,
@@ -289,11 +289,6 @@ def result_row(case: Case, predicted: float) -> dict:
         "ape_pct": round(ape(predicted, row.latency_ms), 2),
         "ratio": round(predicted / row.latency_ms, 3),
     }
-
-
-def device_class(device: DeviceProfile) -> str:
-    """A device's class is its first (fastest) cluster's: the core a 1-thread run uses."""
-    return core_class(device.clusters[0].microarchitecture)
 
 
 HOLD_OUTS: dict[str, Callable[[Row], str]] = {

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edgesub.registry import Registry
+
+if TYPE_CHECKING:
+    from edgesub.profile.devices import DeviceProfile
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,9 @@ def core_class(microarchitecture: str) -> str:
     if name.startswith("arm "):
         name = name[4:]
     return _BY_MEMBER.get(name, UNKNOWN_CLASS)
+
+
+def device_class(device: DeviceProfile) -> str:
+    """A device's class is its first (fastest) cluster's: the core a 1-thread run uses, and the
+    class whose error band its estimates carry."""
+    return core_class(device.clusters[0].microarchitecture)

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from edgesub.errors import EstimateError
-from edgesub.profile.cores import core_class
+from edgesub.profile.cores import core_class, device_class
 from edgesub.profile.devices import DeviceProfile
 from edgesub.profile.graph import OP_KINDS, Graph, OpCost
 from edgesub.registry import Registry
@@ -127,8 +127,7 @@ class EstimatorParams:
 
     def band_pct(self, device: DeviceProfile) -> float:
         """The error band of ``device``'s class (its first cluster's), else the overall one."""
-        cls = core_class(device.clusters[0].microarchitecture)
-        return self.error_band_pct.get(cls, self.latency_error_pct)
+        return self.error_band_pct.get(device_class(device), self.latency_error_pct)
 
 
 def _floats(table: dict[str, Any]) -> dict[str, float]:
