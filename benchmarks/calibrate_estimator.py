@@ -20,6 +20,7 @@ import numpy as np
 from estimator_fit import (
     HOLD_OUTS,
     ROOT,
+    Layout,
     cases,
     check_fast_predictor,
     find_csv,
@@ -63,14 +64,13 @@ def main() -> None:
             "data": csv_path.name,
             "data_sha256": hashlib.sha256(csv_path.read_bytes()).hexdigest(),
             "rows": len(all_cases),
-            "free_parameters": len(params.to_dict()["efficiency"]) - 1
-            + len(params.core_efficiency) + len(params.runtime_efficiency) + 3,
+            "free_parameters": Layout.of(all_cases).size,
             "params": _rounded(params.to_dict()),
             "latency_error_pct": overall,
             "error_band_pct": dict(sorted(bands.items())),
             "leave_one_device_out": summarise(lodo),
         },
-    )  # fmt: skip
+    )
     print(f"wrote {OUTPUT}: bands {bands}, overall ±{overall} %")
 
 
