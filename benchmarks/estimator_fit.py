@@ -37,7 +37,7 @@ from edgesub.profile.estimate import (
     EstimatorParams,
     arithmetic,
     compute_rate_gops,
-    estimate_latency_ms,
+    latency_parts,
     runtime_factor,
 )
 from edgesub.profile.graph import Graph
@@ -212,7 +212,7 @@ class Layout:
 
 
 def predict_fast(case: Case, params: EstimatorParams) -> float:
-    """:func:`edgesub.profile.estimate.estimate_latency_ms`, vectorised over the graph's ops
+    """:func:`edgesub.profile.estimate.latency_parts`, vectorised over the graph's ops
     (the fit evaluates it thousands of times); :func:`check_fast_predictor` keeps them equal."""
     row, device = case.row, case.device
     rates = np.array([compute_rate_gops(device, a, row.threads, params) for a in ARITHMETIC])
@@ -232,7 +232,7 @@ def predict_fast(case: Case, params: EstimatorParams) -> float:
 def predict(case: Case, params: EstimatorParams) -> float:
     """The shipped estimator's own prediction for a published row."""
     row = case.row
-    return estimate_latency_ms(case.graph, case.device, row.threads, params, runtime=row.runtime)
+    return latency_parts(case.graph, case.device, row.threads, params, runtime=row.runtime).total_ms
 
 
 def check_fast_predictor(all_cases: Sequence[Case], params: EstimatorParams) -> float:

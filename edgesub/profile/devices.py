@@ -65,6 +65,10 @@ class DeviceProfile:
     full_load_w: float
     runtimes: tuple[str, ...]
     source_file: str
+    gemm_load_w: float | None = None  # all cores under HPL-type FMA load, where published
+    power_point: str = "unknown"  # where the watts were measured (POWER_POINTS)
+    sustained_clock_ghz: float | None = None  # clock a long run settles at without cooling
+    thermal_note: str = ""
 
     @property
     def clock_ghz(self) -> float:
@@ -88,16 +92,22 @@ class DeviceProfile:
         }.get(precision, "peak_fp32_gflops_per_core")
         return [getattr(c, attr) for c in cores]
 
-    def power_w(self, threads: int) -> float:
-        """Board power with ``threads`` busy cores: idle plus each busy core's increment."""
+    def power_w(self, threads: int, gemm_factor: float = 1.0) -> float:
+        """Board power with ``threads`` busy cores: idle plus each busy core's increment under
+        integer stress (``active_w_per_core``), times ``gemm_factor`` for FMA-bound work; capped
+        at the all-core figure of that load."""
         busy = sum(c.active_w_per_core for c in self.thread_cores(threads))
-        return min(self.idle_w + busy, self.full_load_w)
+        cap = self.idle_w + (self.full_load_w - self.idle_w) * gemm_factor
+        return min(self.idle_w + busy * gemm_factor, cap)
 
 
 _REQUIRED_TOP = {"id": str, "display_name": str, "soc": str, "runtimes": list}
 _REQUIRED_CPU = {"cores": int, "microarchitecture": str, "simd": str, "clusters": list}
 _REQUIRED_MEMORY = {"ram_mb": int, "bandwidth_gbps": float}
 _REQUIRED_POWER = {"idle_w": float, "full_load_w": float}
+# Where a profile's watts were measured: at the wall socket (PSU losses included), at the
+# board's USB-C/barrel input, on the 5 V rail, or whole-SoC rails of a phone's PMIC.
+POWER_POINTS = ("wall", "board-input", "soc-rails", "unknown")
 
 
 def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
@@ -127,6 +137,7 @@ def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
         power["full_load_w"] > power["idle_w"], source, "power.full_load_w", "must exceed idle_w"
     )
     _check(all(isinstance(r, str) for r in raw["runtimes"]), source, "runtimes", "must be strings")
+    gemm, point, thermal = _power_extras(raw, power, clusters, source)
     _check_sources(raw, source)
     return DeviceProfile(
         id=raw["id"],
@@ -142,7 +153,32 @@ def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
         full_load_w=float(power["full_load_w"]),
         runtimes=tuple(raw["runtimes"]),
         source_file=source,
+        gemm_load_w=gemm,
+        power_point=point,
+        sustained_clock_ghz=thermal.get("sustained_clock_ghz"),
+        thermal_note=str(thermal.get("note", "")),
     )
+
+
+def _power_extras(
+    raw: dict[str, Any], power: dict[str, Any], clusters: tuple[Cluster, ...], source: str
+) -> tuple[float | None, str, dict[str, Any]]:
+    """The optional power and thermal fields: HPL-load watts, where watts were measured, and
+    the clock a sustained run settles at."""
+    gemm = power.get("gemm_load_w")
+    if gemm is not None:
+        _fields(power, {"gemm_load_w": float}, "power.", source)
+        _check(gemm >= power["full_load_w"], source, "power.gemm_load_w", "must be >= full_load_w")
+    point = power.get("measured_at", "unknown")
+    _check(point in POWER_POINTS, source, "power.measured_at", f"must be one of {POWER_POINTS}")
+    thermal = raw.get("thermal", {})
+    _check(isinstance(thermal, dict), source, "thermal", "must be a table")
+    if "sustained_clock_ghz" in thermal:
+        _fields(thermal, {"sustained_clock_ghz": float}, "thermal.", source)
+        top = max(c.clock_ghz for c in clusters)
+        ok = thermal["sustained_clock_ghz"] <= top
+        _check(ok, source, "thermal.sustained_clock_ghz", f"must be <= the top clock {top:g}")
+    return (float(gemm) if gemm is not None else None), point, thermal
 
 
 def _check(ok: bool, source: str, field: str, message: str) -> None:

@@ -142,6 +142,27 @@ def load_params() -> EstimatorParams:
 
 
 @dataclass(frozen=True)
+class LatencyParts:
+    """One inference's time split by what bounds it, in seconds: the power a core draws
+    depends on it (FMA-bound kernels draw far more than memory stalls or dispatch)."""
+
+    compute_s: float = 0.0  # ops whose MAC time exceeds their memory time
+    memory_s: float = 0.0  # ops bound by DRAM bandwidth, and ops without MACs
+    overhead_s: float = 0.0  # the runtime's dispatch cost per op and per inference
+
+    def __add__(self, other: LatencyParts) -> LatencyParts:
+        return LatencyParts(
+            self.compute_s + other.compute_s,
+            self.memory_s + other.memory_s,
+            self.overhead_s + other.overhead_s,
+        )
+
+    @property
+    def total_ms(self) -> float:
+        return 1e3 * (self.compute_s + self.memory_s + self.overhead_s)
+
+
+@dataclass(frozen=True)
 class Estimate:
     """Estimated figures for one graph on one device at one thread count."""
 
@@ -152,6 +173,7 @@ class Estimate:
     macs: int
     threads: int
     runtime: str
+    parts: LatencyParts = dataclasses.field(default_factory=LatencyParts)
 
 
 def check_estimable(graph: Graph, allow_partial: bool = False) -> None:
@@ -202,14 +224,14 @@ def arithmetic(op: OpCost, runtime: RuntimeCosts) -> str:
     return "fp16" if runtime.fp32_as_fp16 else "fp32"
 
 
-def op_seconds(
+def op_parts(
     op: OpCost,
     device: DeviceProfile,
     threads: int,
     params: EstimatorParams,
     runtime: RuntimeCosts,
     rates: dict[str, float] | None = None,
-) -> float:
+) -> LatencyParts:
     """Roofline time of one op plus its dispatch overhead (``rates``: per-arithmetic kernel
     rates of :func:`compute_rate_gops`, computed once per graph by the caller)."""
     memory = op.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
@@ -223,7 +245,9 @@ def op_seconds(
         rate = (rates or {}).get(kind) or compute_rate_gops(device, kind, threads, params)
         compute = 2.0 * op.macs / (rate * 1e9 * efficiency)
     overhead = runtime.op_us_ghz * 1e-6 / device.clock_ghz
-    return max(compute, memory) + overhead
+    if compute > memory:
+        return LatencyParts(compute_s=compute, overhead_s=overhead)
+    return LatencyParts(memory_s=memory, overhead_s=overhead)
 
 
 def runtime_factor(params: EstimatorParams, runtime: str, kind: str, precision: str) -> float:
@@ -243,21 +267,23 @@ def runtime_costs_for(graph: Graph, runtime: str | None = None) -> RuntimeCosts:
     return RUNTIME_COSTS.get(runtime or RUNTIME_FOR_FORMAT.get(graph.format, "onnxruntime"))
 
 
-def estimate_latency_ms(
+def latency_parts(
     graph: Graph,
     device: DeviceProfile,
     threads: int = 1,
     params: EstimatorParams | None = None,
     runtime: str | None = None,
     allow_partial: bool = False,
-) -> float:
-    """Estimated latency of one inference (batch as in the graph) in milliseconds."""
+) -> LatencyParts:
+    """One inference's estimated time (batch as in the graph), split by what bounds it."""
     check_estimable(graph, allow_partial)
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
     rates = {kind: compute_rate_gops(device, kind, threads, params) for kind in ARITHMETIC}
-    ops = sum(op_seconds(op, device, threads, params, rt, rates) for op in graph.ops)
-    return 1e3 * (ops + rt.run_us_ghz * 1e-6 / device.clock_ghz)
+    parts = LatencyParts(overhead_s=rt.run_us_ghz * 1e-6 / device.clock_ghz)
+    for op in graph.ops:
+        parts = parts + op_parts(op, device, threads, params, rt, rates)
+    return parts
 
 
 def estimate_memory_mb(graph: Graph, runtime: str | None = None) -> float:
@@ -284,13 +310,14 @@ def estimate(
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
     memory = estimate_memory_mb(graph, rt.name)
-    latency = estimate_latency_ms(graph, device, threads, params, rt.name, allow_partial)
+    parts = latency_parts(graph, device, threads, params, rt.name, allow_partial)
     return Estimate(
-        latency_ms=latency,
+        latency_ms=parts.total_ms,
         latency_error_pct=params.band_pct(device),
         peak_memory_mb=memory,
         fits_in_memory=memory <= usable_ram_mb(device),
         macs=graph.macs,
         threads=min(threads, device.cores),
         runtime=rt.name,
+        parts=parts,
     )

@@ -86,6 +86,14 @@ class ProfileEntry(Record):
     energy_mj: float | None = field("whole-device energy over one inference", unit="mJ")
     energy_dynamic_mj: float | None = field("the part of energy_mj above idle", unit="mJ")
     energy_kind: EnergyKind = field("measured from a power sensor, estimated, or unavailable")
+    power_w: float | None = field(
+        "average whole-device power while an inference runs (estimated: compute-bound time at "
+        "the HPL-type load's power, the rest at the stress-type load's; absent in records "
+        "written before it)",
+        unit="W",
+        default=None,
+        omit_none=True,
+    )
 
     @property
     def measured(self) -> bool:

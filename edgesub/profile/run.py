@@ -107,7 +107,7 @@ def estimate_record(
     """One estimated record (docs/schemas.md) of ``graph`` on ``device``, as ``runtime``
     (default: the one that runs the file's format) would run it."""
     est = estimate(graph, device, threads, allow_partial=allow_partial, runtime=runtime)
-    energy = estimate_energy(device, est.threads, est.latency_ms)
+    energy = estimate_energy(device, est.threads, est.parts)
     return ProfileEntry(
         **_base_record(path, graph, entry),
         device=device.id,
@@ -124,6 +124,7 @@ def estimate_record(
         energy_mj=round(energy.energy_mj, 4),
         energy_dynamic_mj=round(energy.energy_dynamic_mj, 4),
         energy_kind=energy.energy_kind,
+        power_w=round(energy.power_w, 4),
     )
 
 
@@ -148,6 +149,7 @@ def measured_record(
         energy_mj=energy,
         energy_dynamic_mj=None,
         energy_kind=measurement.get("energy_kind") or ("measured" if energy else "unavailable"),
+        power_w=round(energy / measurement["latency_ms"], 4) if energy else None,
     )
 
 

@@ -187,13 +187,19 @@ def _share(share: float | None) -> str:
 
 
 def devices_table(profiles: list[Any]) -> Table:
-    """One row per device profile: what the estimates are built from."""
+    """One row per device profile: what the estimates are built from (``≈``: the FMA-load
+    power borrowed from boards of the same core class)."""
+    from edgesub.profile.energy import gemm_factor
+
     table = Table(title="Device profiles", box=box.SIMPLE_HEAD)
     table.add_column("Id", no_wrap=True, min_width=max((len(p.id) for p in profiles), default=2))
     table.add_column("CPU", max_width=24)
-    for header in ("Cores", "GHz", "RAM (MB)", "BW (GB/s)", "Idle (W)", "Load (W)"):
+    headers = ("Cores", "GHz", "RAM (MB)", "BW (GB/s)", "Idle (W)", "Load (W)", "FMA load (W)")
+    for header in headers:
         table.add_column(header, justify="right", no_wrap=True)
     for p in profiles:
+        factor, source = gemm_factor(p)
+        fma = p.idle_w + (p.full_load_w - p.idle_w) * factor
         table.add_row(
             Text(p.id),
             Text(p.microarchitecture),
@@ -203,7 +209,12 @@ def devices_table(profiles: list[Any]) -> Table:
             f"{p.bandwidth_gbps:.1f}",
             f"{p.idle_w:.2f}",
             f"{p.full_load_w:.2f}",
+            f"{fma:.2f}" if source == "profile" else f"≈{fma:.2f}",
         )
+    table.caption = (
+        "Load: all cores under stress-ng; FMA load: under HPL (≈: borrowed from boards of the "
+        "same core class). Watts as each profile's power.measured_at says."
+    )
     return table
 
 

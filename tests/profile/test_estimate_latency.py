@@ -11,8 +11,8 @@ from edgesub.profile.devices import get_device
 from edgesub.profile.estimate import (
     RUNTIME_COSTS,
     estimate,
-    estimate_latency_ms,
     estimate_memory_mb,
+    latency_parts,
     load_params,
     usable_ram_mb,
 )
@@ -37,8 +37,8 @@ def test_more_macs_take_longer(tmp_path):
     small = load_graph(tiny_cnn(tmp_path / "s.onnx", width=4))
     big = load_graph(tiny_cnn(tmp_path / "b.onnx", width=32))
     assert big.macs > small.macs
-    assert estimate_latency_ms(big, device) > estimate_latency_ms(small, device)
-    t1, t2 = (estimate_latency_ms(_conv_graph(m), device) for m in (10**8, 2 * 10**8))
+    assert latency_parts(big, device).total_ms > latency_parts(small, device).total_ms
+    t1, t2 = (latency_parts(_conv_graph(m), device).total_ms for m in (10**8, 2 * 10**8))
     assert 1.9 < t2 / t1 < 2.01  # compute-bound: time follows MACs
 
 
@@ -50,22 +50,22 @@ def test_faster_device_is_faster():
         "raspberry-pi-4b",
         "raspberry-pi-5",
     )
-    times = [estimate_latency_ms(graph, get_device(d), threads=4) for d in slow_to_fast]
+    times = [latency_parts(graph, get_device(d), threads=4).total_ms for d in slow_to_fast]
     assert times == sorted(times, reverse=True)
 
 
 def test_threads_help_sublinearly():
     device = get_device("raspberry-pi-4b")
     graph = _conv_graph(10**9)
-    one, four = (estimate_latency_ms(graph, device, threads=t) for t in (1, 4))
+    one, four = (latency_parts(graph, device, threads=t).total_ms for t in (1, 4))
     assert one / 4 < four < one
-    assert estimate_latency_ms(graph, device, threads=64) == pytest.approx(four)
+    assert latency_parts(graph, device, threads=64).total_ms == pytest.approx(four)
 
 
 def test_int8_is_faster_than_fp32():
     device = get_device("pixel-4")
-    fp32 = estimate_latency_ms(_conv_graph(10**9, "fp32"), device, threads=4)
-    int8 = estimate_latency_ms(_conv_graph(10**9, "int8"), device, threads=4)
+    fp32 = latency_parts(_conv_graph(10**9, "fp32"), device, threads=4).total_ms
+    int8 = latency_parts(_conv_graph(10**9, "int8"), device, threads=4).total_ms
     assert int8 < fp32
 
 
@@ -75,7 +75,7 @@ def test_memory_bound_op_follows_bandwidth():
     graph = Graph(Path("g.onnx"), "onnx", [OpCost("a", "Add", "other", 0, 0, 10**8, 10**8, "fp32")],
                   [], [], 0, 2 * 10**8)  # fmt: skip
     expected = 2e8 / (device.bandwidth_gbps * 1e9 * params.memory_efficiency) * 1e3
-    assert estimate_latency_ms(graph, device) == pytest.approx(expected, rel=0.01)
+    assert latency_parts(graph, device).total_ms == pytest.approx(expected, rel=0.01)
 
 
 def test_memory_estimate_and_fit():
@@ -128,8 +128,8 @@ def test_int8_without_dot_product_runs_at_the_widening_rate():
     assert a53.peak_gops("int8-nodot", 4) == a53.peak_gops("int8", 4)
     graph = _conv_graph(10**9, "int8", bytes_each=10)
     params = replace(load_params(), runtime_efficiency={})  # same kernels but for the dot path
-    legacy = estimate_latency_ms(graph, a76, 1, params, runtime="tflite-legacy")
-    xnnpack = estimate_latency_ms(graph, a76, 1, params, runtime="tflite")
+    legacy = latency_parts(graph, a76, 1, params, runtime="tflite-legacy").total_ms
+    xnnpack = latency_parts(graph, a76, 1, params, runtime="tflite").total_ms
     assert legacy == pytest.approx(2 * xnnpack, rel=0.01)
 
 

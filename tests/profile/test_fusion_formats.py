@@ -16,7 +16,7 @@ import pytest
 
 from edgesub.profile import graph_onnx
 from edgesub.profile.devices import get_device
-from edgesub.profile.estimate import estimate_latency_ms
+from edgesub.profile.estimate import latency_parts
 from edgesub.profile.formats import load_graph
 
 torch = pytest.importorskip("torch")
@@ -93,9 +93,10 @@ def test_onnx_and_tflite_estimates_agree(files, name, monkeypatch):
     assert onnx_graph.costed_fraction == tflite_graph.costed_fraction == 1.0
     for device in map(get_device, DEVICES):
         for threads, runtime in itertools.product((1, 4), ("tflite", "onnxruntime")):
-            ratio = estimate_latency_ms(
-                onnx_graph, device, threads, runtime=runtime
-            ) / estimate_latency_ms(tflite_graph, device, threads, runtime=runtime)
+            ratio = (
+                latency_parts(onnx_graph, device, threads, runtime=runtime).total_ms
+                / latency_parts(tflite_graph, device, threads, runtime=runtime).total_ms
+            )
             assert ratio == pytest.approx(1.0, abs=0.03), (device.id, threads, runtime)
     monkeypatch.setattr(graph_onnx, "ONNX_FUSIONS", ())
     monkeypatch.setattr(graph_onnx, "ONNX_NO_OPS", frozenset())

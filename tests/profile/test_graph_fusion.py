@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgesub.profile import graph_onnx, graph_tflite
 from edgesub.profile.devices import get_device
-from edgesub.profile.estimate import estimate_latency_ms
+from edgesub.profile.estimate import latency_parts
 from edgesub.profile.formats import load_graph
 from edgesub.profile.fusion import AFTER, FusionRule, Step, fuse
 from edgesub.profile.graph import OpCost
@@ -172,8 +172,9 @@ def test_fused_conv_costs_what_the_runtime_moves(tmp_path, monkeypatch):
     assert stored.macs == graph.macs == 64 * 8 * (4 * 9 + 8)
     device = get_device("raspberry-pi-4b")
     for threads in (1, 4):
-        assert estimate_latency_ms(graph, device, threads) < estimate_latency_ms(
-            stored, device, threads
+        assert (
+            latency_parts(graph, device, threads).total_ms
+            < latency_parts(stored, device, threads).total_ms
         )
 
 

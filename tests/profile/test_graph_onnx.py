@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgesub.errors import EstimateError, ModelFileError
 from edgesub.profile.devices import get_device
-from edgesub.profile.estimate import estimate_latency_ms
+from edgesub.profile.estimate import latency_parts
 from edgesub.profile.formats import load_graph
 from edgesub.profile.graph import peak_live_bytes
 
@@ -123,7 +123,7 @@ def test_custom_op_is_named_when_estimating(tmp_path):
     graph = load_graph(tiny_cnn(tmp_path / "custom.onnx", custom=True))
     assert graph.custom_ops == ["my.ops.FancyOp"]
     with pytest.raises(EstimateError, match="FancyOp"):
-        estimate_latency_ms(graph, get_device("raspberry-pi-4b"))
+        latency_parts(graph, get_device("raspberry-pi-4b"))
 
 
 def test_qdq_int8_weights_are_counted_as_int8(tmp_path):

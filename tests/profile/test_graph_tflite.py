@@ -7,7 +7,7 @@ import pytest
 
 from edgesub.errors import EstimateError, ModelFileError
 from edgesub.profile.devices import get_device
-from edgesub.profile.estimate import estimate_latency_ms
+from edgesub.profile.estimate import latency_parts
 from edgesub.profile.formats import load_graph
 
 torch = pytest.importorskip("torch")
@@ -85,7 +85,7 @@ def test_custom_op_is_reported_by_name(tiny_tflite, tmp_path):
     graph = load_graph(custom)
     assert graph.custom_ops == ["MyMysteryOp"]
     with pytest.raises(EstimateError, match="MyMysteryOp"):
-        estimate_latency_ms(graph, get_device("pixel-4"))
+        latency_parts(graph, get_device("pixel-4"))
 
 
 class Attention(torch.nn.Module):
