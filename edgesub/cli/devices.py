@@ -21,7 +21,7 @@ from edgesub.cli.app import (
     print_json,
 )
 from edgesub.console import out, printable
-from edgesub.errors import BatchError
+from edgesub.errors import BatchError, ConfigError
 
 if TYPE_CHECKING:
     from edgesub.profile.run import ProfileResult
@@ -267,6 +267,18 @@ def _sibling_manifest(paths: list[Path]) -> tuple[Any, tuple[int, ...] | None]:
 @click.option(
     "--exclude-idle", is_flag=True, help="Count only energy above idle (default: idle included)."
 )
+@click.option(
+    "--conversion-efficiency",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="Share of the battery's energy that reaches the device.",
+)
+@click.option(
+    "--across-models",
+    is_flag=True,
+    help="Rank files of different models together (default: only variants of one model).",
+)
 @threads_option
 @click.option(
     "--measure/--no-measure",
@@ -301,7 +313,9 @@ def compare(
 
     cfg = _compare_config(options)
     records, run = _compare_inputs(targets, cfg, progress=not no_progress)
-    comparison = compare_records(records, cfg.budget, _candidates(run))
+    comparison = compare_records(
+        records, cfg.budget, _candidates(run), across_models=cfg.across_models
+    )
     if run is not None:
         write_comparison(run.root / COMPARE_FILE, comparison)
         _refresh_report(run)
@@ -312,15 +326,26 @@ def compare(
     if as_json:
         print_json(comparison)
         return
-    from edgesub.report.table import compare_table, recommendation_table
+    from edgesub.report.table import compare_tables, recommendation_table
 
-    out.print(compare_table(comparison))
-    fitting = len(comparison.fitting)
-    out.print(f"{fitting} of {len(comparison.rows)} artifact × device pairs fit the budget")
-    for device, front in comparison.pareto.items():
-        out.print(f"Pareto front on {device}: {', '.join(front)}")
+    for table in compare_tables(comparison):
+        out.print(table)
+    _print_budget_verdict(comparison)
     if comparison.recommendations:
         out.print(recommendation_table(comparison.recommendations))
+
+
+def _print_budget_verdict(comparison: Any) -> None:
+    """How many pairs fit a budget, where nothing does, and each device's Pareto front; nothing
+    when no budget was given."""
+    if not comparison.budget.is_set:
+        return
+    fitting = len(comparison.fitting)
+    out.print(f"{fitting} of {len(comparison.rows)} artifact × device pairs fit the budget")
+    for device in comparison.nothing_fits:
+        out.print(f"nothing fits the budget on {device}")
+    for device, front in comparison.pareto.items():
+        out.print(f"Pareto front on {device} (within the budget): {', '.join(front)}")
 
 
 def _candidates(run: Any) -> list | None:
@@ -351,6 +376,7 @@ def _compare_config(options: dict[str, Any]) -> Any:
         battery_wh=battery,
         min_hours=options["min_hours"],
         include_idle=not options["exclude_idle"],
+        conversion_efficiency=options["conversion_efficiency"],
     )
     return CompareConfig(
         budget=budget,
@@ -360,6 +386,7 @@ def _compare_config(options: dict[str, Any]) -> Any:
         input_shape=parse_shape(options["input_shape"]),
         profiles_dir=options["profiles_dir"],
         runtime=options["runtime"],
+        across_models=options["across_models"],
     )
 
 
@@ -375,10 +402,10 @@ def _compare_inputs(targets: tuple[str, ...], cfg: Any, *, progress: bool) -> tu
             hold_lock(run)
         records = load_profile_records(first)
         return select_devices(records, list(cfg.devices), run.root if run else first.parent), run
-    from edgesub.profile import profile_artifacts
+    from edgesub.profile.run import profile_batch
 
     paths, manifest, run = _resolve_profile_targets(targets)
-    records = profile_artifacts(
+    result = profile_batch(
         paths,
         list(cfg.devices) or list(PROFILE_DEFAULTS.devices),
         threads=cfg.threads,
@@ -389,7 +416,11 @@ def _compare_inputs(targets: tuple[str, ...], cfg: Any, *, progress: bool) -> tu
         progress=progress,
         runtime=cfg.runtime,
     )
-    return records, run
+    for failure in {f.path: f for f in result.failures}.values():  # one line per file
+        click.echo(f"skipped {failure.artifact}: {failure.reason}", err=True)
+    if not result.records:
+        raise ConfigError("no file could be profiled; nothing to compare")
+    return result.records, run
 
 
 def _refresh_report(run: Any) -> None:

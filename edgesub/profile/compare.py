@@ -10,8 +10,9 @@ device over one inference, ``energy_dynamic_mj`` the part above idle, so idle po
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from edgesub.profile.compare_record import (
 )
 from edgesub.profile.devices import ALL_DEVICES
 from edgesub.profile.profile_record import ProfileEntry, load_profile
+from edgesub.profile.ranking import Standing, relative_band, tied_ranks
 from edgesub.profile.recommend import Candidate, recommend_from_records
 
 SCHEMA_VERSION = CompareRecord.SCHEMA_VERSION
@@ -47,6 +49,7 @@ class CompareConfig:
     input_shape: tuple[int, ...] | None = None
     profiles_dir: str | None = None
     runtime: str | None = None  # estimate model files as this runtime runs them
+    across_models: bool = False  # rank files of different models against each other
 
     def __post_init__(self) -> None:
         if self.threads < 1:
@@ -85,21 +88,29 @@ def idle_power_w(record: ProfileEntry | CompareRow) -> float | None:
 
 
 def _power_figures(record: ProfileEntry, budget: Budget) -> dict[str, Any]:
-    """Duty cycle, average power (mW) and battery hours at the budget's rate."""
-    figures: dict[str, Any] = {"duty_cycle": None, "average_power_mw": None, "battery_hours": None}
+    """At the budget's rate: duty cycle, whether the rate is kept, average power (mW), battery
+    hours and inferences per charge."""
+    figures: dict[str, Any] = dict.fromkeys(
+        ("duty_cycle", "keeps_rate", "achieved_hz", "average_power_mw", "battery_hours")
+    )
+    figures["inferences_per_charge"] = None
     latency = _number(record.latency_ms)
     if budget.rate_hz is None or not latency:
         return figures
     figures["duty_cycle"] = round(latency * budget.rate_hz / 1000.0, 6)
+    figures["keeps_rate"] = latency * budget.rate_hz <= 1000.0
+    # A model slower than the rate keeps the device busy all the time, at most 1000/latency Hz.
+    achieved_hz = min(budget.rate_hz, 1000.0 / latency)
+    figures["achieved_hz"] = round(achieved_hz, 4)
     dynamic, idle = _number(record.energy_dynamic_mj), idle_power_w(record)
     if dynamic is None or idle is None:
         return figures
-    # A model slower than the rate keeps the device busy all the time, at most 1000/latency Hz.
-    achieved_hz = min(budget.rate_hz, 1000.0 / latency)
     power_mw = dynamic * achieved_hz + (1000.0 * idle if budget.include_idle else 0.0)
     figures["average_power_mw"] = round(power_mw, 4)
     if budget.battery_wh is not None and power_mw > 0:
-        figures["battery_hours"] = round(budget.battery_wh / (power_mw / 1000.0), 3)
+        hours = budget.battery_wh * budget.conversion_efficiency / (power_mw / 1000.0)
+        figures["battery_hours"] = round(hours, 3)
+        figures["inferences_per_charge"] = round(hours * 3600.0 * achieved_hz)
     return figures
 
 
@@ -142,8 +153,9 @@ _ROW_KEYS = tuple(
 )
 
 
-def compare_row(record: ProfileEntry, budget: Budget, pareto: bool = False) -> CompareRow:
-    """One record with its budget verdict: ``fits_budget`` and the ``problems`` when not."""
+def compare_row(record: ProfileEntry, budget: Budget) -> CompareRow:
+    """One record with its budget verdict: ``fits_budget`` and the ``problems`` when not; ranks
+    and Pareto membership are the whole comparison's (:func:`compare_records`)."""
     figures = _power_figures(record, budget)
     problems = _problems(record, figures, budget)
     return CompareRow(
@@ -152,7 +164,7 @@ def compare_row(record: ProfileEntry, budget: Budget, pareto: bool = False) -> C
         power_kind=record.energy_kind if figures["average_power_mw"] else None,
         fits_budget=not problems,
         problems=tuple(problems),
-        pareto=pareto,
+        pareto=False,
     )
 
 
@@ -164,16 +176,19 @@ def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
 
 
-def pareto_flags(rows: Sequence[ProfileEntry | CompareRow]) -> list[bool]:
-    """For each row, whether no other row of the same device beats it on every objective.
+def pareto_flags(
+    rows: Sequence[ProfileEntry | CompareRow], model_of: Callable[[Any], str] = lambda r: ""
+) -> list[bool]:
+    """For each row, whether no other row of the same device (and model) beats it on every
+    objective.
 
     An objective enters a device's comparison only when every row of that device has it (host
     rows have no energy without a sensor; third-party files have no accuracy), so a missing
     figure never makes a row look better or worse than it is.
     """
     flags = [False] * len(rows)
-    for device in dict.fromkeys(r.device for r in rows):
-        group = [i for i, r in enumerate(rows) if r.device == device]
+    for device, model in dict.fromkeys((r.device, model_of(r)) for r in rows):
+        group = [i for i, r in enumerate(rows) if (r.device, model_of(r)) == (device, model)]
         keys = [
             (key, sign)
             for key, sign in OBJECTIVES
@@ -191,18 +206,26 @@ def compare_records(
     records: Sequence[ProfileEntry],
     budget: Budget,
     candidates: Sequence[Candidate] | None = None,
+    across_models: bool = False,
 ) -> CompareRecord:
-    """Budget verdict and Pareto membership for every artifact × device record, by device, and
-    the artifact to use on each device (:mod:`recommend`; ``candidates`` say which files passed
-    verification, from their manifest; without them every profiled file counts)."""
+    """Budget verdicts, ranks and Pareto fronts for every artifact × device record, by model
+    then device, and the artifact to use on each device (:mod:`recommend`; ``candidates`` say
+    which files passed verification, from their manifest; without them every profiled file
+    counts). Files of different models (:attr:`ProfileEntry.model`) are separate questions
+    unless ``across_models``."""
+    model_of = (lambda r: "") if across_models else (lambda r: r.model or "")
+    models = list(dict.fromkeys(model_of(r) for r in records))
     devices = list(dict.fromkeys(r.device for r in records))
-    by_device = sorted(records, key=lambda r: devices.index(r.device))
-    flags = pareto_flags(by_device)
-    rows = [compare_row(r, budget, flag) for r, flag in zip(by_device, flags, strict=True)]
+    ordered = sorted(records, key=lambda r: (models.index(model_of(r)), devices.index(r.device)))
+    rows = [compare_row(r, budget) for r in ordered]
+    rows = _with_ranks(rows, model_of)
+    if budget.is_set:
+        rows = _with_pareto(rows, model_of)
     pareto: dict[str, tuple[str, ...]] = {}
     for row in rows:
         if row.pareto:
             pareto[row.device] = (*pareto.get(row.device, ()), row.artifact)
+    nothing = [d for d in devices if not any(r.fits_budget for r in rows if r.device == d)]
     return CompareRecord(
         budget=budget,
         assumptions=tuple(budget.assumptions()),
@@ -212,8 +235,68 @@ def compare_records(
         rows=tuple(rows),
         fitting=tuple(FitPair(artifact=r.artifact, device=r.device) for r in rows if r.fits_budget),
         pareto=pareto,
-        recommendations=recommend_from_records(records, candidates),
+        nothing_fits=tuple(nothing) if budget.is_set else (),
+        # one file to use per device only answers a question about one model
+        recommendations=recommend_from_records(records, candidates) if len(models) == 1 else (),
     )
+
+
+def _standing(row: CompareRow) -> Standing:
+    """What a row is ranked by: with a rate, the rows that keep it by average power (± the
+    dynamic part's band), then the rest by latency; without one, latency."""
+    band = relative_band(row.latency_kind, row.latency_error_pct)
+    if row.keeps_rate:
+        if row.average_power_mw is None or row.achieved_hz is None or row.energy_dynamic_mj is None:
+            return Standing(None)
+        dynamic_mw = row.energy_dynamic_mj * row.achieved_hz
+        return Standing(0, row.average_power_mw, band * dynamic_mw)
+    tier = 1 if row.keeps_rate is False else 0
+    return Standing(tier, row.latency_ms, band * row.latency_ms)
+
+
+def _ranked(rows: list[CompareRow], key: Callable[[CompareRow], Any]) -> list[int | None]:
+    """Tied ranks of ``rows`` within each group of ``key``."""
+    ranks: list[int | None] = [None] * len(rows)
+    for group in dict.fromkeys(key(r) for r in rows):
+        members = [i for i, r in enumerate(rows) if key(r) == group]
+        standings = [_standing(rows[i]) for i in members]
+        for i, rank in zip(members, tied_ranks(standings), strict=True):
+            ranks[i] = rank
+    return ranks
+
+
+def _with_ranks(rows: list[CompareRow], model_of: Callable[[Any], str]) -> list[CompareRow]:
+    """Each row's rank among its model's variants on its device and among the devices for its
+    file, and its latency over the fp32 variant's there."""
+    on_device = _ranked(rows, lambda r: (model_of(r), r.device))
+    across = _ranked(rows, lambda r: (model_of(r), r.path))
+    fp32 = {_variant_key(r, model_of): r.latency_ms for r in rows if r.precision == "fp32"}
+    return [
+        dataclasses.replace(
+            row,
+            rank=on_device[i],
+            device_rank=across[i],
+            latency_vs_fp32=_ratio(
+                row.latency_ms, fp32.get((model_of(row), row.device, row.format))
+            ),
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+def _variant_key(row: CompareRow, model_of: Callable[[Any], str]) -> tuple[str, str, str]:
+    return model_of(row), row.device, row.format
+
+
+def _ratio(value: float, reference: float | None) -> float | None:
+    return round(value / reference, 4) if reference else None
+
+
+def _with_pareto(rows: list[CompareRow], model_of: Callable[[Any], str]) -> list[CompareRow]:
+    """Pareto membership among the rows within the budget, per model and device."""
+    fitting = [i for i, r in enumerate(rows) if r.fits_budget]
+    flags = dict(zip(fitting, pareto_flags([rows[i] for i in fitting], model_of), strict=True))
+    return [dataclasses.replace(r, pareto=flags.get(i, False)) for i, r in enumerate(rows)]
 
 
 def load_profile_records(target: str | Path) -> list[ProfileEntry]:

@@ -39,21 +39,40 @@ class Budget(Record):
     battery_wh: float | None = field("battery energy", unit="Wh", default=None)
     min_hours: float | None = field("battery life the device must reach", unit="h", default=None)
     include_idle: bool = field("whether idle power counts in energy and power", default=True)
+    conversion_efficiency: float = field(
+        "share of the battery's energy that reaches the device (regulator or boost converter)",
+        unit="fraction 0–1",
+        default=0.9,
+    )
 
     def __post_init__(self) -> None:
         for name, value in self.to_dict().items():
             if name != "include_idle" and value is not None and not value > 0:
                 raise ConfigError(f"budget {name} must be > 0, got {value!r}")
+        if self.conversion_efficiency > 1:
+            raise ConfigError(
+                f"--conversion-efficiency is a fraction of 1, got {self.conversion_efficiency:g}"
+            )
         if self.rate_hz is None and (self.max_power_mw or self.battery_wh):
             raise ConfigError("average power and battery hours need a rate: pass --rate HZ")
         if self.min_hours is not None and self.battery_wh is None:
             raise ConfigError("--min-hours needs a battery: pass --battery-wh or --battery-mah")
 
+    @property
+    def is_set(self) -> bool:
+        """Whether any limit was given (a battery alone is not a limit)."""
+        limits = (self.energy_mj, self.max_latency_ms, self.rate_hz, self.max_power_mw)
+        return any(v is not None for v in (*limits, self.min_hours))
+
     def assumptions(self) -> list[str]:
         """Plain sentences saying how the figures were derived, shown beside every result."""
         notes = [
-            "energy per inference is the device's power at the used thread count × latency "
-            "(estimated from the device profile unless measured)",
+            "estimated energy per inference: compute-bound time at the device's power under an "
+            "HPL-type load, the rest at its stress-ng-type power, at the used thread count and "
+            "the device's full clock (a passively cooled board may throttle on sustained runs: "
+            "`edgesub devices show DEVICE`)",
+            "ranks: lower latency first (with a rate: the rows that keep it first, by average "
+            "power); figures whose error bands overlap share a rank (=N)",
         ]
         if self.energy_mj is not None:
             part = "total (idle included)" if self.include_idle else "dynamic (above idle)"
@@ -71,8 +90,10 @@ class Budget(Record):
             )
         if self.battery_wh is not None:
             notes.append(
-                f"battery hours = {self.battery_wh:g} Wh / average power, for an ideal battery "
-                "(no conversion losses, full capacity usable, no display or radio)"
+                f"battery hours = {self.battery_wh:g} Wh × {self.conversion_efficiency:.0%} "
+                "conversion efficiency / average power; inferences per charge = battery hours × "
+                "the rate kept; an ideal battery otherwise (full capacity usable, no ageing or "
+                "temperature loss), display, radio and sensors excluded"
             )
         return notes
 
@@ -103,15 +124,45 @@ class CompareRow(Record):
     size_bytes: int = like(ProfileEntry, "size_bytes")
     costed_fraction: float | None = like(ProfileEntry, "costed_fraction")
     uncosted_ops: tuple[str, ...] | None = like(ProfileEntry, "uncosted_ops")
+    model: str | None = like(ProfileEntry, "model")
     duty_cycle: float | None = field(
         "share of the time busy at rate_hz (above 1: too slow)", unit="fraction"
     )
+    keeps_rate: bool | None = field(
+        "whether one inference fits in 1/rate_hz (null without a rate)", default=None
+    )
+    achieved_hz: float | None = field(
+        "inferences per second it runs at: rate_hz, or fewer when too slow", unit="Hz", default=None
+    )
     average_power_mw: float | None = field("average power at rate_hz", unit="mW")
     battery_hours: float | None = field("battery life at rate_hz", unit="h")
+    inferences_per_charge: int | None = field(
+        "inferences one battery charge gives at the achieved rate", unit="count", default=None
+    )
     power_kind: EnergyKind | None = field("the energy_kind behind average_power_mw")
+    latency_vs_fp32: float | None = field(
+        "latency over the fp32 variant's on this device, same model and format (null: no fp32 "
+        "variant)",
+        unit="ratio",
+        default=None,
+    )
+    rank: int | None = field(
+        "rank among the model's variants on this device (ties within the error bands share a "
+        "rank; null: cannot be ranked)",
+        unit="1 = best",
+        default=None,
+    )
+    device_rank: int | None = field(
+        "rank of this device among the devices for this artifact (ties share a rank)",
+        unit="1 = best",
+        default=None,
+    )
     fits_budget: bool = field("whether every limit of the budget is met")
     problems: tuple[str, ...] = field("why not, one short phrase per failed or unknown limit")
-    pareto: bool = field("on its device's Pareto front (no other row beats it on every objective)")
+    pareto: bool = field(
+        "on its device's Pareto front among the rows within the budget (false when no budget "
+        "was given)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,7 +226,12 @@ class CompareRecord(FileRecord):
     objectives: tuple[str, ...] = field("the Pareto objectives, e.g. `minimise latency_ms`")
     rows: tuple[CompareRow, ...] = field("every profile entry with its verdict, by device")
     fitting: tuple[FitPair, ...] = field("the pairs within the budget")
-    pareto: dict[str, tuple[str, ...]] = field("per device, the artifacts on its Pareto front")
+    pareto: dict[str, tuple[str, ...]] = field(
+        "per device, the artifacts on its Pareto front within the budget (empty without one)"
+    )
+    nothing_fits: tuple[str, ...] = field(
+        "devices where no artifact meets the budget (empty without one)", default=()
+    )
     recommendations: tuple[DeviceRecommendation, ...] = field(
         "per device, the artifact to use overall and per format (absent in older files)",
         default=(),

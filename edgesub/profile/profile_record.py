@@ -63,6 +63,13 @@ class ProfileEntry(Record):
         omit_none=True,
     )
     accuracy: float | None = field("test accuracy from the manifest (null without one)", unit="%")
+    model: str | None = field(
+        "what the file computes: its input and output shapes (files of one model at different "
+        "precisions share it; `compare` ranks such variants together; absent in records "
+        "written before it)",
+        default=None,
+        omit_none=True,
+    )
     device: str = field("device profile id, or `host` for the machine that measured")
     device_name: str = field("the device's display name (the CPU's name for host)")
     threads: int = field("CPU threads estimated or measured at", unit="count")

@@ -20,7 +20,7 @@ from edgesub.profile.devices import DeviceProfile, expand_device_ids, load_devic
 from edgesub.profile.energy import estimate_energy
 from edgesub.profile.estimate import MB, RUNTIME_COSTS, estimate
 from edgesub.profile.formats import load_graph
-from edgesub.profile.graph import Graph
+from edgesub.profile.graph import Graph, TensorSpec
 from edgesub.profile.profile_record import (
     HOST,
     HostInfo,
@@ -92,7 +92,18 @@ def _base_record(path: Path, graph: Graph, entry: ArtifactFacts | None) -> dict[
         "uncosted_ops": tuple(graph.uncosted_ops),
         "fused_ops": graph.fused_ops,
         "accuracy": entry.accuracy if entry else None,
+        "model": model_signature(graph),
     }
+
+
+def model_signature(graph: Graph) -> str:
+    """``1×3×224×224 → 1×1000``: the shapes a file takes and gives. Variants of one model
+    (fp32, fp16, int8 of the same network) share them; different models almost never do."""
+
+    def shapes(tensors: Sequence[TensorSpec]) -> str:
+        return ", ".join("×".join(str(d) for d in t.shape) or "scalar" for t in tensors)
+
+    return f"{shapes(graph.inputs)} → {shapes(graph.outputs)}"
 
 
 def estimate_record(

@@ -8,6 +8,7 @@ HTML-escaped: artifact and run names are user input.
 from __future__ import annotations
 
 import base64
+import shlex
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -385,11 +386,13 @@ def _choice_cell(choice: DeviceChoice | None) -> str:
 
 
 def _budget_section(data: RunData) -> str:
-    """Which artifact × device pairs fit the budget of `edgesub compare`, and the Pareto front."""
+    """The variants ranked per device and, when `edgesub compare` was given a budget, which
+    pairs fit it and the Pareto front within it."""
     if not data.records and not data.compare:
         return ""
     comparison = comparison_of(data)
-    rows = [_budget_row(r) for r in comparison.rows]
+    budget = comparison.budget.is_set
+    rows = [_budget_row(r, budget) for r in comparison.rows]
     headers = [
         ("Artifact", ""),
         ("Device", ""),
@@ -398,20 +401,24 @@ def _budget_section(data: RunData) -> str:
         ("Energy (mJ)", "num"),
         ("Average power (mW)", "num"),
         ("Battery (h)", "num"),
-        ("Budget", ""),
-        ("Pareto front", ""),
+        ("Rank on device", "num"),
     ]
+    if budget:
+        headers += [("Budget", ""), ("Pareto front", "")]
     notes = [_esc(n) for n in comparison.assumptions]
-    if data.compare is None:
+    if not budget:
+        command = shlex.join(["edgesub", "compare", str(data.run.root)])
         notes.insert(
             0,
-            "No budget set: every pair that fits in RAM is within budget. Add limits with "
-            f"<code>edgesub compare {_esc(data.run.root.name)} --budget-mj 5 --rate 10 "
-            "--battery-wh 10</code>.",
+            "No budget set, so nothing is marked within or outside one. Add limits with "
+            f"<code>{_esc(command)} --budget-mj 5 --rate 10 --battery-wh 10</code>.",
         )
+    for device in comparison.nothing_fits:
+        notes.insert(0, f"Nothing fits the budget on {_esc(device)}.")
     intro = (
-        "Pareto front per device over accuracy (higher), latency and energy (lower): a "
-        "Pareto-optimal artifact is beaten by no other on all three at once."
+        "Ranks per device: figures whose error bands overlap share a rank. With a budget, the "
+        "Pareto front per device over accuracy (higher), latency and energy (lower) among the "
+        "pairs within it: a Pareto-optimal artifact is beaten by no other on all three at once."
     )
     content = (
         _table(headers, rows, "budget")
@@ -422,13 +429,8 @@ def _budget_section(data: RunData) -> str:
     return _section("budget", "Budgets and Pareto front", content, intro)
 
 
-def _budget_row(row: CompareRow) -> str:
-    verdict = _badge("within budget" if row.fits_budget else "outside budget")
-    problems = ", ".join(row.problems)
-    if problems:
-        verdict += f'<div class="small">{_esc(problems)}</div>'
-    pareto = _badge("Pareto-optimal") if row.pareto else _esc(fmt.DASH)
-    return (
+def _budget_row(row: CompareRow, budget: bool) -> str:
+    cells = (
         "<tr>"
         f"<td><code>{_esc(row.artifact)}</code></td>"
         f"<td>{_esc(row.device_name or row.device)}</td>"
@@ -439,9 +441,16 @@ def _budget_row(row: CompareRow) -> str:
         f'<div class="small">{_esc(fmt.energy_kind(row))}</div></td>'
         f'<td class="num">{_esc(fmt.number(row.average_power_mw))}</td>'
         f'<td class="num">{_esc(fmt.number(row.battery_hours))}</td>'
-        f"<td>{verdict}</td><td>{pareto}</td>"
-        "</tr>"
+        f'<td class="num">{_esc(fmt.number(row.rank))}</td>'
     )
+    if not budget:
+        return cells + "</tr>"
+    verdict = _badge("within budget" if row.fits_budget else "outside budget")
+    problems = ", ".join(row.problems)
+    if problems:
+        verdict += f'<div class="small">{_esc(problems)}</div>'
+    pareto = _badge("Pareto-optimal") if row.pareto else _esc(fmt.DASH)
+    return cells + f"<td>{verdict}</td><td>{pareto}</td></tr>"
 
 
 def _figure_cell(value: str, badges: str, detail: str = "") -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
-from edgesub.profile.compare import Budget, compare_records
+from edgesub.profile.compare import Budget, compare_records, pareto_flags
 from edgesub.profile.recommend import recommend_from_records
 from edgesub.report import fmt
 from edgesub.report.canvas import PALETTE, log_labels, render
@@ -68,6 +68,8 @@ def _draw(fig: Figure, comparison: CompareRecord) -> bool:
         return False
     budget = comparison.budget
     devices = list(dict.fromkeys(r.device for r in rows))
+    # without a budget the plot still shows the trade-off: the front over every row
+    front = [r.pareto for r in rows] if budget.is_set else pareto_flags(rows, lambda r: r.model)
     if any(fmt.is_number(r.accuracy) for r in rows):
         panels = [("latency_ms", "accuracy"), ("energy_mj", "accuracy")]
     else:
@@ -77,7 +79,7 @@ def _draw(fig: Figure, comparison: CompareRecord) -> bool:
         ax.set_xscale("log")
         if y_key != "accuracy":
             ax.set_yscale("log")
-        _scatter(ax, rows, devices, x_key, y_key)
+        _scatter(ax, rows, devices, x_key, y_key, front)
         _limit_line(ax, getattr(budget, _LIMIT[x_key]) if x_key in _LIMIT else None)
         ax.set_xlabel(_AXIS_LABEL[x_key])
     axes[0].set_ylabel(_AXIS_LABEL[panels[0][1]])
@@ -88,9 +90,11 @@ def _draw(fig: Figure, comparison: CompareRecord) -> bool:
     return True
 
 
-def _scatter(ax: Axes, rows: list[CompareRow], devices: list[str], x_key: str, y_key: str) -> None:
+def _scatter(
+    ax: Axes, rows: list[CompareRow], devices: list[str], x_key: str, y_key: str, front: list[bool]
+) -> None:
     artifacts = list(dict.fromkeys(r.artifact for r in rows))
-    for row in rows:
+    for row, on_front in zip(rows, front, strict=True):
         if not _plottable(row, x_key, y_key):
             continue
         colour = PALETTE[devices.index(row.device) % len(PALETTE)]
@@ -99,7 +103,7 @@ def _scatter(ax: Axes, rows: list[CompareRow], devices: list[str], x_key: str, y
             *point,
             s=60,
             marker=_marker(artifacts, row),
-            facecolor=colour if row.pareto else "none",
+            facecolor=colour if on_front else "none",
             edgecolor=colour,
             linewidth=1.4,
             zorder=3,

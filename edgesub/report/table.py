@@ -218,29 +218,83 @@ def devices_table(profiles: list[Any]) -> Table:
     return table
 
 
-def compare_table(comparison: CompareRecord) -> Table:
-    """One row per artifact × device of `edgesub compare`: budget verdict and Pareto front."""
+def compare_tables(comparison: CompareRecord) -> list[Table | Text]:
+    """`edgesub compare`'s tables: one per model (its files are variants of one another), a row
+    per artifact × device with its rank there; then each file's devices ranked, and the
+    assumptions behind the figures once."""
+    models = list(dict.fromkeys(r.model for r in comparison.rows))
+    tables: list[Table | Text] = [
+        _model_table(comparison, model, len(models) > 1) for model in models
+    ]
+    tables.append(_device_ranking_table(comparison.rows))
+    notes = [
+        "figures are estimates (yellow, ± the error band of the device's core class) unless "
+        "marked measured (green)",
+        *comparison.assumptions,
+    ]
+    tables.append(Text("\n".join(f"· {n}" for n in notes)))
+    return tables
+
+
+def _model_table(comparison: CompareRecord, model: str | None, several: bool) -> Table:
     budget = comparison.budget
-    rate = budget.rate_hz
-    table = Table(title="Budget and Pareto front per device", box=box.SIMPLE_HEAD)
-    for header in ("Device", "Artifact"):
+    rows = [r for r in comparison.rows if r.model == model]
+    title = "Variants per device" if not several else f"Model {model or 'unknown'}"
+    if several:
+        title += f" ({', '.join(dict.fromkeys(r.artifact for r in rows))})"
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for header in ("Device", "Artifact", "Precision"):
         table.add_column(header, no_wrap=True)
-    table.add_column("Accuracy (%)", justify="right", no_wrap=True)
+    accuracy = any(r.accuracy is not None for r in rows)
+    if accuracy:
+        table.add_column("Accuracy (%)", justify="right", no_wrap=True)
     table.add_column("Latency (ms)", no_wrap=True)
-    table.add_column("Energy (mJ)", no_wrap=True)
-    table.add_column("RAM", no_wrap=True)
+    table.add_column("× fp32", justify="right", no_wrap=True)
+    table.add_column("Energy (mJ)", justify="right", no_wrap=True)
+    ram = not all(r.fits_in_memory for r in rows)  # said once below when every file fits
+    if ram:
+        table.add_column("RAM", no_wrap=True)
+    rate = budget.rate_hz
+    battery = budget.battery_wh is not None
     if rate is not None:
-        table.add_column(f"Power @ {rate:g} Hz (mW)", justify="right", no_wrap=True)
-    if budget.battery_wh is not None:
+        table.add_column(f"Keeps {rate:g} Hz", no_wrap=True)
+        table.add_column("Power (mW)", justify="right", no_wrap=True)
+    if rate is not None and battery:
         table.add_column("Battery (h)", justify="right", no_wrap=True)
-    table.add_column("Budget")
-    table.add_column("Pareto", no_wrap=True)
-    for row in comparison.rows:
-        table.add_row(*_compare_cells(row, rate, budget.battery_wh is not None))
-    notes = comparison.assumptions
-    if notes:
-        table.caption = Text("\n".join(f"· {n}" for n in notes), justify="left")
+        table.add_column("Inferences / charge", justify="right", no_wrap=True)
+    table.add_column("Rank", justify="right", no_wrap=True)
+    if budget.is_set:
+        table.add_column("Budget", min_width=12)
+    for row in rows:
+        rank = _rank_label(row.rank, [r for r in rows if r.device == row.device], "rank")
+        cells = _compare_cells(row, rank, rate, battery, budget.is_set)
+        dropped = {3} if not accuracy else set()
+        dropped |= {7} if not ram else set()
+        table.add_row(*(c for i, c in enumerate(cells) if i not in dropped))
+    if not ram:
+        table.caption = "Every file fits in each device's usable RAM."
     return table
+
+
+def _device_ranking_table(rows: Sequence[CompareRow]) -> Table:
+    """Each file's devices, best first (ties marked =N), by the same figure as the ranks."""
+    table = Table(title="Devices ranked for each file", box=box.SIMPLE_HEAD)
+    table.add_column("Artifact", no_wrap=True)
+    table.add_column("Devices, best first")
+    for path in dict.fromkeys(r.path for r in rows):
+        mine = sorted((r for r in rows if r.path == path), key=lambda r: r.device_rank or 1e9)
+        order = " · ".join(f"{_rank_label(r.device_rank, mine, 'device_rank')} {r.device}"
+                           for r in mine)  # fmt: skip
+        table.add_row(Text(mine[0].artifact), Text(order))
+    return table
+
+
+def _rank_label(rank: int | None, group: Sequence[CompareRow], key: str) -> str:
+    """``1``, ``=1`` when another row shares the rank, ``—`` when unranked."""
+    if rank is None:
+        return fmt.DASH
+    shared = sum(getattr(r, key) == rank for r in group) > 1
+    return f"={rank}" if shared else str(rank)
 
 
 def recommendation_table(advice: Sequence[DeviceRecommendation]) -> Table:
@@ -260,20 +314,47 @@ def recommendation_table(advice: Sequence[DeviceRecommendation]) -> Table:
     return table
 
 
-def _compare_cells(row: CompareRow, rate: float | None, battery: bool) -> list[Text]:
+def _compare_cells(
+    row: CompareRow, rank: str, rate: float | None, battery: bool, budget: bool
+) -> list[Text]:
     cells = [
         Text(row.device),
         Text(row.artifact),
+        Text(row.precision or fmt.DASH),
         Text(fmt.percent(row.accuracy)),
-        _figure(fmt.number(row.latency_ms), fmt.latency_label(row), row.latency_kind),
-        _figure(fmt.number(row.energy_mj), fmt.energy_kind(row), fmt.energy_kind(row)),
+        _short_figure(row.latency_ms, row.latency_kind, row.latency_error_pct),
+        Text(fmt.DASH if row.latency_vs_fp32 is None else f"{row.latency_vs_fp32:.2f}×"),
+        _short_figure(row.energy_mj, fmt.energy_kind(row), None),
         Text(fmt.fits_label(row), style="red bold" if row.fits_in_memory is False else ""),
     ]
     if rate is not None:
+        cells.append(_keeps_rate(row))
         cells.append(Text(fmt.number(row.average_power_mw)))
-    if battery:
+    if rate is not None and battery:
         cells.append(Text(fmt.number(row.battery_hours)))
-    problems = ", ".join(row.problems)
-    cells.append(Text("fits", style="green") if row.fits_budget else Text(problems, style="red"))
-    cells.append(Text("★ optimal" if row.pareto else fmt.DASH))
+        cells.append(Text(fmt.count(row.inferences_per_charge)))
+    cells.append(Text(rank))
+    if budget and row.fits_budget:
+        cells.append(Text("fits · Pareto" if row.pareto else "fits", style="green"))
+    elif budget:
+        cells.append(Text(", ".join(row.problems), style="red"))
     return cells
+
+
+def _short_figure(value: float | None, kind: str, band_pct: float | None) -> Text:
+    """``62.8 ±85 %`` for an estimate (its band, where it has one), ``0.021 measured``."""
+    style = _KIND_STYLE.get(kind, "")
+    if value is None:
+        return Text(fmt.DASH, style="dim")
+    if kind == "estimated":
+        band = f" ±{fmt.number(band_pct, 2)} %" if band_pct is not None else ""
+        return Text(f"{fmt.number(value)}{band}", style=style)
+    return Text(f"{fmt.number(value)} {kind}", style=style)
+
+
+def _keeps_rate(row: CompareRow) -> Text:
+    if row.keeps_rate is None:
+        return Text(fmt.DASH)
+    if row.keeps_rate:
+        return Text("yes", style="green")
+    return Text(f"no ({fmt.number(row.achieved_hz)} Hz)", style="red")

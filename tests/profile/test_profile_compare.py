@@ -68,7 +68,7 @@ def test_idle_power_is_recovered_from_total_and_dynamic_energy():
 
 
 def test_average_power_and_battery_hours_with_and_without_idle():
-    budget = Budget(rate_hz=10.0, battery_wh=21.0)
+    budget = Budget(rate_hz=10.0, battery_wh=21.0, conversion_efficiency=1.0)
     (row,) = compare_records([record("a")], budget)["rows"]
     # 2 W idle + 10 mJ × 10 Hz = 2100 mW; 21 Wh / 2.1 W = 10 h; busy 10 ms of every 100 ms
     assert row["average_power_mw"] == pytest.approx(2100.0)
@@ -76,7 +76,7 @@ def test_average_power_and_battery_hours_with_and_without_idle():
     assert row["duty_cycle"] == pytest.approx(0.1)
     assert row["power_kind"] == "estimated"
     model_only = compare_records([record("a")], Budget(rate_hz=10.0, battery_wh=21.0,
-                                                        include_idle=False))  # fmt: skip
+                                 include_idle=False, conversion_efficiency=1.0))  # fmt: skip
     assert model_only["rows"][0]["average_power_mw"] == pytest.approx(100.0)
     assert model_only["rows"][0]["battery_hours"] == pytest.approx(210.0)
     assert any("excludes idle" in n for n in model_only["assumptions"])
@@ -92,7 +92,7 @@ def test_each_limit_names_why_a_pair_does_not_fit():
         record("host", device="host", energy=None, dynamic=None),
     ]
     budget = Budget(energy_mj=100.0, max_latency_ms=50.0, rate_hz=10.0, battery_wh=21.0,
-                    min_hours=8.0, max_power_mw=2500.0)  # fmt: skip
+                    min_hours=8.0, max_power_mw=2500.0, conversion_efficiency=1.0)  # fmt: skip
     rows = {r["artifact"]: r for r in compare_records(records, budget)["rows"]}
     assert rows["fast"]["fits_budget"] and rows["fast"]["problems"] == []
     assert rows["slow"]["problems"] == [
@@ -123,19 +123,86 @@ def test_pareto_front_per_device():
         record("host_only", device="host", energy=None, dynamic=None, accuracy=90.0, latency=1),
         record("host_slow", device="host", energy=None, dynamic=None, accuracy=90.0, latency=2),
     ]
-    result = compare_records(records, Budget())
+    result = compare_records(records, Budget(max_latency_ms=1000.0))
     assert result["pareto"] == {
         "pi": ["accurate", "fast", "tie"],  # equal rows do not beat each other
         "phone": ["beaten"],  # alone on its device
         "host": ["host_only"],  # energy unknown on host: compared on accuracy and latency
     }
     assert [r["device"] for r in result["rows"]] == ["pi"] * 4 + ["phone"] + ["host"] * 2
-    assert len(result["fitting"]) == len(records)  # no limits: everything in RAM fits
+    assert len(result["fitting"]) == len(records)
 
 
 def test_missing_accuracy_leaves_latency_and_energy():
     records = [record("a", accuracy=None), record("b", accuracy=None, latency=5, energy=40)]
-    assert compare_records(records, Budget())["pareto"] == {"pi": ["a", "b"]}
+    assert compare_records(records, Budget(max_latency_ms=1e3))["pareto"] == {"pi": ["a", "b"]}
+
+
+def test_no_pareto_front_without_a_budget_and_none_where_nothing_fits():
+    records = [record("a"), record("b", latency=5.0), record("a", device="phone", latency=30.0)]
+    free = compare_records(records, Budget())
+    assert free["pareto"] == {} and free["nothing_fits"] == []
+    assert not any(r["pareto"] for r in free["rows"])
+    tight = compare_records(records, Budget(max_latency_ms=20.0))
+    assert tight["nothing_fits"] == ["phone"]
+    assert "phone" not in tight["pareto"] and tight["pareto"]["pi"] == ["b"]
+
+
+def test_the_rate_kept_inferences_per_charge_and_conversion_losses():
+    # 2 W idle + 10 mJ × 10 Hz = 2.1 W; 21 Wh × 0.8 / 2.1 W = 8 h = 288,000 inferences at 10 Hz
+    budget = Budget(rate_hz=10.0, battery_wh=21.0, conversion_efficiency=0.8)
+    slow = record("slow", latency=200.0, energy=600.0, dynamic=200.0)
+    rows = {r["artifact"]: r for r in compare_records([record("a"), slow], budget)["rows"]}
+    assert rows["a"]["keeps_rate"] is True and rows["a"]["achieved_hz"] == 10.0
+    assert rows["a"]["battery_hours"] == pytest.approx(8.0)
+    assert rows["a"]["inferences_per_charge"] == 288_000
+    # busy all the time at 5 Hz: 2 W + 200 mJ × 5 Hz = 3 W, 5.6 h, 100,800 inferences
+    assert rows["slow"]["keeps_rate"] is False and rows["slow"]["achieved_hz"] == 5.0
+    assert rows["slow"]["inferences_per_charge"] == 100_800
+    assert any("80% conversion efficiency" in n for n in compare_records([slow], budget)[
+        "assumptions"])  # fmt: skip
+    with pytest.raises(ConfigError, match="fraction of 1"):
+        Budget(conversion_efficiency=1.5)
+
+
+def test_ranks_tie_within_the_error_bands_and_keepers_of_the_rate_come_first():
+    # ±20 % bands: 10 ms and 12 ms overlap (2 <= 2 + 2.4), 10 ms and 20 ms do not
+    records = [record("mid", latency=12.0), record("best"), record("slow", latency=20.0)]
+    ranks = {r["artifact"]: r["rank"] for r in compare_records(records, Budget())["rows"]}
+    assert ranks == {"best": 1, "mid": 1, "slow": 3}
+    # at 60 Hz (16.7 ms) "slow" misses the rate and ranks after the others whatever its power
+    frugal_but_slow = record("slow", latency=20.0, energy=40.1, dynamic=0.1)
+    rows = compare_records([record("best"), frugal_but_slow], Budget(rate_hz=60.0))["rows"]
+    assert {r["artifact"]: r["rank"] for r in rows} == {"best": 1, "slow": 2}
+
+
+def test_devices_are_ranked_for_each_file_and_models_apart():
+    hand = dict(model="1×224×224×3 → 1×63")
+    rows = compare_records(
+        [
+            ProfileEntry.from_dict({**raw("h.tflite", "pi", latency=40.0), **hand}),
+            ProfileEntry.from_dict({**raw("h.tflite", "phone", latency=4.0), **hand}),
+            ProfileEntry.from_dict({**raw("palm.tflite", "pi", latency=80.0), "model": "other"}),
+        ],
+        Budget(),
+    )["rows"]
+    by = {(r["artifact"], r["device"]): r for r in rows}
+    assert by["h.tflite", "phone"]["device_rank"] == 1 and by["h.tflite", "pi"]["device_rank"] == 2
+    # a different model is not a variant: it ranks first among its own kind on the pi
+    assert by["palm.tflite", "pi"]["rank"] == 1 and by["h.tflite", "pi"]["rank"] == 1
+    together = compare.compare_records(
+        [ProfileEntry.from_dict({**raw("h.tflite", "pi", latency=40.0), **hand}),
+         ProfileEntry.from_dict({**raw("palm.tflite", "pi", latency=80.0), "model": "other"})],
+        Budget(), across_models=True,
+    ).to_dict()["rows"]  # fmt: skip
+    assert [r["rank"] for r in together] == [1, 2]
+
+
+def test_int8_latency_over_the_fp32_variant_on_each_device():
+    int8 = ProfileEntry.from_dict({**raw("m_int8.onnx", latency=4.0), "precision": "int8"})
+    rows = compare_records([record("m_fp32.onnx"), int8], Budget())["rows"]
+    ratios = {r["artifact"]: r["latency_vs_fp32"] for r in rows}
+    assert ratios == {"m_fp32.onnx": 1.0, "m_int8.onnx": 0.4}
 
 
 def test_load_profile_records_from_file_and_run_dir(tmp_path):

@@ -40,10 +40,14 @@ def test_compare_run_dir_writes_json_and_report_section(run_dir):
         ("deployable_fp32.tflite", "raspberry-pi-5"), ("deployable_int8.tflite", "raspberry-pi-5"),
         ("deployable_int8.tflite", "raspberry-pi-4b"),
     }  # fmt: skip
-    assert written["pareto"]["raspberry-pi-4b"] == [
-        "deployable_fp32.tflite",
-        "deployable_int8.tflite",
-    ]
+    # the Pareto front is among the pairs within the budget: on the Pi 4 only one fits
+    assert written["pareto"]["raspberry-pi-4b"] == ["deployable_int8.tflite"]
+    # the host measured no energy, so nothing there can be checked against an energy budget
+    assert written["nothing_fits"] == ["host"]
+    estimated = [r for r in written["rows"] if r["device"] != "host"]
+    assert all(r["rank"] is not None and r["keeps_rate"] for r in estimated)
+    # ranked by average power at 10 Hz; without power the host's rows cannot be ranked
+    assert all(r["rank"] is None for r in written["rows"] if r["device"] == "host")
     page = (run_dir / "report.html").read_text()
     assert 'id="budget"' in page and "0.5 mJ budget" in page
     assert (run_dir / "plots" / "pareto.png").stat().st_size > 10_000
@@ -57,7 +61,7 @@ def test_compare_table_and_device_filter(run_dir, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "1 of 4 artifact × device pairs fit the budget" in result.stdout
-    assert "Pareto front on raspberry-pi-4b: deployable_fp32.tflite" in result.stdout
+    assert "Pareto front on raspberry-pi-4b (within the budget): deployable_int8" in result.stdout
     assert "raspberry-pi-5" not in result.stdout
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert not (run_dir / "compare.json").exists()  # a profile.json file is not a run
@@ -74,7 +78,10 @@ def test_compare_estimates_plain_artifacts(tmp_path):
     assert [r["device"] for r in rows] == ["raspberry-pi-zero-2w", "pixel-4"]
     for row in rows:
         assert row["fits_budget"] and row["pareto"] and row["accuracy"] is None
-        assert row["battery_hours"] == pytest.approx(5.0 / (row["average_power_mw"] / 1000), 1e-3)
+        # 90 % of the battery reaches the device unless --conversion-efficiency says otherwise
+        hours = 5.0 * 0.9 / (row["average_power_mw"] / 1000)
+        assert row["battery_hours"] == pytest.approx(hours, 1e-3)
+        assert row["inferences_per_charge"] == pytest.approx(hours * 3600 * 30, rel=1e-3)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ RECORD_KEYS = {
     "latency_kind", "latency_error_pct", "latency_p90_ms", "peak_memory_mb", "memory_kind",
     "fits_in_memory", "energy_mj", "energy_dynamic_mj", "energy_kind", "size_bytes", "macs",
     "accuracy", "costed_fraction", "uncosted_ops", "fused_ops", "runtime", "power_w",
+    "model",
 }  # fmt: skip
 
 
@@ -50,6 +51,7 @@ def test_estimated_records_follow_the_schema(model):
         assert r["size_bytes"] == model.stat().st_size and r["threads"] == 2
         assert r["fits_in_memory"] is True and r["format"] == "onnx"
         assert r["fused_ops"] == 1  # tiny_cnn's Relu runs inside its conv
+        assert r["model"] == "1×1×8×8 → 1×10"  # what it takes and gives: its variants' too
 
 
 def test_runtime_option_estimates_as_that_runtime(model):

@@ -1,15 +1,19 @@
 """The budget section, the compare table and the Pareto plot, from the fixture run."""
 
+import html
 import re
+import shlex
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 from table_text import render_text
 from test_report_golden import check_golden
 
+from edgesub.cli import cli
 from edgesub.profile.compare import (
     COMPARE_FILE,
     Budget,
@@ -20,10 +24,13 @@ from edgesub.profile.compare import (
 from edgesub.profile.profile_record import ProfileEntry
 from edgesub.report import write_report
 from edgesub.report.pareto_plot import write_pareto_plot
-from edgesub.report.table import compare_table
+from edgesub.report.table import compare_tables
 
 FIXTURE = Path(__file__).parent / "fixture_run"
-BUDGET = Budget(energy_mj=0.5, max_latency_ms=0.2, rate_hz=10.0, battery_wh=11.1, min_hours=3.0)
+BUDGET = Budget(
+    energy_mj=0.5, max_latency_ms=0.2, rate_hz=10.0, battery_wh=11.1, min_hours=3.0,
+    conversion_efficiency=1.0,
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -40,18 +47,22 @@ def budget_section(page: str) -> str:
 
 
 def test_compare_table_golden(run_dir: Path) -> None:
-    text = render_text(compare_table(compare_records(records(run_dir), BUDGET)))
+    text = "\n".join(map(render_text, compare_tables(compare_records(records(run_dir), BUDGET))))
     check_golden("compare_table.txt", text)
 
 
-def test_without_budget_the_section_shows_the_pareto_front(run_dir: Path) -> None:
+def test_without_budget_the_section_ranks_and_marks_no_verdict(run_dir: Path) -> None:
     section = budget_section(write_report(run_dir).read_text())
     rows = re.findall(r"<tr>.*?</tr>", section.split("<tbody>")[1])
     assert len(rows) == len(records(run_dir))
-    assert "No budget set" in section and "outside budget" not in section
-    # fp32 and int8 .tflite are faster and no less accurate than the .onnx files on each device
-    optimal = [r for r in rows if "Pareto-optimal" in r]
-    assert len(optimal) == 6 and all(".tflite" in r for r in optimal)
+    assert "No budget set" in section
+    assert "within budget" not in section and 'badge good">Pareto-optimal' not in section
+    # the hint is a command that works when pasted (the run's own path, quoted): run it
+    hint = html.unescape(re.search(r"<code>(edgesub compare [^<]+)</code>", section).group(1))
+    assert hint.startswith(f"edgesub compare {run_dir} --budget-mj 5")
+    result = CliRunner().invoke(cli, [*shlex.split(hint)[1:], "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / COMPARE_FILE).is_file()
 
 
 def test_with_budget_the_section_shows_verdicts_and_assumptions(run_dir: Path) -> None:
@@ -61,7 +72,7 @@ def test_with_budget_the_section_shows_verdicts_and_assumptions(run_dir: Path) -
     # all four on the Pi 5 (3.5 h of battery); on the Pi 4 only int8 .tflite is fast and frugal
     assert section.count('badge good">within budget') == 5
     assert "latency &gt; 0.2 ms, energy &gt; 0.5 mJ" in section
-    assert "battery hours = 11.1 Wh / average power" in section
+    assert "battery hours = 11.1 Wh × 100% conversion efficiency / average power" in section
     assert "includes the device&#x27;s idle power" in section
 
 
