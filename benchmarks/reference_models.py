@@ -22,6 +22,7 @@ from edgesub.profile.graph import Graph, OpCost
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "profile"))
 from reference_nets import (
     EFFICIENTNET_LITE,
+    cifar_resnet,
     efficientnet_b0,
     efficientnet_lite,
     export_onnx,
@@ -71,6 +72,8 @@ REFERENCE_MODELS: dict[str, tuple[Callable[[], nn.Module], int]] = {
     # the original ResNet-50 (stride in the first 1×1 of a stage, as Caffe's and ncnn's files)
     "resnet50_v1": (functools.partial(resnet50, False), 224),
     "resnet50_v1.5": (resnet50, 224),
+    # He et al. 2016's CIFAR-10 ResNets (6n + 2 layers, 32×32 inputs)
+    **{f"cifar_resnet{d}": (functools.partial(cifar_resnet, d), 32) for d in (8, 14, 20, 26)},
 }  # fmt: skip
 
 

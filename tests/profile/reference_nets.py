@@ -396,6 +396,20 @@ def resnet18() -> nn.Module:
     return nn.Sequential(*layers, Head(512))
 
 
+def cifar_resnet(depth: int) -> nn.Module:
+    """The CIFAR ResNets of He et al. 2016, section 4.2: 6n + 2 layers, 16/32/64 channels on
+    32×32 inputs, 10 classes. Shapes change through a strided 1×1 projection (the paper's
+    option B; option A's zero padding has no weights and about the same cost)."""
+    blocks = (depth - 2) // 6
+    layers: list[nn.Module] = [conv(3, 16, 3)]
+    cin = 16
+    for width, stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(blocks):
+            layers.append(BasicBlock(cin, width, stride if i == 0 else 1))
+            cin = width
+    return nn.Sequential(*layers, Head(64, classes=10))
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()

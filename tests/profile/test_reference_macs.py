@@ -86,6 +86,17 @@ LITE = {
 BERT_BASE_MACS = 12 * (4 * 128 * 768**2 + 2 * 128**2 * 768 + 2 * 128 * 768 * 3072)
 
 
+# He et al. 2016, Table 6: parameters of the CIFAR-10 ResNets (0.27 M for ResNet-20, …).
+CIFAR_PARAMS = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6}
+
+
+@pytest.mark.parametrize("depth", sorted(CIFAR_PARAMS))
+def test_cifar_resnet_parameters_match_the_paper(depth):
+    model = nets.cifar_resnet(depth)
+    weights = sum(p.numel() for p in model.parameters())
+    assert weights == pytest.approx(CIFAR_PARAMS[depth], rel=0.02)
+
+
 @pytest.mark.parametrize("name", CNN_CASES)
 def test_reference_cnn_macs_match_published_counts(name, tmp_path):
     builder, side, published, source = PUBLISHED[name]
