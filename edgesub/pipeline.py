@@ -284,7 +284,11 @@ def stage_profile(run: RunDir, cfg: RunConfig, *, progress: bool) -> list[Profil
         manifest=manifest,
         progress=progress,
     )
-    write_profile(run.profile, records)
+    from edgesub.profile.teacher_estimate import estimate_teacher
+
+    shape = [d for d in manifest.model.input_shape if d > 0]
+    teacher = estimate_teacher(run, list(p.devices), shape, p.threads, p.profiles_dir or None)
+    write_profile(run.profile, records, teacher=teacher.records, teacher_note=teacher.note)
     return records
 
 

@@ -59,3 +59,24 @@ def png_claiming(path: Path, width: int, height: int) -> Path:
 def bomb_png():
     """:func:`png_claiming`, for tests in any folder."""
     return png_claiming
+
+
+FAST_RUN_DEVICES = ["raspberry-pi-4b", "raspberry-pi-5", "pixel-4"]
+
+
+@pytest.fixture(scope="session")
+def fast_run(tmp_path_factory):
+    """The default pipeline in fast mode on three devices, once per session (read it, do not
+    change it)."""
+    from click.testing import CliRunner
+
+    from edgesub.cli import cli
+    from edgesub.rundir import RunDir
+
+    runs = tmp_path_factory.mktemp("runs")
+    args = ["run", "--fast", "--runs-dir", str(runs), "--name", "smoke", "--no-progress"]
+    for device in FAST_RUN_DEVICES:
+        args += ["--device", device]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return RunDir(runs / "smoke"), result

@@ -7,20 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgesub.cli import cli
-from edgesub.rundir import RunDir
 
-DEVICES = ["raspberry-pi-4b", "raspberry-pi-5", "pixel-4"]
-
-
-@pytest.fixture(scope="module")
-def fast_run(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    args = ["run", "--fast", "--runs-dir", str(runs), "--name", "smoke", "--no-progress"]
-    for device in DEVICES:
-        args += ["--device", device]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    return RunDir(runs / "smoke"), result
+DEVICES = ["raspberry-pi-4b", "raspberry-pi-5", "pixel-4"]  # the fast_run fixture's (conftest)
 
 
 def test_run_writes_the_run_directory_contract(fast_run):

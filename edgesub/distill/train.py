@@ -31,7 +31,7 @@ from edgesub.teachers.features import teacher_features, unlabeled_features
 from edgesub.teachers.given import given_views
 from edgesub.teachers.loaded import teacher_sha256
 from edgesub.training.ddp import SINGLE, Dist
-from edgesub.training.loop import BatchHook, FitResult, accuracy
+from edgesub.training.loop import BatchHook, FitResult, accuracy, confusion_matrix
 
 if TYPE_CHECKING:
     import torch
@@ -237,7 +237,9 @@ def _summary(
         "deployed_params": count_params(model),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
+        "history": list(result.history),
         "test_accuracy": accuracy(model, data.test.x, data.test.y),
+        "confusion": confusion_matrix(model, data.test.x, data.test.y, data.num_classes),
         "val_accuracy": result.best_val_accuracy,
         "train_seconds": round(time.perf_counter() - started, 3),
         "input_shape": list(data.input_shape),

@@ -146,6 +146,14 @@ class ProfileRecord(FileRecord):
     failures: tuple[ProfileFailure, ...] = field(
         "pairs that could not be profiled (absent in files written before it)", default=()
     )
+    teacher: tuple[ProfileEntry, ...] = field(
+        "the run's teacher (exported once to ONNX) estimated on the same devices, for the "
+        "speed-up distillation bought (absent in files written before it, and outside runs)",
+        default=(),
+    )
+    teacher_note: str | None = field(
+        "why the teacher was not estimated, when it was not", default=None, omit_none=True
+    )
 
     @classmethod
     def upgrade(cls, data: Any, reader: Any) -> dict[str, Any]:

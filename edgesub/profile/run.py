@@ -314,9 +314,20 @@ def _rank(paths: list[Path]) -> dict[str, int]:
 
 
 def write_profile(
-    path: str | Path, records: Iterable[ProfileEntry], failures: Iterable[ProfileFailure] = ()
+    path: str | Path,
+    records: Iterable[ProfileEntry],
+    failures: Iterable[ProfileFailure] = (),
+    teacher: Iterable[ProfileEntry] = (),
+    teacher_note: str | None = None,
 ) -> Path:
-    """Write ``profile.json`` (docs/schemas.md) atomically; ``failures`` are kept apart from
-    ``records`` so every reader of the records sees only profiled pairs."""
-    profile = ProfileRecord(host=host_info(), records=tuple(records), failures=tuple(failures))
+    """Write ``profile.json`` (docs/schemas.md) atomically; ``failures`` and the ``teacher``'s
+    records are kept apart from ``records`` so every reader of the records sees only profiled
+    artifacts."""
+    profile = ProfileRecord(
+        host=host_info(),
+        records=tuple(records),
+        failures=tuple(failures),
+        teacher=tuple(teacher),
+        teacher_note=teacher_note,
+    )
     return profile.write(path)

@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from matplotlib.axis import Axis
     from matplotlib.figure import Figure
 
-PALETTE = ("#2563eb", "#ea580c", "#059669", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#4b5563")
+# Okabe & Ito's eight colours, distinguishable with every common colour-vision deficiency.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+# Series (devices) take every colour but vermillion, kept for marks of meaning (outside the
+# budget) so a device's colour is never read as a verdict.
+ALERT = OKABE_ITO[5]
+PALETTE = tuple(c for c in OKABE_ITO if c != ALERT)
 STYLE = {
     "font.size": 9.5,
     "axes.titlesize": 11,

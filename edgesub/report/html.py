@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import shlex
-from html import escape
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -18,10 +17,17 @@ from typing import TYPE_CHECKING, Any
 import edgesub
 from edgesub.atomic import atomic_write_text
 from edgesub.report import fmt
+from edgesub.report.markup import badge as _badge
+from edgesub.report.markup import css_class as _class
+from edgesub.report.markup import esc as _esc
+from edgesub.report.markup import section as _section
+from edgesub.report.markup import table as _table
 from edgesub.report.pareto_plot import comparison_of
 from edgesub.report.plots import CAPTIONS, plots_for
 from edgesub.report.rows import model_rows, timing_rows
 from edgesub.report.rundata import RunData, as_rundir, read_run_data
+from edgesub.report.ship import ship_section, training_section
+from edgesub.report.training_plots import training_plots
 from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -29,37 +35,25 @@ if TYPE_CHECKING:
     from edgesub.profile.compare_record import CompareRow, DeviceChoice
     from edgesub.profile.profile_record import ProfileEntry
 
-_BADGE_CLASS = {
-    "measured": "measured",
-    "estimated": "estimated",
-    "unavailable": "muted",
-    "fits": "good",
-    "exceeds RAM": "bad",
-    "passed": "good",
-    "FAILED": "bad",
-    "within budget": "good",
-    "outside budget": "bad",
-    "Pareto-optimal": "good",
-    "recommended": "good",
-    "slower than fp32": "bad",
-}
-
 
 def write_report(run: RunDir | str | Path) -> Path:
     """Write the run's plots and ``report.html`` (atomically) and return the page's path."""
     data = read_run_data(as_rundir(run))
     plots = plots_for(data)
-    return atomic_write_text(data.run.report, render_html(data, plots))
+    training = training_plots(data.student, data.run.plots)
+    return atomic_write_text(data.run.report, render_html(data, plots, training))
 
 
-def render_html(data: RunData, plots: list[Path]) -> str:
-    """The page for ``data`` with ``plots`` (PNG files) embedded."""
+def render_html(data: RunData, plots: list[Path], training: list[Path] = ()) -> str:
+    """The page for ``data`` with ``plots`` (PNG files) embedded, ``training`` in the
+    training story."""
     template = Template(
         resources.files("edgesub.report").joinpath("template.html").read_text("utf-8")
     )
     body = "\n".join(
         [
             _missing_section(data),
+            ship_section(data),
             _summary_section(data),
             _timings_section(data),
             _artifacts_section(data),
@@ -67,6 +61,7 @@ def render_html(data: RunData, plots: list[Path]) -> str:
             _recommendation_section(data),
             _budget_section(data),
             _plots_section(plots),
+            training_section(data, list(training)),
             _how_to_read_section(),
         ]
     )
@@ -77,34 +72,6 @@ def render_html(data: RunData, plots: list[Path]) -> str:
         body=body,
         footer=_footer(data),
     )
-
-
-def _esc(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
-def _badge(label: str, kind: str | None = None) -> str:
-    css = _BADGE_CLASS.get(kind or label, "muted")
-    return f'<span class="badge {css}">{_esc(label)}</span>'
-
-
-def _table(headers: list[tuple[str, str]], rows: list[str], css: str = "") -> str:
-    """A table whose header cells carry a class (``num`` right-aligns numeric columns)."""
-    head = "".join(f"<th{_class(cls)}>{_esc(text)}</th>" for text, cls in headers)
-    body = "\n".join(rows)
-    return (
-        f'<div class="table-wrap"><table{_class(css)}>\n<thead><tr>{head}</tr></thead>\n'
-        f"<tbody>\n{body}\n</tbody></table></div>"
-    )
-
-
-def _class(css: str) -> str:
-    return f' class="{css}"' if css else ""
-
-
-def _section(anchor: str, title: str, content: str, intro: str = "") -> str:
-    intro_html = f'<p class="intro">{intro}</p>' if intro else ""
-    return f'<section id="{anchor}">\n<h2>{_esc(title)}</h2>{intro_html}\n{content}\n</section>'
 
 
 def _meta_line(data: RunData) -> str:
@@ -407,7 +374,7 @@ def _budget_section(data: RunData) -> str:
         headers += [("Budget", ""), ("Pareto front", "")]
     notes = [_esc(n) for n in comparison.assumptions]
     if not budget:
-        command = shlex.join(["edgesub", "compare", str(data.run.root)])
+        command = shlex.join(["edgesub", "compare", str(data.run.root.resolve())])
         notes.insert(
             0,
             "No budget set, so nothing is marked within or outside one. Add limits with "

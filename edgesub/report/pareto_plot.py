@@ -2,7 +2,7 @@
 
 Colour is the device, marker shape the artifact. Filled markers are on their device's Pareto
 front (no other artifact on that device is at least as accurate, as fast and as frugal, and
-better in one); red crosses mark pairs outside the budget. Without
+better in one); vermillion crosses mark pairs outside the budget. Without
 accuracies (files edgesub did not make) the plot shows energy against latency instead.
 """
 
@@ -15,7 +15,7 @@ from edgesub._deps import require
 from edgesub.profile.compare import Budget, compare_records, pareto_flags
 from edgesub.profile.recommend import recommend_from_records
 from edgesub.report import fmt
-from edgesub.report.canvas import PALETTE, log_labels, render
+from edgesub.report.canvas import ALERT, PALETTE, log_labels, render
 from edgesub.report.rundata import RunData
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ PARETO_PNG = "pareto.png"
 PARETO_CAPTION = (
     "Accuracy (measured) against latency and energy per inference (log scales), one colour per "
     "device and one marker shape per artifact: filled markers are on that device's Pareto front, "
-    "hollow ones are beaten by another artifact, red crosses miss the budget; dashed lines mark "
-    "the latency and energy limits."
+    "hollow ones are beaten by another artifact, vermillion crosses miss the budget; dashed "
+    "lines mark the latency and energy limits."
 )
 _AXIS_LABEL = {
     "latency_ms": "latency per inference (ms, log scale)",
@@ -85,7 +85,9 @@ def _draw(fig: Figure, comparison: CompareRecord) -> bool:
     axes[0].set_ylabel(_AXIS_LABEL[panels[0][1]])
     if panels[0][1] == "accuracy":
         _accuracy_limits(axes[0], [r.accuracy for r in rows if r.accuracy is not None])
-    fig.suptitle("Pareto front per device (filled = Pareto-optimal, red × = outside the budget)")
+    fig.suptitle(
+        "Pareto front per device (filled = Pareto-optimal, vermillion × = outside the budget)"
+    )
     _legend(axes[-1], devices, rows)
     return True
 
@@ -109,7 +111,7 @@ def _scatter(
             zorder=3,
         )
         if not row.fits_budget:
-            ax.scatter(*point, s=110, marker="x", color="#dc2626", linewidth=1.6, zorder=4)
+            ax.scatter(*point, s=110, marker="x", color=ALERT, linewidth=1.6, zorder=4)
     if x_key != "accuracy":
         log_labels(ax.xaxis)
     if y_key != "accuracy":
@@ -129,7 +131,7 @@ def _accuracy_limits(ax: Axes, values: list[float]) -> None:
 
 def _limit_line(ax: Axes, limit: Any) -> None:
     if fmt.is_number(limit):
-        ax.axvline(limit, color="#dc2626", linestyle="--", linewidth=1.1)
+        ax.axvline(limit, color=ALERT, linestyle="--", linewidth=1.1)
 
 
 def _legend(ax: Axes, devices: list[str], rows: list[CompareRow]) -> None:
@@ -151,5 +153,5 @@ def _legend(ax: Axes, devices: list[str], rows: list[CompareRow]) -> None:
         entry("beaten by another artifact", marker="o", markerfacecolor="none", color=grey)
     )
     if not all(r.fits_budget for r in rows):
-        handles.append(entry("outside the budget", marker="x", color="#dc2626"))
+        handles.append(entry("outside the budget", marker="x", color=ALERT))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
 from edgesub.report import fmt
-from edgesub.report.canvas import PALETTE, log_labels, render
+from edgesub.report.canvas import OKABE_ITO, PALETTE, log_labels, render
 from edgesub.report.pareto_plot import PARETO_CAPTION, PARETO_PNG, comparison_of, write_pareto_plot
 from edgesub.report.rundata import RunData, as_rundir, read_run_data
 from edgesub.rundir import RunDir
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from edgesub.profile.profile_record import ProfileEntry
 
-_PRECISION_COLOR = {"fp32": "#2563eb", "fp16": "#059669", "int8": "#ea580c"}
+_PRECISION_COLOR = {"fp32": OKABE_ITO[0], "fp16": OKABE_ITO[2], "int8": OKABE_ITO[1]}
 _FORMAT_MARKER = {"onnx": "o", "tflite": "s"}
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from edgesub.errors import RunDirError
 from edgesub.torch_files import load_weights, save_torch
 from edgesub.training.ddp import SINGLE, Dist
@@ -52,6 +54,8 @@ class FitResult:
     best_epoch: int
     epochs_run: int
     train_seconds: float
+    # per epoch: {"epoch", "train_loss" (mean over its steps), "val_accuracy" (%)}
+    history: tuple[dict[str, Any], ...] = ()
 
 
 @contextmanager
@@ -107,6 +111,7 @@ def fit(
         while state["epoch"] < cfg.epochs and not state["stopped"]:
             started = time.perf_counter()
             model.train()
+            losses: list[float] = []
             for step, idx in enumerate(
                 torch.randperm(n_train, generator=gen).split(cfg.batch_size)
             ):
@@ -122,10 +127,12 @@ def fit(
                 loss.backward()
                 opt.step()
                 sched.step()
+                losses.append(float(loss.detach()) / share)
             model.eval()
             with torch.no_grad():
                 acc = dist.broadcast(val_accuracy() if dist.main else 0.0)
             _end_epoch(state, model, acc, cfg.patience, time.perf_counter() - started)
+            state["history"].append(_epoch_line(state["epoch"], losses, acc))
             state.update(
                 model=_copy(model.state_dict()),
                 optimizer=opt.state_dict(),
@@ -138,7 +145,18 @@ def fit(
             advance(f"val {acc:.2f}% (best {state['best_val']:.2f}%)")
     model.load_state_dict(state["best_model"])
     model.eval()
-    return FitResult(state["best_val"], state["best_epoch"], state["epoch"], state["seconds"])
+    return FitResult(
+        state["best_val"],
+        state["best_epoch"],
+        state["epoch"],
+        state["seconds"],
+        tuple(state["history"]),
+    )
+
+
+def _epoch_line(epoch: int, losses: list[float], val_accuracy: float) -> dict[str, Any]:
+    mean = round(sum(losses) / len(losses), 6) if losses else None
+    return {"epoch": epoch, "train_loss": mean, "val_accuracy": round(val_accuracy, 4)}
 
 
 def accuracy(
@@ -156,6 +174,22 @@ def accuracy(
     return 100.0 * correct / len(y)
 
 
+def confusion_matrix(
+    model: torch.nn.Module, x: Any, y: Any, classes: int, batch_size: int = 512
+) -> list[list[int]]:
+    """Counts of (true class, predicted class) on numpy inputs, rows the true class."""
+    import torch
+
+    counts = np.zeros((classes, classes), dtype=np.int64)
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(y), batch_size):
+            logits = model(torch.from_numpy(x[start : start + batch_size])).cpu()
+            predicted = logits.argmax(1).numpy()
+            np.add.at(counts, (np.asarray(y[start : start + batch_size]), predicted), 1)
+    return counts.tolist()
+
+
 def _fresh_state(model: torch.nn.Module, fingerprint: dict[str, Any]) -> dict[str, Any]:
     return {
         "fingerprint": _canonical(fingerprint),
@@ -165,6 +199,7 @@ def _fresh_state(model: torch.nn.Module, fingerprint: dict[str, Any]) -> dict[st
         "best_epoch": 0,
         "bad_epochs": 0,
         "seconds": 0.0,
+        "history": [],
         "best_model": _copy(model.state_dict()),
     }
 
@@ -188,6 +223,7 @@ def _load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
             f"cannot resume from {path}: it was written with a different configuration; "
             "run without --resume to start over"
         )
+    state.setdefault("history", [])  # checkpoints written before the per-epoch history
     return state
 
 

@@ -24,10 +24,14 @@ from edgesub.profile.compare import (
     write_comparison,
 )
 from edgesub.report import write_report
+from edgesub.report.canvas import PALETTE
 
 FIXTURE = Path(__file__).parent / "fixture_run"
-# Solid (measured) latency bars are #2563eb at alpha 0.85 on white; present only if PNGs decoded.
-MEASURED_BAR_RGB = np.array([70, 122, 238])
+# Solid (measured) latency bars are the first series colour at alpha 0.85 on white; present only
+# if the PNGs decoded.
+MEASURED_BAR_RGB = np.round(
+    0.85 * np.array([int(PALETTE[0][i : i + 2], 16) for i in (1, 3, 5)]) + 0.15 * 255
+)
 
 
 def chromium() -> str:

@@ -1,0 +1,87 @@
+"""The teacher on the same devices as its student: what distillation bought, as a number.
+
+The teacher is exported once to ONNX (``teacher.onnx`` in the run folder; a teacher given as an
+ONNX file is read as it is) and estimated on every device the artifacts were, with the same
+estimator and power model, so the speed-up and energy ratio of the deployed file over the
+teacher compare like with like. A teacher that cannot be exported (a text encoder, a module
+whose input edgesub does not know) is not estimated, and the reason is kept instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgesub.errors import EdgesubError, first_line
+from edgesub.jsonfile import read_json_or_empty
+from edgesub.profile.devices import expand_device_ids, load_devices
+from edgesub.profile.formats import load_graph
+from edgesub.profile.profile_record import ProfileEntry
+from edgesub.profile.run import estimate_record
+from edgesub.rundir import RunDir
+
+TEACHER_ONNX = "teacher.onnx"
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class TeacherEstimates:
+    """The teacher's estimated records per device, or why there are none."""
+
+    records: tuple[ProfileEntry, ...] = ()
+    note: str | None = None
+
+
+def estimate_teacher(
+    run: RunDir,
+    devices: Sequence[str],
+    input_shape: Sequence[int],
+    threads: int = 1,
+    profiles_dir: str | Path | None = None,
+) -> TeacherEstimates:
+    """The teacher's records on ``devices`` at the student's ``input_shape`` (no batch axis)."""
+    try:
+        path = teacher_onnx(run, tuple(input_shape))
+        graph = load_graph(path, (1, *input_shape))
+        registry = load_devices(profiles_dir)
+        records = tuple(
+            estimate_record(path, graph, registry.get(d), threads)
+            for d in expand_device_ids(list(devices), registry)
+        )
+    except EdgesubError as exc:
+        return TeacherEstimates(note=f"the teacher was not estimated: {exc}")
+    return TeacherEstimates(records=records)
+
+
+def teacher_onnx(run: RunDir, input_shape: tuple[int, ...]) -> Path:
+    """The teacher as an ONNX file: the user's own ONNX source, else an export of its module."""
+    meta = read_json_or_empty(run.teacher_json)
+    source = str(meta.get("source") or "")
+    if source.endswith(".onnx") and Path(source).is_file():
+        return Path(source)
+    from edgesub.teachers.loaded import run_teacher
+
+    teacher = run_teacher(run)
+    if teacher.module is None or teacher.input_kind != "image":
+        raise EdgesubError(f"{teacher.source} is not an image module edgesub can export")
+    return _export(teacher.module, input_shape, run.root / TEACHER_ONNX)
+
+
+def _export(module: object, input_shape: tuple[int, ...], path: Path) -> Path:
+    """Trace the module at batch 1 (TorchScript exporter, one self-contained file)."""
+    import warnings
+
+    from edgesub._deps import require
+
+    torch = require("torch")
+    sample = torch.zeros((1, *input_shape), dtype=torch.float32)
+    partial = path.with_name(path.name + ".tmp")  # a failed export leaves no teacher.onnx
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (sample,), str(partial), dynamo=False, opset_version=OPSET)
+    except Exception as exc:  # the exporter raises many kinds; the reason is what matters
+        partial.unlink(missing_ok=True)
+        raise EdgesubError(f"ONNX export failed: {first_line(exc)}") from None
+    return partial.replace(path)
