@@ -135,16 +135,17 @@ def _json(result: subprocess.CompletedProcess[str], what: str) -> Any:
 
 
 def compare(host: list[dict[str, Any]], emulated: list[dict[str, Any]]) -> dict[str, Any]:
-    """Top-1 agreement (%), max |Δscore| and sample count of two run.py --json outputs of the
-    same inputs: the top-1 is the label run.py ranks first."""
+    """Top-1 agreement (%), max |Δscore| (to run.py's 1e-6) and sample count of two run.py
+    --json outputs of the same inputs: the top-1 is the label run.py ranks first."""
     ours, theirs = _rows(host), _rows(emulated)
     if len(ours) != len(theirs):
         raise arm.Aarch64Error(f"{RUNNER} gave {len(theirs)} results on aarch64, {len(ours)} here")
     same = [a[0]["index"] == b[0]["index"] for a, b in zip(ours, theirs, strict=True)]
     width = 1 + max(item["index"] for ranked in ours + theirs for item in ranked)
+    gap = np.abs(_scores(ours, width) - _scores(theirs, width)).max()
     return {
         "top1_agreement": 100.0 * sum(same) / len(same),
-        "max_abs_diff": float(np.abs(_scores(ours, width) - _scores(theirs, width)).max()),
+        "max_abs_diff": round(float(gap), 6),
         "samples": len(same),
     }
 

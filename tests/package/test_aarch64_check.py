@@ -165,8 +165,10 @@ def test_bundle_runs_on_emulated_aarch64_like_here(artifacts, tmp_path) -> None:
         if entry.precision == "fp32":
             assert check.top1_agreement == 100.0, entry.file
             assert check.max_abs_diff <= 1e-4, entry.file
-        else:  # int8 kernels round differently on aarch64; one quantisation step at most
-            assert check.max_abs_diff <= 0.05, entry.file
+        else:  # int8 kernels requantise differently there: within one step of the int8
+            # logits (the TFLite file's output scale, 0.084 here; measured 0.053, 18/20 top-1)
+            step = (entry.outputs[0].quantization or {}).get("scale", 0.05)
+            assert check.max_abs_diff <= step, entry.file
     leftovers = list((arm.cache_dir() / "root" / "tmp").glob("edgesub-check.*"))
     assert leftovers == [] and not _mounted_under(arm.cache_dir())
 
