@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.atomic import atomic_write_json
+from edgesub.profile.run import host_info
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "benchmarks" / "results" / "aarch64_check.json"
@@ -75,7 +75,7 @@ def main() -> None:
         "command": "sudo python benchmarks/aarch64_check.py"
         + (f" --run {args.run}" if args.run else ""),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "host": {"machine": platform.machine(), "processor": platform.processor()},
+        "host": host_info().to_dict(),
         "checks": checks,
     }
     atomic_write_json(OUTPUT, record)

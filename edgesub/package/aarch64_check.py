@@ -55,7 +55,7 @@ def _compare_all(
     inside = "/" + scratch.relative_to(root).as_posix()
     inputs, described = write_inputs(manifest.model, folder, scratch / "inputs")
     bundle = _unpack_inside(root, python, scratch, tarball, folder.name)
-    checks = {}
+    checks, userland = {}, arm.describe(root)
     for entry in manifest.artifacts:
         args = _run_args(entry, [f"inputs/{p.name}" for p in inputs])
         host = _json(_host([sys.executable, str(folder / RUNNER), *args], scratch), RUNNER)
@@ -68,7 +68,7 @@ def _compare_all(
             **compare(host, _json(emulated, f"{RUNNER} on aarch64")),
             inputs=described,
             qemu_cpu=arm.QEMU_CPU,
-            userland=arm.USERLAND,
+            userland=userland,
             runtimes=_json(versions, "reading the runtime versions on aarch64"),
             host_runtimes=_json(host_versions, "reading the runtime versions"),
         )

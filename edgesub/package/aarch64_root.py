@@ -34,7 +34,6 @@ QEMU_CPU = "cortex-a72"  # the Raspberry Pi 4's core
 SUITE = "bookworm"  # its python3 is 3.11, the wheels' --python-version
 PYTHON_VERSION = "3.11"
 WHEEL_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64")  # bookworm: glibc 2.36
-USERLAND = f"Debian {SUITE} arm64 under qemu-aarch64-static (user-mode emulation)"
 COMPLETE = ".complete"  # written last into a wheels or venv folder
 # A bound /sys would make the runtimes' cpuinfo read the x86-64 host's CPUs, and crash.
 BIND = ("proc", "dev")
@@ -60,6 +59,14 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "edgesub" / f"aarch64-{SUITE}"
+
+
+def describe(root: Path) -> str:
+    """The userland and its copy of the emulator (the one that runs), with its version."""
+    result = run([root / QEMU.lstrip("/"), "--version"], "qemu-aarch64-static --version", 60)
+    words = (result.stdout.splitlines() or [""])[0].split()
+    version = words[2] if len(words) > 2 and words[1] == "version" else "(version unknown)"
+    return f"Debian {SUITE} arm64 under qemu-aarch64-static {version} (user-mode emulation)"
 
 
 def check_host(build: bool) -> None:

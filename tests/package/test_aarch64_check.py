@@ -115,7 +115,7 @@ def test_the_check_is_a_typed_record_of_the_manifest(artifacts) -> None:
         samples=20,
         inputs="20 seeded standard-normal arrays of the model's input shape",
         qemu_cpu="cortex-a72",
-        userland=arm.USERLAND,
+        userland="Debian bookworm arm64 under qemu-aarch64-static 7.2.22 (user-mode emulation)",
         runtimes={"python": "3.11.2", "numpy": "2.4.6", "onnxruntime": "1.32.0"},
         host_runtimes={"python": "3.11.7", "numpy": "2.4.6", "onnxruntime": "1.32.0"},
     )
