@@ -102,8 +102,11 @@ def userland(cache: Path) -> Path:
     root = cache / "root"
     if root.is_dir():
         return root
+    for stale in cache.glob(".root.*.tmp"):  # a build that was killed; the lock is ours now
+        remove_tree(stale)
     note(f"building an aarch64 Debian {SUITE} userland in {root} (once; several minutes)")
     staging = Path(tempfile.mkdtemp(prefix=".root.", suffix=".tmp", dir=cache))
+    staging.chmod(0o755)  # a system's / (mkdtemp makes 0700)
     try:
         _debootstrap(staging)
         os.rename(staging, root)

@@ -85,6 +85,27 @@ def test_a_tree_with_a_mount_inside_is_never_removed(tmp_path, monkeypatch) -> N
     assert (tmp_path / "root" / "dev").is_dir()
 
 
+def test_the_userland_appears_only_when_complete(tmp_path, monkeypatch) -> None:
+    """Built in a temporary folder and renamed; a failed build leaves nothing, and a killed
+    one's leftovers go with the next build."""
+    cache = tmp_path / "cache"
+    (cache / ".root.killed.tmp").mkdir(parents=True)
+
+    def failing(root: Path) -> None:
+        (root / "usr").mkdir()
+        raise arm.Aarch64Error("debootstrap --foreign failed: network unreachable")
+
+    monkeypatch.setattr(arm, "_debootstrap", failing)
+    with pytest.raises(arm.Aarch64Error, match="network unreachable"):
+        arm.userland(cache)
+    assert sorted(p.name for p in cache.iterdir()) == []
+    monkeypatch.setattr(arm, "_debootstrap", lambda root: (root / "usr").mkdir())
+    root = arm.userland(cache)
+    assert root == cache / "root" and (root / "usr").is_dir()
+    assert root.stat().st_mode & 0o777 == 0o755  # a system's /, not mkdtemp's 0700
+    assert arm.userland(cache) == root and sorted(p.name for p in cache.iterdir()) == ["root"]
+
+
 def test_compare_counts_top1_and_the_largest_score_gap() -> None:
     host = [{"predictions": [ranked(0.7, 0.2, 0.1)]}, {"predictions": [ranked(0.1, 0.5, 0.4)]}]
     emulated = [
