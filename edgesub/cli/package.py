@@ -77,8 +77,9 @@ def parse_normalize(text: str | None) -> tuple[float, ...] | None:
 @click.option(
     "--verify-aarch64",
     is_flag=True,
-    help="raspberry-pi: run the bundle's run.py on an emulated aarch64 Debian (qemu, as root; "
-    "cached in $EDGESUB_AARCH64_CACHE) and record its agreement with this host in manifest.json.",
+    help="raspberry-pi: run the bundle's run.py on an emulated aarch64 Debian too (qemu, as "
+    "root; built once into ~/.cache/edgesub or $EDGESUB_AARCH64_CACHE) and record its agreement "
+    "with this host in manifest.json.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def package_command(

@@ -2,7 +2,8 @@
 
 The bundle holds the chosen artifact(s), a manifest.json listing only them, labels.txt (and a
 text model's vocabulary), a requirements.txt pinned to edgesub's own runtime extra (no torch),
-``run.py`` (numpy + runtime + Pillow, no edgesub needed) and SHA256SUMS of every file.
+``run.py`` (numpy + runtime + Pillow, no edgesub needed) and SHA256SUMS of every file. With
+``--verify-aarch64`` each manifest entry also records how run.py agrees on an emulated aarch64.
 """
 
 from __future__ import annotations
