@@ -112,6 +112,27 @@ class Parity(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Aarch64Check(Record):
+    """A Raspberry Pi bundle's run.py on an emulated aarch64 userland against the same run.py on
+    the packaging host: the instruction set's kernels, not its speed (emulated timings mean
+    nothing, so none is recorded)."""
+
+    TITLE: ClassVar[str] = "aarch64 check"
+
+    top1_agreement: float = field("share of the inputs whose top class equals the host's", unit="%")
+    max_abs_diff: float = field(
+        "max |Δscore| against the host's run, over every class of every input (scores as "
+        "run.py prints them, to 1e-6)"
+    )
+    samples: int = field("verification inputs run on both", unit="count")
+    inputs: str = field("what the inputs were")
+    qemu_cpu: str = field("the CPU qemu-aarch64-static emulated (-cpu)")
+    userland: str = field("the aarch64 system run.py ran on")
+    runtimes: dict[str, str] = field("python, numpy and the runtime's versions on aarch64")
+    host_runtimes: dict[str, str] = field("the same on the packaging host")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ArtifactEntry(Record):
     """One artifact file: what it is, how it verified, how fast it ran on the converting host."""
 
@@ -163,6 +184,11 @@ class ArtifactEntry(Record):
         unit="ratio",
         default=None,
         omit_with="host_latency_ms",
+    )
+    aarch64_check: Aarch64Check | None = field(
+        "a Raspberry Pi bundle's: run.py on aarch64 against the host (`--verify-aarch64`)",
+        default=None,
+        omit_none=True,
     )
 
     @property

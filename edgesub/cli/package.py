@@ -9,6 +9,7 @@ import click
 
 from edgesub.cli.app import THREADS, cli, hold_lock, print_json
 from edgesub.console import out
+from edgesub.errors import ConfigError
 
 
 def parse_normalize(text: str | None) -> tuple[float, ...] | None:
@@ -73,6 +74,13 @@ def parse_normalize(text: str | None) -> tuple[float, ...] | None:
     help="Folder of extra device profiles, *.toml (default: $EDGESUB_PROFILES if set).",
 )
 @click.option("--model-version", help="Version in the android metadata (default: sha256 prefix).")
+@click.option(
+    "--verify-aarch64",
+    is_flag=True,
+    help="raspberry-pi: run the bundle's run.py on an emulated aarch64 Debian too (qemu, as "
+    "root; built once into ~/.cache/edgesub or $EDGESUB_AARCH64_CACHE) and record its agreement "
+    "with this host in manifest.json.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def package_command(
     source: str,
@@ -85,6 +93,7 @@ def package_command(
     threads: int,
     profiles_dir: str | None,
     model_version: str | None,
+    verify_aarch64: bool,
     as_json: bool,
 ) -> None:
     """Bundle SOURCE (a run directory, an artifacts folder or a .tflite/.onnx file) for a device.
@@ -98,10 +107,13 @@ def package_command(
       edgesub package runs/default --target android --out bundles/android
       edgesub package runs/default --target raspberry-pi --out bundles/pi
       edgesub package runs/default --target raspberry-pi --device raspberry-pi-4b --out pi4
+      sudo edgesub package runs/default --target raspberry-pi --verify-aarch64 --out pi
     """
     from edgesub.package import PackageRequest, package
     from edgesub.rundir import RunDir
 
+    if verify_aarch64 and target != "raspberry-pi":
+        raise ConfigError("--verify-aarch64 checks raspberry-pi bundles; drop it or the --target")
     run = RunDir(Path(source))
     if run.config.is_file():
         hold_lock(run, shared=True)  # no convert may swap the artifacts while they are copied
@@ -114,6 +126,7 @@ def package_command(
         device=device,
         threads=threads,
         profiles_dir=profiles_dir,
+        verify_aarch64=verify_aarch64,
     )
     summary = package(Path(source), target, request)
     if as_json:
@@ -129,4 +142,10 @@ def package_command(
             f"checked against {summary['artifact']}: max |Δprobability| "
             f"{parity['max_abs_diff']:.1e}, top-1 agreement {parity['top1_agreement']:.0f} % "
             f"on {parity['samples']} inputs"
+        )
+    for name, check in summary.get("aarch64_check", {}).items():
+        out.print(
+            f"{name} on aarch64 ({check['qemu_cpu']}, emulated: no timings): top-1 agreement "
+            f"{check['top1_agreement']:.0f} %, max |Δscore| {check['max_abs_diff']:.1e} against "
+            f"this host on {check['samples']} inputs"
         )

@@ -2,7 +2,8 @@
 
 The bundle holds the chosen artifact(s), a manifest.json listing only them, labels.txt (and a
 text model's vocabulary), a requirements.txt pinned to edgesub's own runtime extra (no torch),
-``run.py`` (numpy + runtime + Pillow, no edgesub needed) and SHA256SUMS of every file.
+``run.py`` (numpy + runtime + Pillow, no edgesub needed) and SHA256SUMS of every file. With
+``--verify-aarch64`` each manifest entry also records how run.py agrees on an emulated aarch64.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.converters.manifest import MANIFEST_NAME, read_manifest, write_manifest
-from edgesub.converters.manifest_record import Manifest, Recommendation
+from edgesub.converters.manifest_record import Aarch64Check, Manifest, Recommendation
 from edgesub.errors import ConfigError, MissingDependencyError
 from edgesub.labels import labels_text
 from edgesub.package.bundle import CHECKSUMS, write_checksums, write_tarball
@@ -63,9 +64,8 @@ def build_raspberry_pi(
     (folder / RUNNER).write_text(runner, encoding="utf-8")
     (folder / RUNNER).chmod(0o755)
     files = [e.file for e in entries]
-    bundled = Manifest(model=model, artifacts=tuple(entries), recommended=selection.recommended)
-    write_manifest(folder, bundled)
-    _read_back(folder)
+    unchecked = tuple(e.replace(aarch64_check=None) for e in entries)  # checks are per bundle
+    bundled = Manifest(model=model, artifacts=unchecked, recommended=selection.recommended)
     example = _example_input(pre)
     values = {
         "name": model.name,
@@ -77,8 +77,11 @@ def build_raspberry_pi(
         "choice": selection.basis,
     }
     (folder / "README.md").write_text(render("raspberry_pi.md", values), encoding="utf-8")
-    write_checksums(folder)
-    tarball = write_tarball(folder, staging / f"{name}.tar.gz", frozenset({RUNNER}))
+    tarball = _seal(folder, staging / f"{name}.tar.gz", bundled)
+    checks = _verify_aarch64(folder, tarball, bundled) if request.verify_aarch64 else {}
+    if checks:  # recorded in the manifest, so checksums and tarball are written again
+        artifacts = tuple(e.replace(aarch64_check=checks[e.file]) for e in bundled.artifacts)
+        _seal(folder, tarball, bundled.replace(artifacts=artifacts))
     return {
         "bundle": name,
         "artifacts": files,
@@ -87,7 +90,23 @@ def build_raspberry_pi(
         "requirements": requirements,
         "checksums": f"{name}/{CHECKSUMS}",
         "chosen_for": request.device or HOST,
+        **({"aarch64_check": {f: c.to_dict() for f, c in checks.items()}} if checks else {}),
     }
+
+
+def _seal(folder: Path, tarball: Path, manifest: Manifest) -> Path:
+    """manifest.json (read back), SHA256SUMS of the folder, and the folder as ``tarball``."""
+    write_manifest(folder, manifest)
+    _read_back(folder)
+    write_checksums(folder)
+    return write_tarball(folder, tarball, frozenset({RUNNER}))
+
+
+def _verify_aarch64(folder: Path, tarball: Path, manifest: Manifest) -> dict[str, Aarch64Check]:
+    """Imported here: the check loads numpy and is rarely asked for."""
+    from edgesub.package.aarch64_check import verify
+
+    return verify(folder, tarball, manifest)
 
 
 def _read_back(folder: Path) -> None:

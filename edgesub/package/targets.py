@@ -29,6 +29,7 @@ class PackageRequest:
     device: str | None = None  # device profile id to choose the files for; None: the host's
     threads: int = 1  # CPU threads the device runs at, for its estimates
     profiles_dir: str | None = None  # extra device profiles (--profiles)
+    verify_aarch64: bool = False  # raspberry-pi: run the bundle on emulated aarch64 (as root)
 
 
 # A target writes its files into the (empty) staging folder and returns a JSON-able summary.
