@@ -2,17 +2,19 @@
 
     python benchmarks/run_tables.py runs/default [--json]
 
-Prints the model table (teacher.json, subspace.json, student.json, artifacts/manifest.json),
-the profile table (profile.json), the stage wall times (timings.json) and the host, so the
-README's figures are copied from a command rather than typed. ``--json`` prints the same
-figures as one JSON object.
+Prints the report's "What to ship" lines (report.html), the model table (teacher.json,
+subspace.json, student.json, artifacts/manifest.json), the profile table (profile.json), the
+stage wall times (timings.json) and the host, so the README's figures are copied from a command
+rather than typed. ``--json`` prints the same figures as one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import platform
+import re
 import subprocess
 import sys
 from datetime import date
@@ -52,7 +54,17 @@ def figures(run: Path) -> dict[str, Any]:
         "artifacts": manifest["artifacts"],
         "profile": _read(run, "profile.json")["records"],
         "timings": _read(run, "timings.json"),
+        "bottom_line": bottom_line(run / "report.html"),
     }
+
+
+def bottom_line(report: Path) -> list[str]:
+    """The "What to ship" items of the run's report, as plain text (code spans kept)."""
+    page = report.read_text(encoding="utf-8") if report.is_file() else ""
+    found = re.search(r'<ul class="bottom-line">(.*?)</ul>', page, re.S)
+    items = re.findall(r"<li>(.*?)</li>", found.group(1), re.S) if found else []
+    marks = {"<strong>": "**", "</strong>": "**", "<code>": "`", "</code>": "`"}
+    return [html.unescape(re.sub("|".join(marks), lambda m: marks[m[0]], i)) for i in items]
 
 
 def _cpu_name() -> str:
@@ -71,7 +83,8 @@ def _g(value: Any) -> str:
 
 def markdown(f: dict[str, Any]) -> str:
     t, s, st = f["teacher"], f["subspace"], f["student"]
-    lines = [
+    lines = [*(f"- {item}" for item in f["bottom_line"]), ""] if f["bottom_line"] else []
+    lines += [
         "| model | test accuracy (%) | size |",
         "|---|---|---|",
         f"| teacher `{t['arch']}` (d = {t['feature_dim']}) | {t['test_accuracy']:.2f} | "

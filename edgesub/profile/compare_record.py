@@ -72,7 +72,8 @@ class Budget(Record):
             "the device's full clock (a passively cooled board may throttle on sustained runs: "
             "`edgesub devices show DEVICE`)",
             "ranks: lower latency first (with a rate: the rows that keep it first, by average "
-            "power); figures whose error bands overlap share a rank (=N)",
+            "power); figures whose error bands overlap, or that are within 2 % of each other, "
+            "share a rank (=N)",
         ]
         if self.energy_mj is not None:
             part = "total (idle included)" if self.include_idle else "dynamic (above idle)"

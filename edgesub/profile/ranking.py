@@ -3,7 +3,8 @@ a rank instead of one being starred as the winner.
 
 An estimate's interval is its value ± the estimator's error band for the device
 (``latency_error_pct``); a measurement's is ± run-to-run noise (:data:`TIE_FRACTION`). Two
-figures tie when the distance between them is within the sum of their half-widths. Ranking is
+figures tie when the distance between them is within the sum of their half-widths, or within
+:data:`PRACTICAL_TIE_FRACTION` of each other. Ranking is
 competition style (1, =1, 3): a row ties with the best row of the rank it would join, so a
 chain of small steps cannot carry a slow row up to the winner's rank.
 """
@@ -14,6 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgesub.profile.recommend import TIE_FRACTION
+
+# Figures within this fraction of each other are a tie whatever their bands: a variant that
+# changes battery life or latency by under 2 % is no reason to choose it (with idle power
+# included, every variant of a tiny model gives a device the same battery hours).
+PRACTICAL_TIE_FRACTION = 0.02
 
 
 @dataclass(frozen=True)
@@ -51,4 +57,8 @@ def tied_ranks(standings: Sequence[Standing]) -> list[int | None]:
 
 
 def _tie(a: Standing, b: Standing) -> bool:
-    return a.tier == b.tier and abs(a.value - b.value) <= a.half_width + b.half_width
+    gap = abs(a.value - b.value)
+    within = gap <= a.half_width + b.half_width or gap <= PRACTICAL_TIE_FRACTION * min(
+        a.value, b.value
+    )
+    return a.tier == b.tier and within

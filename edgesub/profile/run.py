@@ -106,6 +106,13 @@ def model_signature(graph: Graph) -> str:
     return f"{shapes(graph.inputs)} → {shapes(graph.outputs)}"
 
 
+def significant(value: float, digits: int = 6) -> float:
+    """``value`` to ``digits`` significant digits: a tiny student's 0.0064 ms keeps its
+    precision (decimal places would not), so the idle power recovered from total and dynamic
+    energy (``compare``) is not rounding noise."""
+    return float(f"{value:.{digits}g}")
+
+
 def estimate_record(
     path: Path,
     graph: Graph,
@@ -124,7 +131,7 @@ def estimate_record(
         device=device.id,
         device_name=device.display_name,
         threads=est.threads,
-        latency_ms=round(est.latency_ms, 4),
+        latency_ms=significant(est.latency_ms),
         latency_kind="estimated",
         runtime=est.runtime,
         latency_error_pct=est.latency_error_pct,
@@ -132,10 +139,10 @@ def estimate_record(
         peak_memory_mb=round(est.peak_memory_mb, 3),
         memory_kind="estimated",
         fits_in_memory=est.fits_in_memory,
-        energy_mj=round(energy.energy_mj, 4),
-        energy_dynamic_mj=round(energy.energy_dynamic_mj, 4),
+        energy_mj=significant(energy.energy_mj),
+        energy_dynamic_mj=significant(energy.energy_dynamic_mj),
         energy_kind=energy.energy_kind,
-        power_w=round(energy.power_w, 4),
+        power_w=significant(energy.power_w),
     )
 
 
