@@ -21,9 +21,10 @@ from edgesub.cli.app import (
     print_json,
 )
 from edgesub.console import out, printable
-from edgesub.errors import BatchError
+from edgesub.errors import BatchError, ConfigError
 
 if TYPE_CHECKING:
+    from edgesub.profile.remote import RemoteOptions
     from edgesub.profile.run import ProfileResult
 
 # One source of defaults: the [profile] section of the pipeline configuration.
@@ -106,6 +107,35 @@ def device_option(default: str) -> Any:
     help="Estimate graphs with ops of unknown cost, flagged (default: refuse, naming them).",
 )
 @runtime_option
+@click.option(
+    "--remote",
+    metavar="[USER@]HOST[:PORT]",
+    default=PROFILE_DEFAULTS.remote or None,
+    help="Measure on this device over SSH instead of here (default: here; aliases, ports and "
+    "keys of ~/.ssh/config work as with ssh; the host key must be known). Records: device "
+    "ssh:TARGET.",
+)
+@click.option(
+    "--remote-python",
+    metavar="PATH",
+    help="The device's Python with numpy and the runtimes (default: a venv built in a "
+    "temporary folder there from the pinned runtime requirements).",
+)
+@click.option(
+    "--ssh-option",
+    "ssh_options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Extra ssh option, repeatable, e.g. IdentityFile=~/.ssh/pi (as ssh -o; default: none).",
+)
+@click.option(
+    "--ssh-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="An ssh_config file to use instead of ~/.ssh/config (as ssh -F; default: ssh's own).",
+)
+@click.option(
+    "--keep-remote", is_flag=True, help="Keep the device's temporary folder (default: removed)."
+)
 @no_progress_option
 def profile(
     targets: tuple[str, ...],
@@ -121,6 +151,7 @@ def profile(
     allow_partial: bool,
     runtime: str | None,
     no_progress: bool,
+    **ssh: Any,
 ) -> None:
     """Measure and estimate latency, memory and energy of artifacts or a run directory.
 
@@ -132,8 +163,12 @@ def profile(
     Example:
       edgesub profile model.tflite --device raspberry-pi-5 --device pixel-4 --threads 4
       edgesub profile models/*.tflite --device all --no-measure
+      edgesub profile model.tflite --remote pi@raspberrypi.local
     """
     shape = parse_shape(input_shape)
+    remote = remote_options(**ssh)
+    if remote is not None and not measure:
+        raise ConfigError("--remote measures on the device; it cannot go with --no-measure")
     from edgesub.profile.run import profile_batch, write_profile
 
     paths, manifest, run = _resolve_profile_targets(targets)
@@ -155,6 +190,7 @@ def profile(
         progress=not no_progress and not as_json,
         allow_partial=allow_partial,
         runtime=runtime,
+        remote=remote,
     )
     if run is not None:
         write_profile(run.profile, result.records, result.failures)
@@ -163,6 +199,37 @@ def profile(
     else:
         _print_profile(result)
     _fail_if_any(result)
+
+
+def remote_options(
+    remote: str | None,
+    remote_python: str | None,
+    ssh_options: tuple[str, ...],
+    ssh_config: str | None,
+    keep_remote: bool,
+) -> RemoteOptions | None:
+    """The ``--remote`` flags as RemoteOptions (None: measure here); the ssh ones need it."""
+    from edgesub.config import check_ssh_option
+    from edgesub.profile.remote import RemoteOptions
+
+    if remote is None:
+        needing = {
+            "--remote-python": remote_python,
+            "--ssh-option": ssh_options,
+            "--ssh-config": ssh_config,
+            "--keep-remote": keep_remote,
+        }
+        given = [flag for flag, value in needing.items() if value]
+        if given:
+            raise ConfigError(f"{given[0]} needs --remote [USER@]HOST[:PORT]")
+        return None
+    return RemoteOptions.parse(
+        remote,
+        python=remote_python,
+        ssh_options=tuple(check_ssh_option(option) for option in ssh_options),
+        ssh_config=ssh_config,
+        keep=keep_remote,
+    )
 
 
 def _print_profile(result: ProfileResult) -> None:
