@@ -32,6 +32,7 @@ from typing import Any
 
 import edgesub
 from edgesub.config import ProfileConfig, RemoteTarget, parse_remote
+from edgesub.console import note
 from edgesub.errors import EdgesubError
 from edgesub.interrupts import deferred
 from edgesub.profile.measure import DEFAULT_TIMEOUT_S, child_error
@@ -42,6 +43,9 @@ CONNECT_TIMEOUT_S = 20
 SETUP_TIMEOUT_S = 1800.0  # creating the venv downloads the runtimes on the device
 SSH_FAILED = 255  # ssh's own exit status; any other is the remote command's
 ZIP_NAME = "edgesub.zip"
+MB = 1024.0 * 1024.0
+PACKAGE_MB = 1.0  # edgesub's modules zipped: ~0.3 MB
+VENV_MB = 400.0  # the venv of the runtime pins, and pip's unpacking on the way
 # Makes the folder under the device's own TMPDIR; a fixed script, no user data in it.
 MAKE_FOLDER = 'mktemp -d "${TMPDIR:-/tmp}/edgesub-profile.XXXXXXXX"'
 # Runs under any Python the device has, even one too old for edgesub.
@@ -53,7 +57,12 @@ class RemoteError(EdgesubError):
 
 
 class RemoteCommandError(RemoteError):
-    """A command on the device ran and failed (ssh itself got through)."""
+    """A command on the device ran and failed (ssh itself got through); ``stderr`` is all it
+    said, for a caller that knows what to look for."""
+
+    def __init__(self, message: str, stderr: str = "") -> None:
+        super().__init__(message)
+        self.stderr = stderr
 
 
 @dataclass(frozen=True)
@@ -195,9 +204,13 @@ class Ssh:
             line = next((line for line in lines if pattern.search(line)), None)
             if line is not None and (ssh_failed or not ssh_only):
                 return RemoteError(message.format(line=_short(line), **names))
-        last = _short(lines[-1]) if lines else "no message"
-        error = RemoteError if ssh_failed else RemoteCommandError
-        return error(f"{what} on {self.target.text} failed: {last}")
+        if not lines:
+            lines = ["no message"]
+        # ssh and scp say first what went wrong; a program on the device (a traceback) last
+        message = f"{what} on {self.target.text} failed: "
+        if ssh_failed:
+            return RemoteError(message + _short(lines[0]))
+        return RemoteCommandError(message + _short(lines[-1]), stderr)
 
 
 def _short(line: str) -> str:
@@ -238,10 +251,11 @@ class RemoteSession:
 
     def _close(self, *, failing: bool) -> None:
         """Remove the folder; while another error is on its way out, a failure to remove it
-        is only told, so that error stays the one the user sees."""
+        is only told, so that error stays the one the user sees. What stays on the device is
+        always told, --json or not."""
         where = f"{self.options.target.text}:{self.folder}"
         if self.options.keep:
-            self.notify(f"kept {where} (--keep-remote)")
+            note(f"kept {where} (--keep-remote)")
             return
         try:
             with deferred("removing the temporary folder on the device"):
@@ -249,7 +263,23 @@ class RemoteSession:
         except RemoteError as exc:
             if not failing:
                 raise
-            self.notify(f"could not remove {where}: {exc}")
+            note(f"could not remove {where}: {exc}")
+
+    def check_space(self, files: list[Path]) -> None:
+        """Refuse before copying when the folder's disk cannot take the files (and the venv):
+        a copy that fails half-way reports only a generic SFTP "Failure"."""
+        needed_mb = sum(Path(p).stat().st_size for p in files) / MB + PACKAGE_MB
+        needed_mb += 0 if self.options.python else VENV_MB
+        text = self.ssh.run(["df", "-Pk", "--", self.folder], "checking disk space")
+        fields = text.strip().splitlines()[-1].split()
+        free_mb = int(fields[3]) / 1024.0 if len(fields) > 3 and fields[3].isdigit() else None
+        if free_mb is not None and free_mb < needed_mb:
+            raise RemoteError(
+                f"{self.options.target.text} has {free_mb:.1f} MB free in {self.folder}, "
+                f"{needed_mb:.0f} MB needed (files, edgesub's modules"
+                f"{'' if self.options.python else ', the runtimes venv'}); free some space "
+                f"there, or point the device's TMPDIR at a larger disk"
+            )
 
     def python(self) -> DevicePython:
         """The device's Python, checked to be new enough for edgesub."""
@@ -297,7 +327,8 @@ class RemoteSession:
                 f"{exc} (Debian and Raspberry Pi OS: `sudo apt install python3-venv`; or name a "
                 f"Python that has the runtimes with --remote-python)"
             ) from None
-        pip = [f"{venv}/bin/python", "-m", "pip", "install", "--quiet", "--only-binary=:all:"]
+        pip = [f"{venv}/bin/python", "-m", "pip", "install", "--quiet"]
+        pip += ["--disable-pip-version-check", "--only-binary=:all:"]
         try:
             self.ssh.run([*pip, *requirements], "installing the runtimes", SETUP_TIMEOUT_S)
         except RemoteCommandError as exc:
@@ -323,9 +354,9 @@ def _dotted(version: tuple[int, ...]) -> str:
     return ".".join(map(str, version))
 
 
-def _no_wheel(exc: RemoteError, device: DevicePython, where: str) -> RemoteError:
+def _no_wheel(exc: RemoteCommandError, device: DevicePython, where: str) -> RemoteError:
     """pip's "no matching distribution" as what it means: no wheel for this platform."""
-    match = _NO_WHEEL.search(str(exc))
+    match = _NO_WHEEL.search(exc.stderr)
     if match is None:
         return exc
     return RemoteError(
@@ -371,6 +402,7 @@ def measure_remote(
     error, a device that cannot be used raises :class:`RemoteError`."""
     session = RemoteSession(options, notify)
     with session.opened():
+        session.check_space(files)
         device = session.python()
         remote_paths = session.upload(files)
         python = session.runtime_python(device, {p.suffix.lstrip(".").lower() for p in files})
