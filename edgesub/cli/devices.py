@@ -234,11 +234,13 @@ def remote_options(
 
 def _print_profile(result: ProfileResult) -> None:
     """One table across every file that profiled, then a line per file that did not."""
-    from edgesub.report.table import failure_lines, profile_tables
+    from edgesub.report.table import device_identity_lines, failure_lines, profile_tables
 
     if result.records:
         for table in profile_tables(result.records, out.width):
             out.print(table)
+    for line in device_identity_lines(result.records):
+        out.print(line, soft_wrap=True)
     for line in failure_lines(result.failures):
         out.print(line, soft_wrap=True)
 

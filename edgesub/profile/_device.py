@@ -9,6 +9,8 @@ the temperature just before and after it.
 
 While it runs it watches its stdin: ssh closes it when the connection drops (Ctrl-C on the
 user's machine), and the whole remote process group is then ended rather than left measuring.
+It also writes that group's id where the cleanup looks, so the cleanup can end it for certain
+before it removes the folder (the two would otherwise race).
 """
 
 from __future__ import annotations
@@ -161,11 +163,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--input-shape", type=_shape, default=None)
     parser.add_argument("--watch-stdin", action="store_true")
+    parser.add_argument("--pgid-file", type=Path, default=None)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.pgid_file is not None:  # whoever removes the folder ends the measurement first
+        args.pgid_file.write_text(f"{os.getpgrp()}\n", encoding="ascii")
     if args.watch_stdin:
         _end_group_on_hangup()
     settings = {
@@ -178,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         "identity": identity(),
         "files": {str(path): _measure_one(path, settings) for path in args.files},
     }
+    if args.pgid_file is not None:  # ended: nothing for the cleanup to end (the id may be reused)
+        args.pgid_file.unlink(missing_ok=True)
     print(json.dumps(report), flush=True)
     return 0
 

@@ -48,6 +48,13 @@ PACKAGE_MB = 1.0  # edgesub's modules zipped: ~0.3 MB
 VENV_MB = 400.0  # the venv of the runtime pins, and pip's unpacking on the way
 # Makes the folder under the device's own TMPDIR; a fixed script, no user data in it.
 MAKE_FOLDER = 'mktemp -d "${TMPDIR:-/tmp}/edgesub-profile.XXXXXXXX"'
+PGID_FILE = "pgid"  # the device-side program's process group while it measures
+# Ends a measurement still running there (its process group), then removes the folder ($1);
+# `kill -s KILL -- -PGID` is the spelling dash, bash and busybox all take.
+REMOVE_FOLDER = (
+    f'if [ -f "$1/{PGID_FILE}" ]; then kill -s KILL -- "-$(cat "$1/{PGID_FILE}")" 2>/dev/null; '
+    'fi; rm -rf -- "$1"'
+)
 # Runs under any Python the device has, even one too old for edgesub.
 PYTHON_FACTS = "import sys, platform; print(*sys.version_info[:2], platform.machine())"
 
@@ -116,7 +123,7 @@ _FAILURES: tuple[tuple[re.Pattern[str], str, bool], ...] = (
     ),
     (
         re.compile(r"Host key verification failed|host key .*not known|No \S+ host key is known"),
-        "the host key of {host} is not known here: connect once with `ssh {destination}` and "
+        "the host key of {host} is not known here: connect once with `{ssh}` and "
         "check its fingerprint (edgesub never accepts an unknown host key)",
         True,
     ),
@@ -199,7 +206,12 @@ class Ssh:
     def failure(self, stderr: str, what: str, *, ssh_failed: bool = True) -> RemoteError:
         """The one-line error for ``stderr``: a known cause, else its last line."""
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-        names = {"host": self.target.host, "destination": self.target.destination}
+        port = f"-p {self.target.port} " if self.target.port else ""
+        names = {
+            "host": self.target.host,
+            "destination": self.target.destination,
+            "ssh": f"ssh {port}{self.target.destination}",
+        }
         for pattern, message, ssh_only in _FAILURES:
             line = next((line for line in lines if pattern.search(line)), None)
             if line is not None and (ssh_failed or not ssh_only):
@@ -259,7 +271,8 @@ class RemoteSession:
             return
         try:
             with deferred("removing the temporary folder on the device"):
-                self.ssh.run(["rm", "-rf", "--", self.folder], "removing the temporary folder")
+                argv = ["sh", "-c", REMOVE_FOLDER, "sh", self.folder]
+                self.ssh.run(argv, "removing the temporary folder")
         except RemoteError as exc:
             if not failing:
                 raise
@@ -337,8 +350,10 @@ class RemoteSession:
 
     def measure(self, python: str, paths: list[str], settings: dict[str, Any]) -> dict[str, Any]:
         """The device-side program's report on ``paths`` (``settings``: measure_artifact's)."""
-        argv = ["env", f"PYTHONPATH={self.folder}/{ZIP_NAME}", python, "-m"]
-        argv += ["edgesub.profile._device", "--watch-stdin", *_device_flags(settings), *paths]
+        # TMPDIR in the folder: the measuring processes' own temporary files go with it
+        env = [f"PYTHONPATH={self.folder}/{ZIP_NAME}", f"TMPDIR={self.folder}"]
+        argv = ["env", *env, python, "-m", "edgesub.profile._device", "--watch-stdin"]
+        argv += [f"--pgid-file={self.folder}/{PGID_FILE}", *_device_flags(settings), *paths]
         timeout = 2 * DEFAULT_TIMEOUT_S * len(paths) + 60  # each file: its baseline, its run
         self.notify(f"measuring {len(paths)} file(s) on {self.options.target.text}")
         text = self.ssh.run(argv, "measuring", timeout)
