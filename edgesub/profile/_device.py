@@ -54,8 +54,10 @@ ARM_PARTS = {
     "0xd4d": "Cortex-A715",
     "0xd4e": "Cortex-X3",
 }
-_CPU = Path("/sys/devices/system/cpu")
-_THERMAL = Path("/sys/class/thermal")
+# Where the kernel tells; tests point these at a fixture tree.
+PROC = Path("/proc")
+CPU = Path("/sys/devices/system/cpu")
+THERMAL = Path("/sys/class/thermal")
 
 
 def _read(path: Path) -> str | None:
@@ -67,7 +69,7 @@ def _read(path: Path) -> str | None:
 
 def _cpuinfo_values(key: str) -> list[str]:
     """Every ``key : value`` of /proc/cpuinfo, in order (one per core for per-core keys)."""
-    text = _read(Path("/proc/cpuinfo")) or ""
+    text = _read(PROC / "cpuinfo") or ""
     pattern = re.compile(rf"^{re.escape(key)}\s*:\s*(.+)$", re.MULTILINE)
     return [value.strip() for value in pattern.findall(text)]
 
@@ -75,7 +77,7 @@ def _cpuinfo_values(key: str) -> list[str]:
 def model_string() -> str:
     """The board's name (device tree), else the CPU's (cpuinfo ``Model``/``model name``)."""
     for value in (
-        _read(Path("/proc/device-tree/model")),
+        _read(PROC / "device-tree" / "model"),
         *_cpuinfo_values("Model"),
         *_cpuinfo_values("model name"),
         *_cpuinfo_values("Hardware"),
@@ -94,7 +96,7 @@ def core_types() -> list[str]:
 
 def temperature_c() -> float | None:
     """The hottest thermal zone, °C (the SoC's on a Pi or Jetson), or None without any."""
-    readings = [_read(zone / "temp") for zone in sorted(_THERMAL.glob("thermal_zone*"))]
+    readings = [_read(zone / "temp") for zone in sorted(THERMAL.glob("thermal_zone*"))]
     values = [int(r) / 1000.0 for r in readings if r and r.lstrip("-").isdigit()]
     return max(values) if values else None
 
@@ -109,20 +111,20 @@ def throttled() -> str | None:
 
 
 def ram_mb() -> float | None:
-    match = re.search(r"^MemTotal:\s+(\d+) kB", _read(Path("/proc/meminfo")) or "", re.MULTILINE)
+    match = re.search(r"^MemTotal:\s+(\d+) kB", _read(PROC / "meminfo") or "", re.MULTILINE)
     return round(int(match.group(1)) / 1024.0, 1) if match else None
 
 
 def identity() -> dict[str, Any]:
     """What the device says it is, and how its clocks are set now."""
-    clock = _read(_CPU / "cpu0/cpufreq/scaling_cur_freq")
+    clock = _read(CPU / "cpu0/cpufreq/scaling_cur_freq")
     return {
         "machine": platform.machine(),
         "model": model_string(),
         "core_types": core_types(),
         "cores": os.cpu_count(),
         "ram_mb": ram_mb(),
-        "governor": _read(_CPU / "cpu0/cpufreq/scaling_governor"),
+        "governor": _read(CPU / "cpu0/cpufreq/scaling_governor"),
         "clock_mhz": round(int(clock) / 1000.0, 1) if clock and clock.isdigit() else None,
         "throttled": throttled(),
         "python": platform.python_version(),

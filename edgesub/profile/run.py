@@ -142,6 +142,7 @@ class MeasuredOn:
 
 
 def this_machine() -> MeasuredOn:
+    """The machine edgesub runs on, as measured records name it (device `host`)."""
     return MeasuredOn(HOST, _cpu_name(), _host_ram_mb())
 
 

@@ -324,3 +324,60 @@ def test_a_runtime_only_venv_is_built_on_the_device(server, model, tmp_path):
     assert no_torch.returncode != 0
     size_mb = sum(p.stat().st_size for p in (tmp_path / kept).rglob("*") if p.is_file()) / 2**20
     assert size_mb < remote_mod.VENV_MB, size_mb
+
+
+PI5_CPUINFO = (
+    "".join(
+        f"processor\t: {n}\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n\n"
+        for n in range(4)
+    )
+    + "Revision\t: d04170\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+)
+
+
+def test_the_identity_of_a_raspberry_pi_5(tmp_path, monkeypatch):
+    """What the device-side program reports from a Pi 5's kernel files and firmware tool."""
+    from edgesub.profile import _device
+
+    proc, cpu, thermal = tmp_path / "proc", tmp_path / "cpu", tmp_path / "thermal"
+    for folder in (proc / "device-tree", cpu / "cpu0" / "cpufreq", thermal / "thermal_zone0"):
+        folder.mkdir(parents=True)
+    (proc / "device-tree" / "model").write_text("Raspberry Pi 5 Model B Rev 1.0\x00")
+    (proc / "cpuinfo").write_text(PI5_CPUINFO)
+    (proc / "meminfo").write_text("MemTotal:        8245348 kB\n")
+    (cpu / "cpu0" / "cpufreq" / "scaling_governor").write_text("ondemand\n")
+    (cpu / "cpu0" / "cpufreq" / "scaling_cur_freq").write_text("2400000\n")
+    (thermal / "thermal_zone0" / "temp").write_text("48250\n")
+    monkeypatch.setattr(_device, "PROC", proc)
+    monkeypatch.setattr(_device, "CPU", cpu)
+    monkeypatch.setattr(_device, "THERMAL", thermal)
+    monkeypatch.setattr(_device, "run_command", lambda argv: "throttled=0x50000\n")
+    identity = _device.identity()
+    assert identity["model"] == "Raspberry Pi 5 Model B Rev 1.0"
+    assert identity["core_types"] == ["Cortex-A76"]
+    assert (identity["governor"], identity["clock_mhz"]) == ("ondemand", 2400.0)
+    assert identity["throttled"] == "0x50000" and identity["ram_mb"] == 8052.1
+    assert _device.temperature_c() == 48.25
+
+
+def test_remote_settings_are_checked_before_anything_runs(tmp_path):
+    from edgesub.config import from_dict
+    from edgesub.errors import ConfigError
+    from edgesub.profile.remote import RemoteOptions
+
+    cfg = from_dict({"profile": {"remote": "pi@board:2222", "ssh_options": ["Port=2222"]}})
+    options = RemoteOptions.from_config(cfg.profile)
+    assert options is not None and options.device_id == "ssh:pi@board:2222"
+    assert (options.target.user, options.target.host, options.target.port) == ("pi", "board", 2222)
+    assert RemoteOptions.from_config(from_dict({}).profile) is None
+    for bad in ({"remote": "-oProxyCommand=touch /tmp/x"}, {"ssh_options": ["-F/dev/null"]}):
+        with pytest.raises(ConfigError):
+            from_dict({"profile": bad})
+    model = tiny_cnn(tmp_path / "m.onnx")
+    for flags, message in [
+        (["--ssh-option", "Port=22"], "--ssh-option needs --remote"),
+        (["--remote", "board", "--no-measure"], "cannot go with --no-measure"),
+        (["--remote", "-oProxyCommand=x"], "--remote must be [user@]host[:port]"),
+        (["--remote", "board", "--ssh-option", "-oProxyCommand=x"], "Name=value"),
+    ]:
+        assert message in one_line_error(edgesub("profile", model, *flags))
