@@ -8,6 +8,7 @@ they need, never raw dicts.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 import types
@@ -538,25 +539,27 @@ def to_dict(config: Any) -> dict[str, Any]:
 def to_toml(config: RunConfig) -> str:
     """Serialise the resolved configuration (what actually ran) as TOML."""
     raw = to_dict(config)
-    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    lines = [f"{k} = {toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
     for section, table in raw.items():
         if not isinstance(table, dict):
             continue
         lines += ["", f"[{section}]"]
         scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in scalars.items()]
         for sub, subtable in table.items():
             if isinstance(subtable, dict):
                 lines += ["", f"[{section}.{sub}]"]
-                lines += [f"{k} = {_toml_value(v)}" for k, v in subtable.items()]
+                lines += [f"{k} = {toml_value(v)}" for k, v in subtable.items()]
     return "\n".join(lines) + "\n"
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` as a TOML literal: a basic string with every control character escaped."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    # JSON's string escapes are TOML's, but for DEL, which TOML needs escaped too
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")

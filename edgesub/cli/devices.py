@@ -528,3 +528,78 @@ def devices_show(ctx: click.Context, device_id: str) -> None:
         print_json(dataclasses.asdict(device))
     else:
         click.echo(profile_text(device))
+
+
+@devices.command("calibrate")
+@click.argument("device_id")
+@click.option(
+    "--measurements",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="CSV of your measurements on the device: file, threads, latency_ms (median, ms), "
+    "optionally runtime; files relative to the CSV.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder to write DEVICE_ID.toml into; use it with --profiles.",
+)
+@click.pass_context
+def devices_calibrate(ctx: click.Context, device_id: str, measurements: str, out_dir: str) -> None:
+    """Fit a device's latency scales to your own measurements; write a profile that uses them.
+
+    Two scales are fitted (compute time and dispatch overhead of the estimate); the
+    leave-one-out error (each measurement predicted by a fit on the others) becomes the
+    calibrated profile's error band. Then `edgesub profile FILE --device raspberry-pi-5
+    --profiles my-profiles` estimates with it.
+
+    \b
+    Example:
+      edgesub devices calibrate raspberry-pi-5 --measurements pi5.csv --out my-profiles
+    """
+    from edgesub.profile.device_calibration import (
+        calibrate,
+        read_measurements,
+        write_calibrated_profile,
+    )
+    from edgesub.profile.devices import get_device
+    from edgesub.profile.estimate import load_params
+
+    device = get_device(device_id, ctx.obj["profiles_dir"])
+    rows = read_measurements(Path(measurements))
+    result = calibrate(device, rows)
+    written = write_calibrated_profile(device, result, Path(measurements), Path(out_dir))
+    if ctx.obj["as_json"]:
+        print_json(
+            {
+                "device": device.id,
+                "profile": str(written),
+                "compute_scale": result.compute_scale,
+                "overhead_scale": result.overhead_scale,
+                "error_pct": result.error_pct,
+                "max_error_pct": result.max_error_pct,
+                "measurements": len(rows),
+            }
+        )
+        return
+    band = load_params().band_pct(device)
+    out.print(
+        f"{device.id}: compute × {result.compute_scale:g}, dispatch overhead × "
+        f"{result.overhead_scale:g}, fitted to {len(rows)} measurements",
+        soft_wrap=True,
+    )
+    for m, before, fitted, held_out in result.rows:
+        out.print(
+            f"  {printable(m.file.name)} at {m.threads} thread(s): measured {m.latency_ms:g} ms, "
+            f"estimated {before:.4g} ms before, {fitted:.4g} ms fitted, {held_out:.4g} ms "
+            "held out",
+            soft_wrap=True,
+        )
+    out.print(
+        f"leave-one-out error: median {result.error_pct:g} %, max {result.max_error_pct:g} % "
+        f"(the published profile's band: ±{band:g} %)",
+        soft_wrap=True,
+    )
+    out.print(f"wrote {printable(str(written))}; use it with --profiles {printable(out_dir)}")

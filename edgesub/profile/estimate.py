@@ -126,7 +126,10 @@ class EstimatorParams:
         }
 
     def band_pct(self, device: DeviceProfile) -> float:
-        """The error band of ``device``'s class (its first cluster's), else the overall one."""
+        """A calibrated device's own leave-one-out error, else the error band of its class
+        (its first cluster's), else the overall one."""
+        if device.calibration is not None:
+            return device.calibration.error_pct
         return self.error_band_pct.get(device_class(device), self.latency_error_pct)
 
 
@@ -202,16 +205,17 @@ def arithmetic(op: OpCost, runtime: RuntimeCosts) -> str:
     return "fp16" if runtime.fp32_as_fp16 else "fp32"
 
 
-def op_seconds(
+def op_times(
     op: OpCost,
     device: DeviceProfile,
     threads: int,
     params: EstimatorParams,
     runtime: RuntimeCosts,
     rates: dict[str, float] | None = None,
-) -> float:
-    """Roofline time of one op plus its dispatch overhead (``rates``: per-arithmetic kernel
-    rates of :func:`compute_rate_gops`, computed once per graph by the caller)."""
+) -> tuple[float, float, float]:
+    """One op's compute, memory and dispatch seconds before the device's own calibration
+    (``rates``: per-arithmetic kernel rates of :func:`compute_rate_gops`, computed once per
+    graph by the caller)."""
     memory = op.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
     compute = 0.0
     if op.macs:
@@ -222,8 +226,13 @@ def op_seconds(
         kind = arithmetic(op, runtime)
         rate = (rates or {}).get(kind) or compute_rate_gops(device, kind, threads, params)
         compute = 2.0 * op.macs / (rate * 1e9 * efficiency)
-    overhead = runtime.op_us_ghz * 1e-6 / device.clock_ghz
-    return max(compute, memory) + overhead
+    return compute, memory, runtime.op_us_ghz * 1e-6 / device.clock_ghz
+
+
+def device_scales(device: DeviceProfile) -> tuple[float, float]:
+    """The compute and overhead scales of a calibrated profile, else (1, 1)."""
+    cal = device.calibration
+    return (cal.compute_scale, cal.overhead_scale) if cal else (1.0, 1.0)
 
 
 def runtime_factor(params: EstimatorParams, runtime: str, kind: str, precision: str) -> float:
@@ -256,8 +265,17 @@ def estimate_latency_ms(
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
     rates = {kind: compute_rate_gops(device, kind, threads, params) for kind in ARITHMETIC}
-    ops = sum(op_seconds(op, device, threads, params, rt, rates) for op in graph.ops)
-    return 1e3 * (ops + rt.run_us_ghz * 1e-6 / device.clock_ghz)
+    compute_scale, overhead_scale = device_scales(device)
+    seconds = run_seconds(device, rt) * overhead_scale
+    for op in graph.ops:  # the roofline of each op, then its dispatch
+        compute, memory, overhead = op_times(op, device, threads, params, rt, rates)
+        seconds += max(compute * compute_scale, memory) + overhead * overhead_scale
+    return 1e3 * seconds
+
+
+def run_seconds(device: DeviceProfile, runtime: RuntimeCosts) -> float:
+    """The runtime's dispatch cost per inference on ``device``, before calibration."""
+    return runtime.run_us_ghz * 1e-6 / device.clock_ghz
 
 
 def estimate_memory_mb(graph: Graph, runtime: str | None = None) -> float:
