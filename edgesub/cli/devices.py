@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,53 @@ threads_option = click.option(
     show_default=True,
     help="CPU threads to measure and estimate at.",
 )
+
+
+def remote_flags(default_remote: str | None) -> Callable[[Any], Any]:
+    """``--remote`` and the options that go with it, for each command that measures on a
+    device over SSH (the command takes them as ``**ssh`` for :func:`remote_options`)."""
+    flags = [
+        click.option(
+            "--remote",
+            metavar="[USER@]HOST[:PORT]",
+            default=default_remote,
+            help="Measure on this device over SSH (default: here; aliases, ports and keys of "
+            "~/.ssh/config work as with ssh; the host key must be known). Profile records: "
+            "device ssh:TARGET.",
+        ),
+        click.option(
+            "--remote-python",
+            metavar="PATH",
+            help="The device's Python with numpy and the runtimes (default: a venv built in a "
+            "temporary folder there from the pinned runtime requirements).",
+        ),
+        click.option(
+            "--ssh-option",
+            "ssh_options",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Extra ssh option, repeatable, e.g. IdentityFile=~/.ssh/pi (as ssh -o; "
+            "default: none).",
+        ),
+        click.option(
+            "--ssh-config",
+            type=click.Path(exists=True, dir_okay=False),
+            help="An ssh_config file to use instead of ~/.ssh/config (as ssh -F; default: "
+            "ssh's own).",
+        ),
+        click.option(
+            "--keep-remote",
+            is_flag=True,
+            help="Keep the device's temporary folder (default: removed).",
+        ),
+    ]
+
+    def apply(command: Any) -> Any:
+        for flag in reversed(flags):
+            command = flag(command)
+        return command
+
+    return apply
 
 
 def device_option(default: str) -> Any:
@@ -107,35 +155,7 @@ def device_option(default: str) -> Any:
     help="Estimate graphs with ops of unknown cost, flagged (default: refuse, naming them).",
 )
 @runtime_option
-@click.option(
-    "--remote",
-    metavar="[USER@]HOST[:PORT]",
-    default=PROFILE_DEFAULTS.remote or None,
-    help="Measure on this device over SSH instead of here (default: here; aliases, ports and "
-    "keys of ~/.ssh/config work as with ssh; the host key must be known). Records: device "
-    "ssh:TARGET.",
-)
-@click.option(
-    "--remote-python",
-    metavar="PATH",
-    help="The device's Python with numpy and the runtimes (default: a venv built in a "
-    "temporary folder there from the pinned runtime requirements).",
-)
-@click.option(
-    "--ssh-option",
-    "ssh_options",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Extra ssh option, repeatable, e.g. IdentityFile=~/.ssh/pi (as ssh -o; default: none).",
-)
-@click.option(
-    "--ssh-config",
-    type=click.Path(exists=True, dir_okay=False),
-    help="An ssh_config file to use instead of ~/.ssh/config (as ssh -F; default: ssh's own).",
-)
-@click.option(
-    "--keep-remote", is_flag=True, help="Keep the device's temporary folder (default: removed)."
-)
+@remote_flags(PROFILE_DEFAULTS.remote or None)
 @no_progress_option
 def profile(
     targets: tuple[str, ...],
@@ -535,9 +555,8 @@ def devices_show(ctx: click.Context, device_id: str) -> None:
 @click.option(
     "--measurements",
     type=click.Path(exists=True, dir_okay=False),
-    required=True,
     help="CSV of your measurements on the device: file, threads, latency_ms (median, ms), "
-    "optionally runtime; files relative to the CSV.",
+    "optionally runtime; files relative to the CSV (default: none; or --remote).",
 )
 @click.option(
     "--out",
@@ -546,48 +565,89 @@ def devices_show(ctx: click.Context, device_id: str) -> None:
     required=True,
     help="Folder to write DEVICE_ID.toml into; use it with --profiles.",
 )
+@click.option(
+    "--threads",
+    type=THREADS,
+    help="With --remote: measure at 1 and this many threads (default: the profile's cores).",
+)
+@remote_flags(None)
 @click.pass_context
-def devices_calibrate(ctx: click.Context, device_id: str, measurements: str, out_dir: str) -> None:
-    """Fit a device's latency scales to your own measurements; write a profile that uses them.
+def devices_calibrate(
+    ctx: click.Context,
+    device_id: str,
+    measurements: str | None,
+    out_dir: str,
+    threads: int | None,
+    **ssh: Any,
+) -> None:
+    """Fit a device's latency scales to measurements; write a profile that uses them.
 
-    Two scales are fitted (compute time and dispatch overhead of the estimate); the
-    leave-one-out error (each measurement predicted by a fit on the others) becomes the
-    calibrated profile's error band. Then `edgesub profile FILE --device raspberry-pi-5
-    --profiles my-profiles` estimates with it.
+    The measurements are yours (--measurements) or made now on the device over SSH
+    (--remote: a suite of reference graphs, convolutions, depthwise, matrix products and
+    element-wise chains at two sizes, at 1 and N threads). Two scales are fitted (compute time
+    and dispatch overhead of the estimate); the leave-one-out error (each measurement predicted
+    by a fit on the others) becomes the calibrated profile's error band. Then `edgesub profile
+    FILE --device raspberry-pi-5 --profiles my-profiles` estimates with it.
 
     \b
     Example:
       edgesub devices calibrate raspberry-pi-5 --measurements pi5.csv --out my-profiles
+      edgesub devices calibrate raspberry-pi-5 --remote pi@raspberrypi.local --out my-profiles
     """
-    from edgesub.profile.device_calibration import (
-        calibrate,
-        read_measurements,
-        write_calibrated_profile,
-    )
     from edgesub.profile.devices import get_device
+
+    remote = remote_options(**ssh)
+    if (remote is None) == (measurements is None):
+        raise ConfigError("give one of --measurements FILE.csv or --remote HOST")
+    if threads is not None and remote is None:
+        raise ConfigError("--threads needs --remote (a CSV says its own threads)")
+    device = get_device(device_id, ctx.obj["profiles_dir"])
+    result, source = _calibration(device, measurements, remote, threads)
+    _report_calibration(ctx, device, result, source, Path(out_dir))
+
+
+def _calibration(
+    device: Any, measurements: str | None, remote: RemoteOptions | None, threads: int | None
+) -> tuple[Any, str]:
+    """The fit, from the CSV or from the reference suite measured on the device; and what
+    the profile says it came from."""
+    from edgesub.console import note
+    from edgesub.profile.device_calibration import calibrate, calibrate_remote, read_measurements
+
+    if remote is None:
+        assert measurements is not None
+        return calibrate(device, read_measurements(Path(measurements))), measurements
+    count = threads or device.cores
+    result, model = calibrate_remote(device, remote, count, note)
+    return result, f"{remote.device_id} ({model}): reference suite at 1 and {count} threads"
+
+
+def _report_calibration(
+    ctx: click.Context, device: Any, result: Any, source: str, out_dir: Path
+) -> None:
+    from edgesub.profile.device_calibration import write_calibrated_profile
     from edgesub.profile.estimate import load_params
 
-    device = get_device(device_id, ctx.obj["profiles_dir"])
-    rows = read_measurements(Path(measurements))
-    result = calibrate(device, rows)
-    written = write_calibrated_profile(device, result, Path(measurements), Path(out_dir))
+    written = write_calibrated_profile(device, result, source, out_dir)
     if ctx.obj["as_json"]:
         print_json(
             {
                 "device": device.id,
                 "profile": str(written),
+                "source": source,
                 "compute_scale": result.compute_scale,
                 "overhead_scale": result.overhead_scale,
                 "error_pct": result.error_pct,
                 "max_error_pct": result.max_error_pct,
-                "measurements": len(rows),
+                "measurements": len(result.rows),
             }
         )
         return
     band = load_params().band_pct(device)
     out.print(
         f"{device.id}: compute × {result.compute_scale:g}, dispatch overhead × "
-        f"{result.overhead_scale:g}, fitted to {len(rows)} measurements",
+        f"{result.overhead_scale:g}, fitted to {len(result.rows)} measurements from "
+        f"{printable(source)}",
         soft_wrap=True,
     )
     for m, before, fitted, held_out in result.rows:
@@ -602,4 +662,4 @@ def devices_calibrate(ctx: click.Context, device_id: str, measurements: str, out
         f"(the published profile's band: ±{band:g} %)",
         soft_wrap=True,
     )
-    out.print(f"wrote {printable(str(written))}; use it with --profiles {printable(out_dir)}")
+    out.print(f"wrote {printable(str(written))}; use it with --profiles {printable(str(out_dir))}")

@@ -10,6 +10,9 @@ squared log error (a 2 ms and a 200 ms model count alike) with a weak pull towar
 scale the measurements cannot tell (every model compute-bound, say) stays near the estimate's.
 Its leave-one-out error — each measurement predicted by a fit on the others — is the error band
 the calibrated profile then carries.
+
+With ``--remote`` the measurements are made for the user: the graphs of
+:mod:`edgesub.profile.reference_suite` measured on the device at 1 and N threads.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import csv
 import dataclasses
 import datetime
 import math
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,12 +46,17 @@ from edgesub.profile.estimate import (
 )
 from edgesub.profile.formats import load_graph
 
+if TYPE_CHECKING:
+    from edgesub.profile.remote import RemoteOptions
+
 MIN_MEASUREMENTS = 3  # leave-one-out needs two to fit two scales
 REQUIRED_COLUMNS = ("file", "threads", "latency_ms")
 # Scales searched, as natural logs: 1/50 to 50 times the estimate, then refined around the best.
 _SEARCH = math.log(50.0)
 _GRID = 201
 _PRIOR = 1e-3  # weight of the pull of each log-scale towards 0 (the estimate as it is)
+# Timing of each reference graph on the device (measure_artifact's settings).
+SUITE_TIMING = {"warmup": 5, "runs": 20, "input_shape": None}
 
 
 @dataclass(frozen=True)
@@ -181,7 +192,35 @@ def calibrate(
     )
 
 
-def calibration_toml(result: Calibration, source: Path, date: str) -> str:
+def calibrate_remote(
+    device: DeviceProfile,
+    options: RemoteOptions,
+    threads: int,
+    notify: Callable[[str], None],
+) -> tuple[Calibration, str]:
+    """Measure the reference suite on the device over SSH at 1 and ``threads`` threads and fit
+    ``device`` to it; also the device's own model string, for the profile to name."""
+    from edgesub.profile.reference_suite import write_suite
+    from edgesub.profile.remote import measure_remote
+
+    counts = sorted({1, threads})
+    with tempfile.TemporaryDirectory(prefix="edgesub-suite-") as tmp:
+        files = write_suite(Path(tmp))
+        settings = [{**SUITE_TIMING, "threads": count} for count in counts]
+        rows, model = [], ""
+        for by_file in measure_remote(files, options, settings, notify):
+            for path in files:
+                outcome = by_file[path]
+                if outcome.error is not None:
+                    raise outcome.error
+                assert outcome.measurement is not None
+                model = outcome.identity["model"]
+                m = outcome.measurement
+                rows.append(Measurement(path, m["threads"], m["latency_ms"], m.get("runtime")))
+        return calibrate(device, rows), model
+
+
+def calibration_toml(result: Calibration, source: str, date: str) -> str:
     """The ``[calibration]`` table: the scales, the error, and every measurement with the
     estimates before and after (files as the CSV named them)."""
     lines = [
@@ -193,7 +232,7 @@ def calibration_toml(result: Calibration, source: Path, date: str) -> str:
         f"error_pct = {result.error_pct!r}  # leave-one-out, median",
         f"max_error_pct = {result.max_error_pct!r}",
         f"date = {toml_value(date)}",
-        f"source = {toml_value(str(source))}",
+        f"source = {toml_value(source)}",
     ]
     for m, before, fitted, held_out in result.rows:
         lines += [
@@ -211,7 +250,7 @@ def calibration_toml(result: Calibration, source: Path, date: str) -> str:
 
 
 def write_calibrated_profile(
-    device: DeviceProfile, result: Calibration, source: Path, out_dir: Path
+    device: DeviceProfile, result: Calibration, source: str, out_dir: Path
 ) -> Path:
     """``out_dir/ID.toml``: the device's own profile text with the calibration added, read back
     before it is kept, so ``--profiles out_dir`` is sure to load it."""

@@ -25,7 +25,7 @@ import shlex
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -410,18 +410,26 @@ class RemoteMeasurement:
 def measure_remote(
     files: list[Path],
     options: RemoteOptions,
-    settings: dict[str, Any],
+    settings: Sequence[dict[str, Any]],
     notify: Callable[[str], None],
-) -> dict[Path, RemoteMeasurement]:
-    """Measure ``files`` on the device, one session for all; a file that fails there gets its
-    error, a device that cannot be used raises :class:`RemoteError`."""
+) -> list[dict[Path, RemoteMeasurement]]:
+    """Measure ``files`` on the device once per entry of ``settings`` (measure_artifact's: at
+    1 and 4 threads, say), all in one session; a file that fails there gets its error, a
+    device that cannot be used raises :class:`RemoteError`."""
     session = RemoteSession(options, notify)
     with session.opened():
         session.check_space(files)
         device = session.python()
         remote_paths = session.upload(files)
         python = session.runtime_python(device, {p.suffix.lstrip(".").lower() for p in files})
-        report = session.measure(python, remote_paths, settings)
+        reports = [session.measure(python, remote_paths, each) for each in settings]
+    return [_results(files, remote_paths, report) for report in reports]
+
+
+def _results(
+    files: list[Path], remote_paths: list[str], report: dict[str, Any]
+) -> dict[Path, RemoteMeasurement]:
+    """The device's report per local file, its errors naming the file as the user does."""
     results = {}
     for path, remote_path in zip(files, remote_paths, strict=True):
         outcome = report["files"][remote_path]

@@ -335,8 +335,8 @@ def _measure_remote(
 
     if not graphs:
         return
-    results = measure_remote(
-        [path for path, _ in graphs], remote, settings, lambda line: note(line, not progress)
+    (results,) = measure_remote(
+        [path for path, _ in graphs], remote, [settings], lambda line: note(line, not progress)
     )
     for path, graph in graphs:
         entry = _manifest_entry(manifest, path)

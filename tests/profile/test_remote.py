@@ -265,7 +265,7 @@ def test_no_wheel_for_the_platform_names_the_package(server, model, tmp_path, mo
     )
     with pytest.raises(RemoteError, match=r"no wheel of onnxruntime==0\.0\.1 for "
                        + platform.machine()):  # fmt: skip
-        measure_remote([model], options, {"threads": 1, "warmup": 1, "runs": 3}, print)
+        measure_remote([model], options, [{"threads": 1, "warmup": 1, "runs": 3}], print)
     assert left_behind(tmp_path) == []
 
 
