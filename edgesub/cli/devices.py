@@ -584,10 +584,11 @@ def devices_calibrate(
 
     The measurements are yours (--measurements) or made now on the device over SSH
     (--remote: a suite of reference graphs, convolutions, depthwise, matrix products and
-    element-wise chains at two sizes, at 1 and N threads). Two scales are fitted (compute time
-    and dispatch overhead of the estimate); the leave-one-out error (each measurement predicted
-    by a fit on the others) becomes the calibrated profile's error band. Then `edgesub profile
-    FILE --device raspberry-pi-5 --profiles my-profiles` estimates with it.
+    element-wise chains at two sizes, at 1 and N threads). Three scales are fitted (compute
+    time, memory time and dispatch overhead of the estimate); the leave-one-out error (each
+    measurement predicted by a fit on the others) becomes the calibrated profile's error band.
+    Then `edgesub profile FILE --device raspberry-pi-5 --profiles my-profiles` estimates with
+    it.
 
     \b
     Example:
@@ -636,6 +637,7 @@ def _report_calibration(
                 "profile": str(written),
                 "source": source,
                 "compute_scale": result.compute_scale,
+                "memory_scale": result.memory_scale,
                 "overhead_scale": result.overhead_scale,
                 "error_pct": result.error_pct,
                 "max_error_pct": result.max_error_pct,
@@ -645,7 +647,8 @@ def _report_calibration(
         return
     band = load_params().band_pct(device)
     out.print(
-        f"{device.id}: compute × {result.compute_scale:g}, dispatch overhead × "
+        f"{device.id}: compute × {result.compute_scale:g}, memory × {result.memory_scale:g}, "
+        f"dispatch overhead × "
         f"{result.overhead_scale:g}, fitted to {len(result.rows)} measurements from "
         f"{printable(source)}",
         soft_wrap=True,

@@ -2,10 +2,10 @@
 
 The shipped estimator is calibrated on published measurements of many devices; a user with the
 device on their desk has better evidence. From a CSV of their measurements (``file``,
-``threads``, ``latency_ms``, optionally ``runtime``) two scales are fitted, each a physical
+``threads``, ``latency_ms``, optionally ``runtime``) three scales are fitted, each a physical
 quantity rather than a per-model answer: how much slower or faster this device's kernels run
-than the estimate's compute time, and the same for the runtime's dispatch overhead (what tiny
-models live on). Memory time stays as the profile's bandwidth gives it. The fit minimises the
+than the estimate's compute time, its memory time (the bandwidth it really reaches) and the
+runtime's dispatch overhead (what tiny models live on). The fit minimises the
 squared log error (a 2 ms and a 200 ms model count alike) with a weak pull towards 1, so a
 scale the measurements cannot tell (every model compute-bound, say) stays near the estimate's.
 Its leave-one-out error — each measurement predicted by a fit on the others — is the error band
@@ -49,11 +49,13 @@ from edgesub.profile.formats import load_graph
 if TYPE_CHECKING:
     from edgesub.profile.remote import RemoteOptions
 
-MIN_MEASUREMENTS = 3  # leave-one-out needs two to fit two scales
+MIN_MEASUREMENTS = 3  # each held-out row is predicted from at least two others
 REQUIRED_COLUMNS = ("file", "threads", "latency_ms")
 # Scales searched, as natural logs: 1/50 to 50 times the estimate, then refined around the best.
 _SEARCH = math.log(50.0)
-_GRID = 201
+_GRID = 41
+_ROUNDS = 6
+Scales = tuple[float, float, float]  # compute, memory, overhead
 _PRIOR = 1e-3  # weight of the pull of each log-scale towards 0 (the estimate as it is)
 # Timing of each reference graph on the device (measure_artifact's settings).
 SUITE_TIMING = {"warmup": 5, "runs": 20, "input_shape": None}
@@ -78,11 +80,12 @@ class _Parts:
     overhead_s: float  # per-op and per-inference dispatch, summed
     measured_s: float
 
-    def predict_s(self, compute_scale: np.ndarray, overhead_scale: np.ndarray) -> np.ndarray:
-        """Latency for every pair of scales: compute scales along rows, overhead along columns."""
-        scaled = np.multiply.outer(compute_scale, self.compute_s)
-        ops = np.maximum(scaled, self.memory_s).sum(axis=-1)
-        return ops[:, None] + overhead_scale[None, :] * self.overhead_s
+    def predict_s(self, compute: np.ndarray, memory: np.ndarray, overhead: np.ndarray):
+        """Latency for every combination of the three scales' values (axes in that order)."""
+        ops = np.maximum(
+            compute[:, None, None] * self.compute_s, memory[None, :, None] * self.memory_s
+        ).sum(axis=-1)
+        return ops[:, :, None] + overhead[None, None, :] * self.overhead_s
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Calibration:
     """The fitted scales, the leave-one-out error and each measurement's estimates."""
 
     compute_scale: float
+    memory_scale: float
     overhead_scale: float
     error_pct: float  # median |held-out prediction / measurement − 1|, %
     max_error_pct: float
@@ -145,23 +149,25 @@ def _parts(m: Measurement, device: DeviceProfile, params: EstimatorParams) -> _P
     return _Parts(times[:, 0], times[:, 1], overhead, m.latency_ms / 1e3)
 
 
-def _fit(parts: list[_Parts]) -> tuple[float, float]:
-    """The (compute, overhead) scales of least squared log error, by a coarse grid over
-    1/50-50 and a fine one around its best (0.1 % steps)."""
-    centre, half = np.zeros(2), _SEARCH
-    for _ in range(3):
+def _fit(parts: list[_Parts]) -> Scales:
+    """The (compute, memory, overhead) scales of least squared log error: a grid over 1/50-50
+    for each, then finer grids around the best (to 0.01 % steps)."""
+    centre, half = np.zeros(3), _SEARCH
+    for _ in range(_ROUNDS):
         axes = [np.exp(np.linspace(c - half, c + half, _GRID)) for c in centre]
-        loss = _PRIOR * (np.log(axes[0])[:, None] ** 2 + np.log(axes[1])[None, :] ** 2)
+        logs = np.meshgrid(*map(np.log, axes), indexing="ij")
+        loss = _PRIOR * sum(grid**2 for grid in logs)
         for p in parts:
             loss = loss + (np.log(p.predict_s(*axes)) - math.log(p.measured_s)) ** 2
-        i, j = np.unravel_index(int(np.argmin(loss)), loss.shape)
-        centre = np.log([axes[0][i], axes[1][j]])
+        best = np.unravel_index(int(np.argmin(loss)), loss.shape)
+        centre = np.array([math.log(axis[i]) for axis, i in zip(axes, best, strict=True)])
         half = 4 * (2 * half / (_GRID - 1))  # four steps of this grid either side
-    return float(math.exp(centre[0])), float(math.exp(centre[1]))
+    compute, memory, overhead = (float(math.exp(c)) for c in centre)
+    return compute, memory, overhead
 
 
-def _predict_ms(p: _Parts, scales: tuple[float, float]) -> float:
-    return float(p.predict_s(np.array([scales[0]]), np.array([scales[1]]))[0, 0]) * 1e3
+def _predict_ms(p: _Parts, scales: Scales) -> float:
+    return float(p.predict_s(*(np.array([s]) for s in scales))[0, 0, 0]) * 1e3
 
 
 def calibrate(
@@ -180,12 +186,13 @@ def calibrate(
         abs(h / m.latency_ms - 1.0) * 100 for h, m in zip(held_out, measurements, strict=True)
     ]
     rows = tuple(
-        (m, _predict_ms(p, (1.0, 1.0)), _predict_ms(p, scales), h)
+        (m, _predict_ms(p, (1.0, 1.0, 1.0)), _predict_ms(p, scales), h)
         for m, p, h in zip(measurements, parts, held_out, strict=True)
     )
     return Calibration(
         compute_scale=round(scales[0], 4),
-        overhead_scale=round(scales[1], 4),
+        memory_scale=round(scales[1], 4),
+        overhead_scale=round(scales[2], 4),
         error_pct=round(float(np.median(errors)), 1),
         max_error_pct=round(max(errors), 1),
         rows=rows,
@@ -228,6 +235,7 @@ def calibration_toml(result: Calibration, source: str, date: str) -> str:
         "# Fitted by `edgesub devices calibrate` to the measurements below (not published data).",
         "[calibration]",
         f"compute_scale = {result.compute_scale!r}",
+        f"memory_scale = {result.memory_scale!r}",
         f"overhead_scale = {result.overhead_scale!r}",
         f"error_pct = {result.error_pct!r}  # leave-one-out, median",
         f"max_error_pct = {result.max_error_pct!r}",

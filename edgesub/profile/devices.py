@@ -51,10 +51,11 @@ class Cluster:
 @dataclass(frozen=True)
 class DeviceCalibration:
     """Scales fitted to the user's own measurements on this device (``edgesub devices
-    calibrate``): compute time and dispatch overhead of the estimate times these, and the fit's
-    leave-one-out error, which replaces the core class's band for this device."""
+    calibrate``): compute time, memory time and dispatch overhead of the estimate times these,
+    and the fit's leave-one-out error, which replaces the core class's band for this device."""
 
     compute_scale: float
+    memory_scale: float  # > 1: the bandwidth the device reaches is below the profile's
     overhead_scale: float
     error_pct: float
     measurements: int  # how many the fit used
@@ -164,6 +165,7 @@ def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
 
 _REQUIRED_CALIBRATION = {
     "compute_scale": float,
+    "memory_scale": float,
     "overhead_scale": float,
     "date": str,
     "measurements": list,
@@ -185,6 +187,7 @@ def _calibration(raw: Any, source: str) -> DeviceCalibration:
     )  # fmt: skip
     return DeviceCalibration(
         compute_scale=float(raw["compute_scale"]),
+        memory_scale=float(raw["memory_scale"]),
         overhead_scale=float(raw["overhead_scale"]),
         error_pct=float(raw["error_pct"]),
         measurements=len(raw["measurements"]),

@@ -229,10 +229,10 @@ def op_times(
     return compute, memory, runtime.op_us_ghz * 1e-6 / device.clock_ghz
 
 
-def device_scales(device: DeviceProfile) -> tuple[float, float]:
-    """The compute and overhead scales of a calibrated profile, else (1, 1)."""
+def device_scales(device: DeviceProfile) -> tuple[float, float, float]:
+    """The compute, memory and overhead scales of a calibrated profile, else ones."""
     cal = device.calibration
-    return (cal.compute_scale, cal.overhead_scale) if cal else (1.0, 1.0)
+    return (cal.compute_scale, cal.memory_scale, cal.overhead_scale) if cal else (1.0, 1.0, 1.0)
 
 
 def runtime_factor(params: EstimatorParams, runtime: str, kind: str, precision: str) -> float:
@@ -265,11 +265,11 @@ def estimate_latency_ms(
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
     rates = {kind: compute_rate_gops(device, kind, threads, params) for kind in ARITHMETIC}
-    compute_scale, overhead_scale = device_scales(device)
+    compute_scale, memory_scale, overhead_scale = device_scales(device)
     seconds = run_seconds(device, rt) * overhead_scale
     for op in graph.ops:  # the roofline of each op, then its dispatch
         compute, memory, overhead = op_times(op, device, threads, params, rt, rates)
-        seconds += max(compute * compute_scale, memory) + overhead * overhead_scale
+        seconds += max(compute * compute_scale, memory * memory_scale) + overhead * overhead_scale
     return 1e3 * seconds
 
 

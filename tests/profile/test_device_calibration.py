@@ -21,22 +21,24 @@ from edgesub.profile.device_calibration import Measurement, calibrate, read_meas
 from edgesub.profile.devices import DeviceCalibration, get_device
 from edgesub.profile.estimate import estimate_latency_ms
 from edgesub.profile.formats import load_graph
+from edgesub.profile.reference_suite import write_suite
 
 DEVICE = "raspberry-pi-4b"
-TRUE_SCALES = (1.8, 0.6)
+TRUE_SCALES = (1.8, 1.3, 0.6)  # compute, memory, overhead
 
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory) -> list[Measurement]:
-    """Models from tiny (overhead-bound) to 17 M MACs (compute-bound), at 1 and 4 threads,
-    "measured" on the device with the true scales."""
+    """The reference suite (overhead-, compute- and memory-bound graphs) and two small CNNs,
+    at 1 and 4 threads, "measured" on the device with the true scales."""
     folder = tmp_path_factory.mktemp("calibration")
     truth = dataclasses.replace(
         get_device(DEVICE), calibration=DeviceCalibration(*TRUE_SCALES, 0.0, 1, "2026-12-01")
     )
+    cnns = [tiny_cnn(folder / "w4.onnx"), tiny_cnn(folder / "w32.onnx", width=32)]
+    paths = [*write_suite(folder), *cnns]
     rows = []
-    for width in (4, 32, 128, 512):
-        path = tiny_cnn(folder / f"w{width}.onnx", width=width)
+    for path in paths:
         for threads in (1, 4):
             latency = estimate_latency_ms(load_graph(path), truth, threads)
             rows.append(Measurement(path, threads, round(latency, 6)))
@@ -52,8 +54,8 @@ def write_csv(rows: list[Measurement], path) -> None:
 
 def test_the_fit_finds_the_scales_and_predicts_held_out_rows(measured):
     result = calibrate(get_device(DEVICE), measured)
-    assert result.compute_scale == pytest.approx(TRUE_SCALES[0], rel=0.01)
-    assert result.overhead_scale == pytest.approx(TRUE_SCALES[1], rel=0.01)
+    found = (result.compute_scale, result.memory_scale, result.overhead_scale)
+    assert found == pytest.approx(TRUE_SCALES, rel=0.01)
     assert result.error_pct < 1.0 and result.max_error_pct < 2.0
     for m, _, fitted, held_out in result.rows:
         assert fitted == pytest.approx(m.latency_ms, rel=0.01)
@@ -74,7 +76,7 @@ def test_the_written_profile_is_used_with_profiles(measured, tmp_path):
     assert result.exit_code == 0, result.output
     assert "leave-one-out error: median" in result.output
     written = tomllib.loads((out / f"{DEVICE}.toml").read_text())
-    assert written["id"] == DEVICE and len(written["calibration"]["measurements"]) == 8
+    assert written["id"] == DEVICE and len(written["calibration"]["measurements"]) == 20
     error_pct = written["calibration"]["error_pct"]
     show = runner.invoke(cli, ["devices", "--profiles", str(out), "show", DEVICE])
     assert show.exit_code == 0 and "[calibration]" in show.output

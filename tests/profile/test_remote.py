@@ -381,3 +381,19 @@ def test_remote_settings_are_checked_before_anything_runs(tmp_path):
         (["--remote", "board", "--ssh-option", "-oProxyCommand=x"], "Name=value"),
     ]:
         assert message in one_line_error(edgesub("profile", model, *flags))
+
+
+def test_calibrate_measures_the_reference_suite_on_the_device(server, tmp_path):
+    """`devices calibrate --remote`: the suite measured there, a profile written here."""
+    out = tmp_path / "profiles"
+    result = edgesub(
+        "devices", "--json", "calibrate", "raspberry-pi-4b", "--remote", server.target,
+        "--threads", "1", "--out", out, "--remote-python", sys.executable,
+        *server.options(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["measurements"] == 8 and summary["source"].startswith(f"ssh:{server.target}")
+    text = (out / "raspberry-pi-4b.toml").read_text()
+    assert "[calibration]" in text and text.count("[[calibration.measurements]]") == 8
+    assert left_behind(tmp_path) == []
