@@ -176,7 +176,9 @@ class Ssh:
         scp = ["scp", "-q", *self._common(), *port, "--", *map(str, files), destination]
         self._call(scp, "copying the files", SETUP_TIMEOUT_S, ssh_status=1)
 
-    def _call(self, argv: list[str], what: str, timeout_s: float, ssh_status: int = SSH_FAILED):
+    def _call(
+        self, argv: list[str], what: str, timeout_s: float, ssh_status: int = SSH_FAILED
+    ) -> str:
         """Run ``argv`` with its stdin held open until it ends: the device-side program ends
         its process group when ssh's connection, and so that stdin, goes away."""
         read_end, write_end = os.pipe()
