@@ -76,7 +76,7 @@ def test_the_written_profile_is_used_with_profiles(measured, tmp_path):
     assert result.exit_code == 0, result.output
     assert "leave-one-out error: median" in result.output
     written = tomllib.loads((out / f"{DEVICE}.toml").read_text())
-    assert written["id"] == DEVICE and len(written["calibration"]["measurements"]) == 20
+    assert written["id"] == DEVICE and len(written["calibration"]["measurements"]) == 32
     error_pct = written["calibration"]["error_pct"]
     show = runner.invoke(cli, ["devices", "--profiles", str(out), "show", DEVICE])
     assert show.exit_code == 0 and "[calibration]" in show.output
