@@ -8,6 +8,8 @@ they need, never raw dicts.
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import tomllib
 import types
 import typing
@@ -245,12 +247,68 @@ class ProfileConfig:
     warmup: int = 10
     runs: int = 50
     profiles_dir: str = ""
+    # Measure on this device over SSH instead of on this machine ([user@]host[:port]; "": here).
+    remote: str = ""
+    remote_python: str = ""  # the device's Python with the runtimes ("": a venv is built there)
+    ssh_options: tuple[str, ...] = ()  # extra `ssh -o` options, e.g. "IdentityFile=~/.ssh/pi"
+    ssh_config: str = ""  # an ssh_config file instead of ~/.ssh/config (`ssh -F`)
+    keep_remote: bool = False  # keep the device's temporary folder (to look into a failure)
 
     def validate(self) -> None:
         _check(bool(self.devices), "profile.devices must name at least one device")
         check_count(self.threads, "profile.threads", 1, MAX_THREADS)
         check_count(self.runs, "profile.runs", 1, MAX_RUNS)
         check_count(self.warmup, "profile.warmup", 0, MAX_RUNS)
+        if self.remote:
+            parse_remote(self.remote, "profile.remote")
+        for option in self.ssh_options:
+            check_ssh_option(option, "profile.ssh_options")
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    """An SSH destination as ``edgesub profile --remote`` takes it: ``[user@]host[:port]``."""
+
+    text: str  # as the user wrote it: the device's label in records
+    host: str  # a name, an address or an alias of the user's ~/.ssh/config
+    user: str | None = None
+    port: int | None = None
+
+    @property
+    def destination(self) -> str:
+        """What ssh takes as its destination argument."""
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+
+# user and host may not start with "-" (ssh would read them as options); IPv6 in brackets
+_REMOTE = re.compile(
+    r"^(?:(?P<user>[A-Za-z0-9_.][A-Za-z0-9_.-]*)@)?"
+    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.%]+)\]|(?P<host>[A-Za-z0-9_.][A-Za-z0-9_.-]*))"
+    r"(?::(?P<port>[0-9]{1,5}))?$"
+)
+_SSH_OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9]*[= ]\S")
+
+
+def parse_remote(text: str, key: str = "--remote") -> RemoteTarget:
+    """``[user@]host[:port]`` checked: nothing ssh could read as an option, a port in range."""
+    match = _REMOTE.match(text)
+    port = int(match["port"]) if match and match["port"] else None
+    _check(
+        match is not None and (port is None or 1 <= port <= 65535),
+        f"{key} must be [user@]host[:port] (host: a name, an address, an ~/.ssh/config alias "
+        f"or [IPv6]), got {text!r}",
+    )
+    assert match is not None
+    return RemoteTarget(text, match["ipv6"] or match["host"], match["user"], port)
+
+
+def check_ssh_option(option: str, key: str = "--ssh-option") -> str:
+    """One ``ssh -o`` option, ``Name=value``: a name first, so it cannot be another flag."""
+    _check(
+        bool(_SSH_OPTION.match(option)) and option.isprintable(),
+        f"{key} takes ssh_config options as Name=value (e.g. Port=2222), got {option!r}",
+    )
+    return option
 
 
 @dataclass(frozen=True)
@@ -481,25 +539,27 @@ def to_dict(config: Any) -> dict[str, Any]:
 def to_toml(config: RunConfig) -> str:
     """Serialise the resolved configuration (what actually ran) as TOML."""
     raw = to_dict(config)
-    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    lines = [f"{k} = {toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
     for section, table in raw.items():
         if not isinstance(table, dict):
             continue
         lines += ["", f"[{section}]"]
         scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in scalars.items()]
         for sub, subtable in table.items():
             if isinstance(subtable, dict):
                 lines += ["", f"[{section}.{sub}]"]
-                lines += [f"{k} = {_toml_value(v)}" for k, v in subtable.items()]
+                lines += [f"{k} = {toml_value(v)}" for k, v in subtable.items()]
     return "\n".join(lines) + "\n"
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` as a TOML literal: a basic string with every control character escaped."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    # JSON's string escapes are TOML's, but for DEL, which TOML needs escaped too
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")

@@ -269,6 +269,7 @@ def token_id_precisions(cfg: config_mod.ConvertConfig) -> config_mod.ConvertConf
 def stage_profile(run: RunDir, cfg: RunConfig, *, progress: bool) -> list[ProfileEntry]:
     from edgesub.converters import read_manifest
     from edgesub.profile import profile_artifacts, write_profile
+    from edgesub.profile.remote import RemoteOptions
 
     manifest = read_manifest(run.require(run.manifest, "convert"))
     paths = [run.artifacts / entry.file for entry in manifest.artifacts]
@@ -283,6 +284,7 @@ def stage_profile(run: RunDir, cfg: RunConfig, *, progress: bool) -> list[Profil
         profiles_dir=p.profiles_dir or None,
         manifest=manifest,
         progress=progress,
+        remote=RemoteOptions.from_config(p),
     )
     from edgesub.profile.teacher_estimate import estimate_teacher
 

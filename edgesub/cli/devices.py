@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from edgesub.console import out, printable
 from edgesub.errors import BatchError, ConfigError
 
 if TYPE_CHECKING:
+    from edgesub.profile.remote import RemoteOptions
     from edgesub.profile.run import ProfileResult
 
 # One source of defaults: the [profile] section of the pipeline configuration.
@@ -52,6 +54,53 @@ threads_option = click.option(
     show_default=True,
     help="CPU threads to measure and estimate at.",
 )
+
+
+def remote_flags(default_remote: str | None) -> Callable[[Any], Any]:
+    """``--remote`` and the options that go with it, for each command that measures on a
+    device over SSH (the command takes them as ``**ssh`` for :func:`remote_options`)."""
+    flags = [
+        click.option(
+            "--remote",
+            metavar="[USER@]HOST[:PORT]",
+            default=default_remote,
+            help="Measure on this device over SSH (default: here; aliases, ports and keys of "
+            "~/.ssh/config work as with ssh; the host key must be known). Profile records: "
+            "device ssh:TARGET.",
+        ),
+        click.option(
+            "--remote-python",
+            metavar="PATH",
+            help="The device's Python with numpy and the runtimes (default: a venv built in a "
+            "temporary folder there from the pinned runtime requirements).",
+        ),
+        click.option(
+            "--ssh-option",
+            "ssh_options",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Extra ssh option, repeatable, e.g. IdentityFile=~/.ssh/pi (as ssh -o; "
+            "default: none).",
+        ),
+        click.option(
+            "--ssh-config",
+            type=click.Path(exists=True, dir_okay=False),
+            help="An ssh_config file to use instead of ~/.ssh/config (as ssh -F; default: "
+            "ssh's own).",
+        ),
+        click.option(
+            "--keep-remote",
+            is_flag=True,
+            help="Keep the device's temporary folder (default: removed).",
+        ),
+    ]
+
+    def apply(command: Any) -> Any:
+        for flag in reversed(flags):
+            command = flag(command)
+        return command
+
+    return apply
 
 
 def device_option(default: str) -> Any:
@@ -106,6 +155,7 @@ def device_option(default: str) -> Any:
     help="Estimate graphs with ops of unknown cost, flagged (default: refuse, naming them).",
 )
 @runtime_option
+@remote_flags(PROFILE_DEFAULTS.remote or None)
 @no_progress_option
 def profile(
     targets: tuple[str, ...],
@@ -121,6 +171,7 @@ def profile(
     allow_partial: bool,
     runtime: str | None,
     no_progress: bool,
+    **ssh: Any,
 ) -> None:
     """Measure and estimate latency, memory and energy of artifacts or a run directory.
 
@@ -132,8 +183,12 @@ def profile(
     Example:
       edgesub profile model.tflite --device raspberry-pi-5 --device pixel-4 --threads 4
       edgesub profile models/*.tflite --device all --no-measure
+      edgesub profile model.tflite --remote pi@raspberrypi.local
     """
     shape = parse_shape(input_shape)
+    remote = remote_options(**ssh)
+    if remote is not None and not measure:
+        raise ConfigError("--remote measures on the device; it cannot go with --no-measure")
     from edgesub.profile.run import profile_batch, write_profile
 
     paths, manifest, run = _resolve_profile_targets(targets)
@@ -155,6 +210,7 @@ def profile(
         progress=not no_progress and not as_json,
         allow_partial=allow_partial,
         runtime=runtime,
+        remote=remote,
     )
     if run is not None:
         write_profile(run.profile, result.records, result.failures)
@@ -165,13 +221,46 @@ def profile(
     _fail_if_any(result)
 
 
+def remote_options(
+    remote: str | None,
+    remote_python: str | None,
+    ssh_options: tuple[str, ...],
+    ssh_config: str | None,
+    keep_remote: bool,
+) -> RemoteOptions | None:
+    """The ``--remote`` flags as RemoteOptions (None: measure here); the ssh ones need it."""
+    from edgesub.config import check_ssh_option
+    from edgesub.profile.remote import RemoteOptions
+
+    if remote is None:
+        needing = {
+            "--remote-python": remote_python,
+            "--ssh-option": ssh_options,
+            "--ssh-config": ssh_config,
+            "--keep-remote": keep_remote,
+        }
+        given = [flag for flag, value in needing.items() if value]
+        if given:
+            raise ConfigError(f"{given[0]} needs --remote [USER@]HOST[:PORT]")
+        return None
+    return RemoteOptions.parse(
+        remote,
+        python=remote_python,
+        ssh_options=tuple(check_ssh_option(option) for option in ssh_options),
+        ssh_config=ssh_config,
+        keep=keep_remote,
+    )
+
+
 def _print_profile(result: ProfileResult) -> None:
     """One table across every file that profiled, then a line per file that did not."""
-    from edgesub.report.table import failure_lines, profile_tables
+    from edgesub.report.table import device_identity_lines, failure_lines, profile_tables
 
     if result.records:
         for table in profile_tables(result.records, out.width):
             out.print(table)
+    for line in device_identity_lines(result.records):
+        out.print(line, soft_wrap=True)
     for line in failure_lines(result.failures):
         out.print(line, soft_wrap=True)
 
@@ -490,3 +579,121 @@ def devices_show(ctx: click.Context, device_id: str) -> None:
         print_json(dataclasses.asdict(device))
     else:
         click.echo(profile_text(device))
+
+
+@devices.command("calibrate")
+@click.argument("device_id")
+@click.option(
+    "--measurements",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV of your measurements on the device: file, threads, latency_ms (median, ms), "
+    "optionally runtime; files relative to the CSV (default: none; or --remote).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder to write DEVICE_ID.toml into; use it with --profiles.",
+)
+@click.option(
+    "--threads",
+    type=THREADS,
+    help="With --remote: measure at 1 and this many threads (default: the profile's cores).",
+)
+@remote_flags(None)
+@click.pass_context
+def devices_calibrate(
+    ctx: click.Context,
+    device_id: str,
+    measurements: str | None,
+    out_dir: str,
+    threads: int | None,
+    **ssh: Any,
+) -> None:
+    """Fit a device's latency scales to measurements; write a profile that uses them.
+
+    The measurements are yours (--measurements) or made now on the device over SSH
+    (--remote: a suite of reference graphs, convolutions, depthwise, matrix products and
+    element-wise chains at two sizes, at 1 and N threads). Three scales are fitted (compute
+    time, memory time and dispatch overhead of the estimate); the leave-one-out error (each
+    measurement predicted by a fit on the others) becomes the calibrated profile's error band.
+    Then `edgesub profile FILE --device raspberry-pi-5 --profiles my-profiles` estimates with
+    it.
+
+    \b
+    Example:
+      edgesub devices calibrate raspberry-pi-5 --measurements pi5.csv --out my-profiles
+      edgesub devices calibrate raspberry-pi-5 --remote pi@raspberrypi.local --out my-profiles
+    """
+    from edgesub.profile.devices import get_device
+
+    remote = remote_options(**ssh)
+    if (remote is None) == (measurements is None):
+        raise ConfigError("give one of --measurements FILE.csv or --remote HOST")
+    if threads is not None and remote is None:
+        raise ConfigError("--threads needs --remote (a CSV says its own threads)")
+    device = get_device(device_id, ctx.obj["profiles_dir"])
+    result, source = _calibration(device, measurements, remote, threads)
+    _report_calibration(ctx, device, result, source, Path(out_dir))
+
+
+def _calibration(
+    device: Any, measurements: str | None, remote: RemoteOptions | None, threads: int | None
+) -> tuple[Any, str]:
+    """The fit, from the CSV or from the reference suite measured on the device; and what
+    the profile says it came from."""
+    from edgesub.console import note
+    from edgesub.profile.device_calibration import calibrate, calibrate_remote, read_measurements
+
+    if remote is None:
+        assert measurements is not None
+        return calibrate(device, read_measurements(Path(measurements))), measurements
+    count = threads or device.cores
+    result, model = calibrate_remote(device, remote, count, note)
+    return result, f"{remote.device_id} ({model}): reference suite at 1 and {count} threads"
+
+
+def _report_calibration(
+    ctx: click.Context, device: Any, result: Any, source: str, out_dir: Path
+) -> None:
+    from edgesub.profile.device_calibration import write_calibrated_profile
+    from edgesub.profile.estimate import load_params
+
+    written = write_calibrated_profile(device, result, source, out_dir)
+    if ctx.obj["as_json"]:
+        print_json(
+            {
+                "device": device.id,
+                "profile": str(written),
+                "source": source,
+                "compute_scale": result.compute_scale,
+                "memory_scale": result.memory_scale,
+                "overhead_scale": result.overhead_scale,
+                "error_pct": result.error_pct,
+                "max_error_pct": result.max_error_pct,
+                "measurements": len(result.rows),
+            }
+        )
+        return
+    band = load_params().band_pct(device)
+    out.print(
+        f"{device.id}: compute × {result.compute_scale:g}, memory × {result.memory_scale:g}, "
+        f"dispatch overhead × "
+        f"{result.overhead_scale:g}, fitted to {len(result.rows)} measurements from "
+        f"{printable(source)}",
+        soft_wrap=True,
+    )
+    for m, before, fitted, held_out in result.rows:
+        out.print(
+            f"  {printable(m.file.name)} at {m.threads} thread(s): measured {m.latency_ms:g} ms, "
+            f"estimated {before:.4g} ms before, {fitted:.4g} ms fitted, {held_out:.4g} ms "
+            "held out",
+            soft_wrap=True,
+        )
+    out.print(
+        f"leave-one-out error: median {result.error_pct:g} %, max {result.max_error_pct:g} % "
+        f"(the published profile's band: ±{band:g} %)",
+        soft_wrap=True,
+    )
+    out.print(f"wrote {printable(str(written))}; use it with --profiles {printable(str(out_dir))}")

@@ -8,15 +8,14 @@ text model's vocabulary), a requirements.txt pinned to edgesub's own runtime ext
 
 from __future__ import annotations
 
-import re
 import shutil
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from edgesub.converters.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from edgesub.converters.manifest_record import Aarch64Check, Manifest, Recommendation
-from edgesub.errors import ConfigError, MissingDependencyError
+from edgesub.errors import ConfigError
 from edgesub.labels import labels_text
 from edgesub.package.bundle import CHECKSUMS, write_checksums, write_tarball
 from edgesub.package.readme import render
@@ -24,13 +23,10 @@ from edgesub.package.selection import select
 from edgesub.package.source import LABELS_FILE, PackageSource, check_read_back, class_names
 from edgesub.package.targets import TARGETS, PackageRequest
 from edgesub.profile.profile_record import HOST
+from edgesub.profile.requirements import runtime_requirements
 
 RUNNER = "run.py"
 REQUIREMENTS = "requirements.txt"
-# The distribution that runs each artifact format on a device.
-RUNTIME_PACKAGES = {"tflite": "ai-edge-litert", "onnx": "onnxruntime"}
-PILLOW = "pillow>=10"  # reads image files; not needed for .npy or text inputs
-_NAME = re.compile(r"^[A-Za-z0-9._-]+")
 
 
 @TARGETS.register("raspberry-pi")
@@ -116,32 +112,6 @@ def _read_back(folder: Path) -> None:
     if (folder / LABELS_FILE).is_file():
         text = (folder / LABELS_FILE).read_text(encoding="utf-8")
         check_read_back(text, class_names(manifest.model), f"{folder.name}/{LABELS_FILE}")
-
-
-def runtime_requirements(formats: set[str], images: bool) -> list[str]:
-    """numpy and each format's runtime at the versions edgesub's ``runtime`` extra pins."""
-    pins = _edgesub_pins()
-    names = ["numpy", *(RUNTIME_PACKAGES[f] for f in sorted(formats))]
-    return [pins[n] for n in names] + ([PILLOW] if images else [])
-
-
-def _edgesub_pins() -> dict[str, str]:
-    """edgesub's own requirements (base and the runtime extra), by distribution name."""
-    try:
-        requires = metadata.requires("edgesub") or []
-    except metadata.PackageNotFoundError:
-        raise MissingDependencyError(
-            "edgesub is not installed (its runtime pins are read from its metadata)"
-        ) from None
-    pins = {}
-    for line in requires:
-        requirement, _, marker = line.partition(";")
-        if marker.strip() and 'extra == "runtime"' not in marker:
-            continue
-        match = _NAME.match(requirement.strip())
-        if match:
-            pins[match.group(0).lower().replace("_", "-")] = requirement.strip()
-    return pins
 
 
 def _default_model(recommended: Recommendation | None, files: list[str]) -> str:

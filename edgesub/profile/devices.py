@@ -49,8 +49,23 @@ class Cluster:
 
 
 @dataclass(frozen=True)
+class DeviceCalibration:
+    """Scales fitted to the user's own measurements on this device (``edgesub devices
+    calibrate``): compute time, memory time and dispatch overhead of the estimate times these,
+    and the fit's leave-one-out error, which replaces the core class's band for this device."""
+
+    compute_scale: float
+    memory_scale: float  # > 1: the bandwidth the device reaches is below the profile's
+    overhead_scale: float
+    error_pct: float
+    measurements: int  # how many the fit used
+    date: str  # when it was fitted, ISO 8601
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
-    """One device: CPU clusters, memory and power, as published."""
+    """One device: CPU clusters, memory and power, as published (and, for a user's calibrated
+    profile, the scales its own measurements gave)."""
 
     id: str
     display_name: str
@@ -69,6 +84,7 @@ class DeviceProfile:
     power_point: str = "unknown"  # where the watts were measured (POWER_POINTS)
     sustained_clock_ghz: float | None = None  # clock a long run settles at without cooling
     thermal_note: str = ""
+    calibration: DeviceCalibration | None = None
 
     @property
     def clock_ghz(self) -> float:
@@ -139,6 +155,7 @@ def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
     _check(all(isinstance(r, str) for r in raw["runtimes"]), source, "runtimes", "must be strings")
     gemm, point, thermal = _power_extras(raw, power, clusters, source)
     _check_sources(raw, source)
+    calibration = _calibration(raw["calibration"], source) if "calibration" in raw else None
     return DeviceProfile(
         id=raw["id"],
         display_name=raw["display_name"],
@@ -157,6 +174,39 @@ def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
         power_point=point,
         sustained_clock_ghz=thermal.get("sustained_clock_ghz"),
         thermal_note=str(thermal.get("note", "")),
+        calibration=calibration,
+    )
+
+
+_REQUIRED_CALIBRATION = {
+    "compute_scale": float,
+    "memory_scale": float,
+    "overhead_scale": float,
+    "date": str,
+    "measurements": list,
+}
+
+
+def _calibration(raw: Any, source: str) -> DeviceCalibration:
+    """The ``[calibration]`` table; its numbers come from the measurements it lists, not from
+    published sources, so they need no ``[[sources]]`` entry."""
+    _check(isinstance(raw, dict), source, "calibration", "must be a table")
+    _fields(raw, _REQUIRED_CALIBRATION, "calibration.", source)
+    error = raw.get("error_pct")
+    _check(
+        isinstance(error, int | float) and not isinstance(error, bool) and error >= 0
+        and math.isfinite(error),
+        source,
+        "calibration.error_pct",
+        f"must be a finite number >= 0, got {error!r}",
+    )  # fmt: skip
+    return DeviceCalibration(
+        compute_scale=float(raw["compute_scale"]),
+        memory_scale=float(raw["memory_scale"]),
+        overhead_scale=float(raw["overhead_scale"]),
+        error_pct=float(raw["error_pct"]),
+        measurements=len(raw["measurements"]),
+        date=raw["date"],
     )
 
 
@@ -245,7 +295,7 @@ def _numeric_fields(table: dict[str, Any], prefix: str = "") -> list[str]:
     found: list[str] = []
     for key, value in table.items():
         path = prefix + key
-        if key == "sources":
+        if key in ("sources", "calibration"):  # calibration: the user's measurements
             continue
         if isinstance(value, dict):
             found += _numeric_fields(value, path + ".")

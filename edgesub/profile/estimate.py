@@ -126,7 +126,10 @@ class EstimatorParams:
         }
 
     def band_pct(self, device: DeviceProfile) -> float:
-        """The error band of ``device``'s class (its first cluster's), else the overall one."""
+        """A calibrated device's own leave-one-out error, else the error band of its class
+        (its first cluster's), else the overall one."""
+        if device.calibration is not None:
+            return device.calibration.error_pct
         return self.error_band_pct.get(device_class(device), self.latency_error_pct)
 
 
@@ -224,16 +227,17 @@ def arithmetic(op: OpCost, runtime: RuntimeCosts) -> str:
     return "fp16" if runtime.fp32_as_fp16 else "fp32"
 
 
-def op_parts(
+def op_times(
     op: OpCost,
     device: DeviceProfile,
     threads: int,
     params: EstimatorParams,
     runtime: RuntimeCosts,
     rates: dict[str, float] | None = None,
-) -> LatencyParts:
-    """Roofline time of one op plus its dispatch overhead (``rates``: per-arithmetic kernel
-    rates of :func:`compute_rate_gops`, computed once per graph by the caller)."""
+) -> tuple[float, float, float]:
+    """One op's compute, memory and dispatch seconds before the device's own calibration
+    (``rates``: per-arithmetic kernel rates of :func:`compute_rate_gops`, computed once per
+    graph by the caller)."""
     memory = op.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
     compute = 0.0
     if op.macs:
@@ -244,10 +248,31 @@ def op_parts(
         kind = arithmetic(op, runtime)
         rate = (rates or {}).get(kind) or compute_rate_gops(device, kind, threads, params)
         compute = 2.0 * op.macs / (rate * 1e9 * efficiency)
-    overhead = runtime.op_us_ghz * 1e-6 / device.clock_ghz
+    return compute, memory, runtime.op_us_ghz * 1e-6 / device.clock_ghz
+
+
+def device_scales(device: DeviceProfile) -> tuple[float, float, float]:
+    """The compute, memory and overhead scales of a calibrated profile, else ones."""
+    cal = device.calibration
+    return (cal.compute_scale, cal.memory_scale, cal.overhead_scale) if cal else (1.0, 1.0, 1.0)
+
+
+def op_parts(
+    op: OpCost,
+    device: DeviceProfile,
+    threads: int,
+    params: EstimatorParams,
+    runtime: RuntimeCosts,
+    rates: dict[str, float] | None = None,
+) -> LatencyParts:
+    """One op's roofline time (with the device's calibration scales) and dispatch, split by
+    what bounds it."""
+    compute_scale, memory_scale, overhead_scale = device_scales(device)
+    compute, memory, overhead = op_times(op, device, threads, params, runtime, rates)
+    compute, memory = compute * compute_scale, memory * memory_scale
     if compute > memory:
-        return LatencyParts(compute_s=compute, overhead_s=overhead)
-    return LatencyParts(memory_s=memory, overhead_s=overhead)
+        return LatencyParts(compute_s=compute, overhead_s=overhead * overhead_scale)
+    return LatencyParts(memory_s=memory, overhead_s=overhead * overhead_scale)
 
 
 def runtime_factor(params: EstimatorParams, runtime: str, kind: str, precision: str) -> float:
@@ -280,10 +305,15 @@ def latency_parts(
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
     rates = {kind: compute_rate_gops(device, kind, threads, params) for kind in ARITHMETIC}
-    parts = LatencyParts(overhead_s=rt.run_us_ghz * 1e-6 / device.clock_ghz)
-    for op in graph.ops:
+    parts = LatencyParts(overhead_s=run_seconds(device, rt) * device_scales(device)[2])
+    for op in graph.ops:  # the roofline of each op, then its dispatch
         parts = parts + op_parts(op, device, threads, params, rt, rates)
     return parts
+
+
+def run_seconds(device: DeviceProfile, runtime: RuntimeCosts) -> float:
+    """The runtime's dispatch cost per inference on ``device``, before calibration."""
+    return runtime.run_us_ghz * 1e-6 / device.clock_ghz
 
 
 def estimate_memory_mb(graph: Graph, runtime: str | None = None) -> float:

@@ -32,6 +32,11 @@ _CHILD_ERRORS: dict[str, type[EdgesubError]] = {
 DEFAULT_TIMEOUT_S = 600.0
 
 
+def child_error(type_name: str, message: str) -> EdgesubError:
+    """The error a measuring process reported by class name, as that class again."""
+    return _CHILD_ERRORS.get(type_name, EdgesubError)(message)
+
+
 def measure_artifact(
     path: Path,
     *,
@@ -140,7 +145,7 @@ def _run_child(mode: str, path: Path, options: list[str], timeout_s: float) -> d
         if out.is_file():
             report = json.loads(out.read_text(encoding="utf-8"))
             if "error" in report:
-                raise _CHILD_ERRORS.get(report["error_type"], EdgesubError)(report["error"])
+                raise child_error(report["error_type"], report["error"])
             if proc.returncode == 0:
                 return report
         raise EdgesubError(

@@ -33,6 +33,33 @@ class HostInfo(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeviceIdentity(Record):
+    """The device a record was measured on over SSH, as it described itself during the run."""
+
+    TITLE: ClassVar[str] = "device identity"
+
+    machine: str = field("CPU architecture on the device (aarch64, x86_64)")
+    model: str = field("board or CPU name: /proc/device-tree/model, else /proc/cpuinfo")
+    core_types: tuple[str, ...] = field(
+        "distinct core designs (Arm part numbers by name, e.g. Cortex-A76; else the CPU name)"
+    )
+    cores: int | None = field("logical CPUs", unit="count")
+    ram_mb: float | None = field("total RAM (/proc/meminfo MemTotal)", unit="MB")
+    governor: str | None = field("cpu0's cpufreq governor (null without cpufreq)")
+    clock_mhz: float | None = field("cpu0's clock when the run started", unit="MHz")
+    temperature_before_c: float | None = field(
+        "hottest thermal zone just before this file's measurement (null without one)", unit="°C"
+    )
+    temperature_after_c: float | None = field(
+        "hottest thermal zone just after this file's measurement", unit="°C"
+    )
+    throttled: str | None = field(
+        "`vcgencmd get_throttled` bits, e.g. 0x0 (Raspberry Pi firmware; null elsewhere)"
+    )
+    python: str = field("Python version that ran the measurement on the device")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProfileEntry(Record):
     """One artifact on one device: latency, memory and energy, each with its kind."""
 
@@ -70,7 +97,10 @@ class ProfileEntry(Record):
         default=None,
         omit_none=True,
     )
-    device: str = field("device profile id, or `host` for the machine that measured")
+    device: str = field(
+        "device profile id, `host` for the machine that ran edgesub, or `ssh:TARGET` for a "
+        "device measured over SSH"
+    )
     device_name: str = field("the device's display name (the CPU's name for host)")
     threads: int = field("CPU threads estimated or measured at", unit="count")
     latency_ms: float = field("median latency of one inference at batch 1", unit="ms")
@@ -98,6 +128,12 @@ class ProfileEntry(Record):
         "the HPL-type load's power, the rest at the stress-type load's; absent in records "
         "written before it)",
         unit="W",
+        default=None,
+        omit_none=True,
+    )
+    device_identity: DeviceIdentity | None = field(
+        "the device as it described itself, for records measured over SSH (`ssh:TARGET` "
+        "devices; absent otherwise)",
         default=None,
         omit_none=True,
     )

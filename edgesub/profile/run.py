@@ -12,7 +12,7 @@ import platform
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from edgesub.console import transient_track
 from edgesub.errors import ConfigError, EdgesubError
@@ -23,11 +23,15 @@ from edgesub.profile.formats import load_graph
 from edgesub.profile.graph import Graph, TensorSpec
 from edgesub.profile.profile_record import (
     HOST,
+    DeviceIdentity,
     HostInfo,
     ProfileEntry,
     ProfileFailure,
     ProfileRecord,
 )
+
+if TYPE_CHECKING:
+    from edgesub.profile.remote import RemoteMeasurement, RemoteOptions
 
 SCHEMA_VERSION = ProfileRecord.SCHEMA_VERSION
 T = TypeVar("T")
@@ -146,28 +150,50 @@ def estimate_record(
     )
 
 
+@dataclass(frozen=True)
+class MeasuredOn:
+    """The machine a measurement ran on: the record's device, its name and RAM."""
+
+    device: str
+    name: str
+    ram_mb: float | None
+    identity: DeviceIdentity | None = None
+
+
+def this_machine() -> MeasuredOn:
+    """The machine edgesub runs on, as measured records name it (device `host`)."""
+    return MeasuredOn(HOST, _cpu_name(), _host_ram_mb())
+
+
 def measured_record(
-    path: Path, graph: Graph, entry: ArtifactFacts | None, measurement: dict[str, Any]
+    path: Path,
+    graph: Graph,
+    entry: ArtifactFacts | None,
+    measurement: dict[str, Any],
+    machine: MeasuredOn | None = None,
 ) -> ProfileEntry:
-    """The ``device: "host"`` record from a real measurement on this machine."""
+    """The record of a real measurement: on this machine (``device: "host"``) by default."""
+    machine = machine or this_machine()
     energy = measurement.get("energy_mj")
+    peak = measurement["peak_memory_mb"]
     return ProfileEntry(
         **_base_record(path, graph, entry),
-        device=HOST,
-        device_name=_cpu_name(),
+        device=machine.device,
+        device_name=machine.name,
         threads=measurement["threads"],
         latency_ms=measurement["latency_ms"],
         latency_kind="measured",
         runtime=measurement.get("runtime"),
         latency_error_pct=None,
         latency_p90_ms=measurement.get("latency_p90_ms"),
-        peak_memory_mb=measurement["peak_memory_mb"],
+        peak_memory_mb=peak,
         memory_kind="measured",
-        fits_in_memory=measurement["peak_memory_mb"] <= _host_ram_mb(),
+        fits_in_memory=peak <= machine.ram_mb if machine.ram_mb else None,
         energy_mj=energy,
         energy_dynamic_mj=None,
         energy_kind=measurement.get("energy_kind") or ("measured" if energy else "unavailable"),
         power_w=round(energy / measurement["latency_ms"], 4) if energy else None,
+        device_identity=machine.identity,
     )
 
 
@@ -249,6 +275,7 @@ def profile_batch(
     progress: bool = True,
     allow_partial: bool = False,
     runtime: str | None = None,
+    remote: RemoteOptions | None = None,
 ) -> ProfileResult:
     """Records for every artifact × device (estimated), plus one measured "host" record each.
 
@@ -258,14 +285,16 @@ def profile_batch(
     unless ``allow_partial`` (then its records say so). ``runtime`` estimates every file as that
     runtime would run it (a name of ``edgesub.profile.estimate.RUNTIME_COSTS``). Files are read
     and estimated before the slow measurement starts, so a typo fails in a second rather than
-    after minutes.
+    after minutes. ``remote`` measures on that device over SSH instead of here (records of
+    device ``ssh:TARGET``); a device that cannot be reached or used raises, whatever ``strict``.
     """
     if runtime is not None:
         RUNTIME_COSTS.get(runtime)  # an unknown name fails once, listing the known ones
     registry = load_devices(profiles_dir)
     profiles = [registry.get(d) for d in expand_device_ids(devices, registry)]
     batch = _Batch(ProfileResult([Path(p) for p in paths]), strict)
-    every = [p.id for p in profiles] + ([HOST] if measure else [])
+    measured_on = remote.device_id if remote else HOST
+    every = [p.id for p in profiles] + ([measured_on] if measure else [])
     graphs = []  # read and estimated file by file, so strict stops at the first bad one
     for path in batch.result.paths:
         graph = batch.attempt("load", path, every, load_graph, path, input_shape)
@@ -287,8 +316,10 @@ def profile_batch(
                 allow_partial,
                 runtime,
             )
-    if measure:
-        settings = {"threads": threads, "warmup": warmup, "runs": runs, "input_shape": input_shape}
+    settings = {"threads": threads, "warmup": warmup, "runs": runs, "input_shape": input_shape}
+    if measure and remote is not None:
+        _measure_remote(batch, graphs, manifest, settings, remote, progress)
+    elif measure:
         for path, graph in transient_track(
             graphs, "profiling", total=len(graphs), enabled=progress
         ):
@@ -308,6 +339,41 @@ def _measured(
     from edgesub.profile.measure import measure_artifact
 
     return measured_record(path, graph, entry, measure_artifact(path, **settings))
+
+
+def _measure_remote(
+    batch: _Batch,
+    graphs: list[tuple[Path, Graph]],
+    manifest: ManifestFacts | None,
+    settings: dict[str, Any],
+    remote: RemoteOptions,
+    progress: bool,
+) -> None:
+    """One ``ssh:TARGET`` record per file, all measured in one session on the device."""
+    from edgesub.console import note
+    from edgesub.profile.remote import measure_remote
+
+    if not graphs:
+        return
+    (results,) = measure_remote(
+        [path for path, _ in graphs], remote, [settings], lambda line: note(line, not progress)
+    )
+    for path, graph in graphs:
+        entry = _manifest_entry(manifest, path)
+        args = (path, graph, entry, results[path], remote.device_id)
+        batch.add("measure", path, remote.device_id, _remote_record, *args)
+
+
+def _remote_record(
+    path: Path, graph: Graph, entry: ArtifactFacts | None, result: RemoteMeasurement, device: str
+) -> ProfileEntry:
+    """The record of one file measured on the device, or its error raised for the batch."""
+    if result.error is not None:
+        raise result.error
+    identity = DeviceIdentity.from_dict(result.identity)
+    machine = MeasuredOn(device, identity.model, identity.ram_mb, identity)
+    assert result.measurement is not None
+    return measured_record(path, graph, entry, result.measurement, machine)
 
 
 def _ordered(records: Sequence[T], paths: list[Path]) -> list[T]:

@@ -25,7 +25,7 @@ from edgesub.rundir import RunDir
 
 if TYPE_CHECKING:
     from edgesub.profile.compare_record import CompareRecord, CompareRow, DeviceRecommendation
-    from edgesub.profile.profile_record import ProfileEntry, ProfileFailure
+    from edgesub.profile.profile_record import DeviceIdentity, ProfileEntry, ProfileFailure
 
 _KIND_STYLE = {"measured": "green", "estimated": "yellow", "unavailable": "dim"}
 
@@ -106,6 +106,30 @@ def failure_lines(failures: Sequence[ProfileFailure]) -> list[Text]:
         )
         for (path, step, reason), devices in groups.items()
     ]
+
+
+def device_identity_lines(records: Sequence[ProfileEntry]) -> list[Text]:
+    """One line per device measured over SSH: what it is, its clock settings, its temperature
+    from before the first file to after the last, and its throttling flags."""
+    by_device: dict[str, list[DeviceIdentity]] = {}
+    for rec in records:
+        if rec.device_identity is not None:
+            by_device.setdefault(rec.device, []).append(rec.device_identity)
+    return [_identity_line(device, seen) for device, seen in by_device.items()]
+
+
+def _identity_line(device: str, seen: list[DeviceIdentity]) -> Text:
+    first, last = seen[0], seen[-1]
+    clock = f"{first.clock_mhz:g} MHz" if first.clock_mhz else "clock unknown"
+    temps = (first.temperature_before_c, last.temperature_after_c)
+    heat = " → ".join(f"{t:.1f}" for t in temps if t is not None)
+    parts = [
+        f"{first.model} ({first.machine}, {first.cores} cores: {', '.join(first.core_types)})",
+        f"governor {first.governor or 'unknown'}, {clock}",
+        f"{heat} °C" if heat else "no temperature sensor",
+        f"throttled {first.throttled}" if first.throttled else "",
+    ]
+    return Text(f"{printable(device)}: " + "; ".join(printable(p) for p in parts if p))
 
 
 def _devices(ids: list[str]) -> str:
