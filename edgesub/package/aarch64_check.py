@@ -21,7 +21,8 @@ import numpy as np
 from edgesub.converters.manifest_record import Aarch64Check, ArtifactEntry, Manifest, ModelInfo
 from edgesub.errors import ConfigError
 from edgesub.package import aarch64_root as arm
-from edgesub.package.raspberry_pi import REQUIREMENTS, RUNNER, RUNTIME_PACKAGES
+from edgesub.package.pi_layout import REQUIREMENTS, RUNNER
+from edgesub.profile.requirements import RUNTIME_PACKAGES
 
 SAMPLES, SEED = 20, 0
 ALL_CLASSES = 1 << 30  # run.py's --top: it keeps at most a row's length

@@ -18,15 +18,13 @@ from edgesub.converters.manifest_record import Aarch64Check, Manifest, Recommend
 from edgesub.errors import ConfigError
 from edgesub.labels import labels_text
 from edgesub.package.bundle import CHECKSUMS, write_checksums, write_tarball
+from edgesub.package.pi_layout import REQUIREMENTS, RUNNER
 from edgesub.package.readme import render
 from edgesub.package.selection import select
 from edgesub.package.source import LABELS_FILE, PackageSource, check_read_back, class_names
 from edgesub.package.targets import TARGETS, PackageRequest
 from edgesub.profile.profile_record import HOST
 from edgesub.profile.requirements import runtime_requirements
-
-RUNNER = "run.py"
-REQUIREMENTS = "requirements.txt"
 
 
 @TARGETS.register("raspberry-pi")
