@@ -306,11 +306,17 @@ def _device_ranking_table(rows: Sequence[CompareRow]) -> Table:
     table.add_column("Artifact", no_wrap=True)
     table.add_column("Devices, best first")
     for path in dict.fromkeys(r.path for r in rows):
-        mine = sorted((r for r in rows if r.path == path), key=lambda r: r.device_rank or 1e9)
+        mine = sorted((r for r in rows if r.path == path), key=_device_order)
         order = " · ".join(f"{_rank_label(r.device_rank, mine, 'device_rank')} {r.device}"
                            for r in mine)  # fmt: skip
         table.add_row(Text(mine[0].artifact), Text(order))
     return table
+
+
+def _device_order(row: CompareRow) -> tuple[float, float]:
+    """By rank, and within a tie by the figure ranked (average power, else latency)."""
+    figure = row.average_power_mw if row.keeps_rate and row.average_power_mw else row.latency_ms
+    return (row.device_rank or 1e9, figure)
 
 
 def _rank_label(rank: int | None, group: Sequence[CompareRow], key: str) -> str:
