@@ -286,10 +286,11 @@ def stage_profile(run: RunDir, cfg: RunConfig, *, progress: bool) -> list[Profil
         progress=progress,
         remote=RemoteOptions.from_config(p),
     )
-    from edgesub.profile.teacher_estimate import estimate_teacher
+    from edgesub.profile.teacher_estimate import estimate_run_teacher
 
-    shape = [d for d in manifest.model.input_shape if d > 0]
-    teacher = estimate_teacher(run, list(p.devices), shape, p.threads, p.profiles_dir or None)
+    teacher = estimate_run_teacher(
+        run, manifest, list(p.devices), p.threads, p.profiles_dir or None
+    )
     write_profile(run.profile, records, teacher=teacher.records, teacher_note=teacher.note)
     return records
 

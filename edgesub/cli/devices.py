@@ -213,7 +213,10 @@ def profile(
         remote=remote,
     )
     if run is not None:
-        write_profile(run.profile, result.records, result.failures)
+        from edgesub.profile.teacher_estimate import estimate_run_teacher
+
+        teacher = estimate_run_teacher(run, manifest, device_ids, threads, profiles_dir)
+        write_profile(run.profile, result.records, result.failures, teacher.records, teacher.note)
     if as_json:
         print_json(result.rows())
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edgesub.errors import EdgesubError, first_line
 from edgesub.jsonfile import read_json_or_empty
@@ -54,12 +55,30 @@ def estimate_teacher(
     return TeacherEstimates(records=records)
 
 
+def estimate_run_teacher(
+    run: RunDir,
+    manifest: Any,
+    devices: Sequence[str],
+    threads: int = 1,
+    profiles_dir: str | Path | None = None,
+) -> TeacherEstimates:
+    """:func:`estimate_teacher` at the input the run's artifacts take (``manifest``: the run's
+    artifact manifest, whose ``model.input_shape`` has no batch axis)."""
+    shape = [d for d in manifest.model.input_shape if d > 0]
+    return estimate_teacher(run, devices, shape, threads, profiles_dir)
+
+
 def teacher_onnx(run: RunDir, input_shape: tuple[int, ...]) -> Path:
-    """The teacher as an ONNX file: the user's own ONNX source, else an export of its module."""
+    """The teacher as an ONNX file: the user's own ONNX source, the run's export when it is
+    newer than the teacher's weights (a re-profile needs no torch), else a fresh export."""
     meta = read_json_or_empty(run.teacher_json)
     source = str(meta.get("source") or "")
     if source.endswith(".onnx") and Path(source).is_file():
         return Path(source)
+    exported = run.root / TEACHER_ONNX
+    made = run.teacher_json.stat().st_mtime if run.teacher_json.is_file() else float("inf")
+    if exported.is_file() and exported.stat().st_mtime >= made:
+        return exported
     from edgesub.teachers.loaded import run_teacher
 
     teacher = run_teacher(run)

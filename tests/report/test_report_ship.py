@@ -13,6 +13,7 @@ import shutil
 import subprocess
 
 import click
+import click.testing
 import numpy as np
 import pytest
 from PIL import Image
@@ -94,3 +95,16 @@ def test_the_reproducing_command_runs_when_pasted(fast_run, tmp_path):
     assert result.exit_code == 0, result.output
     again = json.loads((tmp_path / f"{run.root.name}-again" / "student.json").read_text())
     assert again["test_accuracy"] == json.loads(run.student_json.read_text())["test_accuracy"]
+
+
+def test_a_re_profile_of_the_run_keeps_the_teacher_from_its_export(fast_run, tmp_path):
+    """`edgesub profile RUN_DIR` estimates the teacher again from the run's teacher.onnx."""
+    run, _ = fast_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run.root, copy)
+    result = click.testing.CliRunner().invoke(
+        cli, ["profile", str(copy), "--no-measure", "--device", "raspberry-pi-5", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    teacher = json.loads((copy / "profile.json").read_text())["teacher"]
+    assert [r["device"] for r in teacher] == ["raspberry-pi-5"]
