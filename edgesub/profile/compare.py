@@ -27,8 +27,8 @@ from edgesub.profile.compare_record import (
 )
 from edgesub.profile.devices import ALL_DEVICES
 from edgesub.profile.profile_record import ProfileEntry, load_profile
-from edgesub.profile.ranking import Standing, relative_band, tied_ranks
-from edgesub.profile.recommend import Candidate, recommend_from_records
+from edgesub.profile.ranking import Standing, tied_ranks
+from edgesub.profile.recommend import Candidate, recommend_from_records, relative_band
 
 SCHEMA_VERSION = CompareRecord.SCHEMA_VERSION
 __all__ = ["COMPARE_FILE", "Budget", "CompareConfig", "compare_records", "load_profile_records"]

@@ -257,18 +257,12 @@ def device_scales(device: DeviceProfile) -> tuple[float, float, float]:
     return (cal.compute_scale, cal.memory_scale, cal.overhead_scale) if cal else (1.0, 1.0, 1.0)
 
 
-def op_parts(
-    op: OpCost,
-    device: DeviceProfile,
-    threads: int,
-    params: EstimatorParams,
-    runtime: RuntimeCosts,
-    rates: dict[str, float] | None = None,
+def bounded_parts(
+    compute: float, memory: float, overhead: float, scales: tuple[float, float, float]
 ) -> LatencyParts:
-    """One op's roofline time (with the device's calibration scales) and dispatch, split by
-    what bounds it."""
-    compute_scale, memory_scale, overhead_scale = device_scales(device)
-    compute, memory, overhead = op_times(op, device, threads, params, runtime, rates)
+    """One op's :func:`op_times` with the device's calibration ``scales``, split by what
+    bounds it (the longer of compute and memory: a roofline)."""
+    compute_scale, memory_scale, overhead_scale = scales
     compute, memory = compute * compute_scale, memory * memory_scale
     if compute > memory:
         return LatencyParts(compute_s=compute, overhead_s=overhead * overhead_scale)
@@ -305,9 +299,10 @@ def latency_parts(
     params = params or load_params()
     rt = runtime_costs_for(graph, runtime)
     rates = {kind: compute_rate_gops(device, kind, threads, params) for kind in ARITHMETIC}
-    parts = LatencyParts(overhead_s=run_seconds(device, rt) * device_scales(device)[2])
+    scales = device_scales(device)  # once per graph, not per op
+    parts = LatencyParts(overhead_s=run_seconds(device, rt) * scales[2])
     for op in graph.ops:  # the roofline of each op, then its dispatch
-        parts = parts + op_parts(op, device, threads, params, rt, rates)
+        parts = parts + bounded_parts(*op_times(op, device, threads, params, rt, rates), scales)
     return parts
 
 

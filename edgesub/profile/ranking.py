@@ -2,7 +2,7 @@
 a rank instead of one being starred as the winner.
 
 An estimate's interval is its value ± the estimator's error band for the device
-(``latency_error_pct``); a measurement's is ± run-to-run noise (:data:`TIE_FRACTION`). Two
+(``latency_error_pct``); a measurement's is ± run-to-run noise (``recommend.TIE_FRACTION``). Two
 figures tie when the distance between them is within the sum of their half-widths, or within
 :data:`PRACTICAL_TIE_FRACTION` of each other. Ranking is
 competition style (1, =1, 3): a row ties with the best row of the rank it would join, so a
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from edgesub.profile.recommend import TIE_FRACTION
 
 # Figures within this fraction of each other are a tie whatever their bands: a variant that
 # changes battery life or latency by under 2 % is no reason to choose it (with idle power
@@ -30,14 +28,6 @@ class Standing:
     tier: int | None
     value: float = 0.0
     half_width: float = 0.0
-
-
-def relative_band(latency_kind: str, latency_error_pct: float | None) -> float:
-    """The fraction a latency (and what scales with it) may be off: the estimate's band, or
-    measurement noise."""
-    if latency_kind == "measured":
-        return TIE_FRACTION
-    return (latency_error_pct or 0.0) / 100.0
 
 
 def tied_ranks(standings: Sequence[Standing]) -> list[int | None]:

@@ -51,10 +51,17 @@ class Timing:
     band: float  # fraction of the latency within which another counts as a tie
 
 
+def relative_band(latency_kind: str, latency_error_pct: float | None) -> float:
+    """The fraction a latency (and what scales with it) may be off: the estimate's band, or
+    measurement noise."""
+    if latency_kind == "measured":
+        return TIE_FRACTION
+    return (latency_error_pct or 0.0) / 100.0
+
+
 def record_timing(candidate: Candidate, record: Evidence) -> Timing:
     """The timing a profile entry gives: measured noise, or the estimate's error band."""
-    measured = record.latency_kind == "measured"
-    band = TIE_FRACTION if measured else (record.latency_error_pct or 0.0) / 100.0
+    band = relative_band(record.latency_kind, record.latency_error_pct)
     return Timing(candidate, record.latency_ms, record.latency_kind, band)
 
 
