@@ -7,7 +7,6 @@ HTML-escaped: artifact and run names are user input.
 
 from __future__ import annotations
 
-import base64
 import shlex
 from importlib import resources
 from pathlib import Path
@@ -20,6 +19,7 @@ from edgesub.report import fmt
 from edgesub.report.markup import badge as _badge
 from edgesub.report.markup import css_class as _class
 from edgesub.report.markup import esc as _esc
+from edgesub.report.markup import figure
 from edgesub.report.markup import section as _section
 from edgesub.report.markup import table as _table
 from edgesub.report.pareto_plot import comparison_of
@@ -439,14 +439,7 @@ def _latency_detail(rec: ProfileEntry) -> str:
 def _plots_section(plots: list[Path]) -> str:
     if not plots:
         return _section("plots", "Plots", '<p class="empty">No data to plot yet.</p>')
-    figures = []
-    for path in plots:
-        payload = base64.b64encode(path.read_bytes()).decode("ascii")
-        caption = CAPTIONS.get(path.name, path.name)
-        figures.append(
-            f'<figure><img src="data:image/png;base64,{payload}" alt="{_esc(caption)}">'
-            f"<figcaption>{_esc(caption)}</figcaption></figure>"
-        )
+    figures = [figure(path, CAPTIONS.get(path.name, path.name)) for path in plots]
     return _section("plots", "Plots", "\n".join(figures))
 
 

@@ -6,7 +6,9 @@ input.
 
 from __future__ import annotations
 
+import base64
 from html import escape
+from pathlib import Path
 from typing import Any
 
 BADGE_CLASS = {
@@ -51,3 +53,12 @@ def css_class(css: str) -> str:
 def section(anchor: str, title: str, content: str, intro: str = "") -> str:
     intro_html = f'<p class="intro">{intro}</p>' if intro else ""
     return f'<section id="{anchor}">\n<h2>{esc(title)}</h2>{intro_html}\n{content}\n</section>'
+
+
+def figure(path: Path, caption: str) -> str:
+    """A PNG embedded as a data URI (the page has no external assets) with its caption."""
+    payload = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{payload}" alt="{esc(caption)}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )

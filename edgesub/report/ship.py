@@ -10,7 +10,6 @@ reproduce the run.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import shlex
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import edgesub
 from edgesub.report import fmt
-from edgesub.report.markup import esc, section, table
+from edgesub.report.markup import css_class, esc, figure, section, table
 from edgesub.report.pareto_plot import comparison_of
 from edgesub.report.training_plots import CAPTIONS
 
@@ -136,10 +135,7 @@ def _ship_row(item: Any, record: ProfileEntry, teacher: ProfileEntry | None) -> 
         esc(_times(_ratio(teacher.energy_mj if teacher else None, record.energy_mj))),
     ]
     classes = ["", "", "num", "num", "", "num", "num", "num", "num", "num"]
-    tds = "".join(
-        f"<td{f' class={chr(34)}{c}{chr(34)}' if c else ''}>{v}</td>"
-        for c, v in zip(classes, cells, strict=True)
-    )
+    tds = "".join(f"<td{css_class(c)}>{v}</td>" for c, v in zip(classes, cells, strict=True))
     return f"<tr>{tds}</tr>"
 
 
@@ -158,7 +154,7 @@ def training_section(data: RunData, plots: list[Path]) -> str:
         ("Test accuracy", f"{fmt.percent(student.get('test_accuracy'))} % (measured)"),
     ]  # fmt: skip
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    figures = "".join(_figure_html(p) for p in plots)
+    figures = "".join(figure(p, CAPTIONS.get(p.name, p.name)) for p in plots)
     again = f"{data.run.root.name}-again"
     config_path = str(data.run.config.resolve())  # works pasted from any folder
     command = shlex.join(["edgesub", "run", "--config", config_path, "--name", again])
@@ -178,15 +174,6 @@ def _losses(losses: Any) -> str:
     if isinstance(losses, dict):
         return ", ".join(f"{name} × {weight:g}" for name, weight in losses.items())
     return str(losses or fmt.DASH)
-
-
-def _figure_html(path: Path) -> str:
-    payload = base64.b64encode(path.read_bytes()).decode("ascii")
-    caption = CAPTIONS.get(path.name, path.name)
-    return (
-        f'<figure><img src="data:image/png;base64,{payload}" alt="{esc(caption)}">'
-        f"<figcaption>{esc(caption)}</figcaption></figure>"
-    )
 
 
 def _made_on(data: RunData) -> str:

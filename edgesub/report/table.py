@@ -8,7 +8,7 @@ objects, never markup strings, so user file names containing ``[`` cannot inject
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -223,7 +223,7 @@ def devices_table(profiles: list[Any]) -> Table:
         table.add_column(header, justify="right", no_wrap=True)
     for p in profiles:
         factor, source = gemm_factor(p)
-        fma = p.idle_w + (p.full_load_w - p.idle_w) * factor
+        fma = p.power_w(p.cores, factor)  # every core busy under the HPL-type load
         table.add_row(
             Text(p.id),
             Text(p.microarchitecture),
@@ -260,44 +260,65 @@ def compare_tables(comparison: CompareRecord) -> list[Table | Text]:
     return tables
 
 
+# A compare column: header, right-aligned, min width, and the cell of a row.
+_Column = tuple[str, bool, int | None, "Callable[[CompareRow], Text]"]
+
+
 def _model_table(comparison: CompareRecord, model: str | None, several: bool) -> Table:
-    budget = comparison.budget
     rows = [r for r in comparison.rows if r.model == model]
     title = "Variants per device" if not several else f"Model {model or 'unknown'}"
     if several:
         title += f" ({', '.join(dict.fromkeys(r.artifact for r in rows))})"
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    for header in ("Device", "Artifact", "Precision"):
-        table.add_column(header, no_wrap=True)
-    accuracy = any(r.accuracy is not None for r in rows)
-    if accuracy:
-        table.add_column("Accuracy (%)", justify="right", no_wrap=True)
-    table.add_column("Latency (ms)", no_wrap=True)
-    table.add_column("× fp32", justify="right", no_wrap=True)
-    table.add_column("Energy (mJ)", justify="right", no_wrap=True)
-    ram = not all(r.fits_in_memory for r in rows)  # said once below when every file fits
-    if ram:
-        table.add_column("RAM", no_wrap=True)
-    rate = budget.rate_hz
-    battery = budget.battery_wh is not None
-    if rate is not None:
-        table.add_column(f"Keeps {rate:g} Hz", no_wrap=True)
-        table.add_column("Power (mW)", justify="right", no_wrap=True)
-    if rate is not None and battery:
-        table.add_column("Battery (h)", justify="right", no_wrap=True)
-        table.add_column("Inferences / charge", justify="right", no_wrap=True)
-    table.add_column("Rank", justify="right", no_wrap=True)
-    if budget.is_set:
-        table.add_column("Budget", min_width=12)
+    columns = _compare_columns(comparison.budget, rows)
+    for header, right, width, _ in columns:
+        table.add_column(header, justify="right" if right else "left", no_wrap=width is None,
+                         min_width=width)  # fmt: skip
     for row in rows:
-        rank = _rank_label(row.rank, [r for r in rows if r.device == row.device], "rank")
-        cells = _compare_cells(row, rank, rate, battery, budget.is_set)
-        dropped = {3} if not accuracy else set()
-        dropped |= {7} if not ram else set()
-        table.add_row(*(c for i, c in enumerate(cells) if i not in dropped))
-    if not ram:
+        table.add_row(*(cell(row) for *_, cell in columns))
+    if all(r.fits_in_memory for r in rows):
         table.caption = "Every file fits in each device's usable RAM."
     return table
+
+
+def _compare_columns(budget: Any, rows: Sequence[CompareRow]) -> list[_Column]:
+    """The columns the rows have something to say in: accuracy when any file has one, RAM
+    when any file may not fit, rate and battery figures when they were asked for, the verdict
+    when a budget was given."""
+
+    def rank(row: CompareRow) -> Text:
+        return Text(_rank_label(row.rank, [r for r in rows if r.device == row.device], "rank"))
+
+    columns: list[_Column] = [
+        ("Device", False, None, lambda r: Text(r.device)),
+        ("Artifact", False, None, lambda r: Text(r.artifact)),
+        ("Precision", False, None, lambda r: Text(r.precision or fmt.DASH)),
+    ]
+    if any(r.accuracy is not None for r in rows):
+        columns.append(("Accuracy (%)", True, None, lambda r: Text(fmt.percent(r.accuracy))))
+    columns += [
+        ("Latency (ms)", False, None,
+         lambda r: _short_figure(r.latency_ms, r.latency_kind, r.latency_error_pct)),
+        ("× fp32", True, None, _vs_fp32),
+        ("Energy (mJ)", True, None, lambda r: _short_figure(r.energy_mj, fmt.energy_kind(r), None)),
+    ]  # fmt: skip
+    if not all(r.fits_in_memory for r in rows):
+        columns.append(("RAM", False, None, _ram))
+    if budget.rate_hz is not None:
+        columns += [
+            (f"Keeps {budget.rate_hz:g} Hz", False, None, _keeps_rate),
+            ("Power (mW)", True, None, lambda r: Text(fmt.number(r.average_power_mw))),
+        ]
+        if budget.battery_wh is not None:
+            columns += [
+                ("Battery (h)", True, None, lambda r: Text(fmt.number(r.battery_hours))),
+                ("Inferences / charge", True, None,
+                 lambda r: Text(fmt.count(r.inferences_per_charge))),
+            ]  # fmt: skip
+    columns.append(("Rank", True, None, rank))
+    if budget.is_set:
+        columns.append(("Budget", False, 12, _verdict))
+    return columns
 
 
 def _device_ranking_table(rows: Sequence[CompareRow]) -> Table:
@@ -344,31 +365,18 @@ def recommendation_table(advice: Sequence[DeviceRecommendation]) -> Table:
     return table
 
 
-def _compare_cells(
-    row: CompareRow, rank: str, rate: float | None, battery: bool, budget: bool
-) -> list[Text]:
-    cells = [
-        Text(row.device),
-        Text(row.artifact),
-        Text(row.precision or fmt.DASH),
-        Text(fmt.percent(row.accuracy)),
-        _short_figure(row.latency_ms, row.latency_kind, row.latency_error_pct),
-        Text(fmt.DASH if row.latency_vs_fp32 is None else f"{row.latency_vs_fp32:.2f}×"),
-        _short_figure(row.energy_mj, fmt.energy_kind(row), None),
-        Text(fmt.fits_label(row), style="red bold" if row.fits_in_memory is False else ""),
-    ]
-    if rate is not None:
-        cells.append(_keeps_rate(row))
-        cells.append(Text(fmt.number(row.average_power_mw)))
-    if rate is not None and battery:
-        cells.append(Text(fmt.number(row.battery_hours)))
-        cells.append(Text(fmt.count(row.inferences_per_charge)))
-    cells.append(Text(rank))
-    if budget and row.fits_budget:
-        cells.append(Text("fits · Pareto" if row.pareto else "fits", style="green"))
-    elif budget:
-        cells.append(Text(", ".join(row.problems), style="red"))
-    return cells
+def _vs_fp32(row: CompareRow) -> Text:
+    return Text(fmt.DASH if row.latency_vs_fp32 is None else f"{row.latency_vs_fp32:.2f}×")
+
+
+def _ram(row: CompareRow) -> Text:
+    return Text(fmt.fits_label(row), style="red bold" if row.fits_in_memory is False else "")
+
+
+def _verdict(row: CompareRow) -> Text:
+    if row.fits_budget:
+        return Text("fits · Pareto" if row.pareto else "fits", style="green")
+    return Text(", ".join(row.problems), style="red")
 
 
 def _short_figure(value: float | None, kind: str, band_pct: float | None) -> Text:
