@@ -9,7 +9,6 @@ seconds, cannot go below opset 18 and splits weights into a ``.onnx.data`` side 
 from __future__ import annotations
 
 import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
 from edgesub.converters.tensors import io_entry
 from edgesub.errors import ConversionError, ModelFileError, first_line
 from edgesub.onnx_files import check_external_data, cpu_session
+from edgesub.onnx_trace import trace_to_onnx
 
 if TYPE_CHECKING:
     import torch
@@ -48,28 +48,16 @@ def export_fp32(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
     """Trace ``model`` to one self-contained ONNX file; the batch axis is dynamic unless
     ``convert.dynamic_batch`` is off (then fixed at 1, as some accelerators' compilers want)."""
     torch = require("torch")
-    sample = torch.from_numpy(job.sample)
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if job.cfg.dynamic_batch else None
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(
-                model,
-                (sample,),
-                str(path),
-                dynamo=False,
-                opset_version=job.cfg.opset,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes=axes,
-            )
-    except torch.onnx.errors.UnsupportedOperatorError as exc:
-        raise ConversionError(
-            f"ONNX export failed: {first_line(exc)}; try a higher convert.opset "
-            "or the 'tflite' format"
-        ) from exc
-    except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:
-        raise ConversionError(f"ONNX export failed: {first_line(exc)}") from exc
+    trace_to_onnx(
+        model,
+        torch.from_numpy(job.sample),
+        path,
+        opset=job.cfg.opset,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_axes=axes,
+    )
 
 
 def export_int8(model: torch.nn.Module, job: ExportJob, path: Path) -> None:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgesub.errors import EdgesubError, first_line
+from edgesub.errors import EdgesubError
 from edgesub.jsonfile import read_json_or_empty
+from edgesub.onnx_trace import trace_to_onnx
 from edgesub.profile.devices import expand_device_ids, load_devices
 from edgesub.profile.formats import load_graph
 from edgesub.profile.profile_record import ProfileEntry
@@ -88,19 +89,15 @@ def teacher_onnx(run: RunDir, input_shape: tuple[int, ...]) -> Path:
 
 
 def _export(module: object, input_shape: tuple[int, ...], path: Path) -> Path:
-    """Trace the module at batch 1 (TorchScript exporter, one self-contained file)."""
-    import warnings
-
+    """Trace the module at batch 1; a failed export leaves no teacher.onnx."""
     from edgesub._deps import require
 
     torch = require("torch")
     sample = torch.zeros((1, *input_shape), dtype=torch.float32)
-    partial = path.with_name(path.name + ".tmp")  # a failed export leaves no teacher.onnx
+    partial = path.with_name(path.name + ".tmp")
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (sample,), str(partial), dynamo=False, opset_version=OPSET)
-    except Exception as exc:  # the exporter raises many kinds; the reason is what matters
+        trace_to_onnx(module, sample, partial, opset=OPSET)
+    except EdgesubError:
         partial.unlink(missing_ok=True)
-        raise EdgesubError(f"ONNX export failed: {first_line(exc)}") from None
+        raise
     return partial.replace(path)
