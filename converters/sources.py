@@ -58,8 +58,6 @@ if TYPE_CHECKING:
 
     from edgesub.config import ConvertConfig
 
-# Inputs a quantised third-party model is verified on when the user gives no data.
-RANDOM_VERIFY_SAMPLES = 32
 # A TensorFlow SavedModel is a directory with this file; SOURCES knows it by SAVED_MODEL_KEY.
 SAVED_MODEL_FILE = "saved_model.pb"
 SAVED_MODEL_KEY = "saved_model"
@@ -378,8 +376,12 @@ def input_data(
             "verification has real inputs"
         )
     rng = np.random.default_rng(0)
-    verify = rng.standard_normal((RANDOM_VERIFY_SAMPLES, *dims)).astype(np.float32)
-    return None, verify, f"{RANDOM_VERIFY_SAMPLES} seeded standard-normal inputs (no data given)"
+    verify = rng.standard_normal((feeds_mod.SYNTHETIC_VERIFY, *dims)).astype(np.float32)
+    return (
+        None,
+        verify,
+        f"{feeds_mod.SYNTHETIC_VERIFY} seeded standard-normal inputs (no data given)",
+    )
 
 
 @SOURCES.register(".safetensors")

@@ -26,6 +26,7 @@ from user_models import SavedTeacher, save_user_teacher  # noqa: E402
 
 from edgesub.cli import cli  # noqa: E402
 from edgesub.converters import load_manifest, run_artifact  # noqa: E402
+from edgesub.converters.feeds import SYNTHETIC_VERIFY  # noqa: E402
 
 ONNX_INT8 = ("--format", "onnx", "--precision", "fp32", "--precision", "int8")
 
@@ -98,7 +99,9 @@ def test_a_batch_1_program_without_data_verifies_on_seeded_inputs(user, tmp_path
     out = tmp_path / "out"
     args = f"--format onnx --precision fp32 --precision fp16 --out {out}"
     manifest = converted(out, convert(str(path), *args.split()))
-    assert manifest["model"]["verified_on"].startswith("32 seeded standard-normal inputs")
+    assert manifest["model"]["verified_on"].startswith(
+        f"{SYNTHETIC_VERIFY} seeded standard-normal inputs"
+    )
     assert all(e["inputs"][0]["shape"] == [1, 1, 8, 8] for e in manifest["artifacts"])
     check_matches_torch(out, manifest, user.x, user.logits(user.x))
 
