@@ -20,6 +20,7 @@ from typing import Any
 from edgesub.errors import ConfigError
 from edgesub.profile.compare_record import (
     COMPARE_FILE,
+    TOO_SLOW,
     Budget,
     CompareRecord,
     CompareRow,
@@ -132,7 +133,7 @@ def _problems(record: ProfileEntry, figures: dict[str, Any], budget: Budget) -> 
             problems.append(f"energy > {budget.energy_mj:g} mJ")
     duty = figures["duty_cycle"]
     if duty is not None and duty > 1:
-        problems.append(f"too slow for {budget.rate_hz:g} Hz")
+        problems.append(f"{TOO_SLOW} {budget.rate_hz:g} Hz")
     power, hours = figures["average_power_mw"], figures["battery_hours"]
     if budget.max_power_mw is not None:
         if power is None:

@@ -14,6 +14,7 @@ from edgesub.profile.profile_record import EnergyKind, Kind, ProfileEntry
 from edgesub.records import FileRecord, Record, field, like
 
 COMPARE_FILE = "compare.json"
+TOO_SLOW = "too slow for"  # how a missed --rate starts among a row's problems
 # What a device's choice rests on: latencies measured on it, estimated for it, or both (some
 # files measured there, others only estimated).
 Basis = Literal["measured", "estimated", "mixed"]

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from edgesub.console import printable
+from edgesub.profile.compare_record import TOO_SLOW
 from edgesub.report import fmt
 from edgesub.report.rows import model_rows, timing_rows
 from edgesub.report.rundata import read_run_data
@@ -374,9 +375,11 @@ def _ram(row: CompareRow) -> Text:
 
 
 def _verdict(row: CompareRow) -> Text:
+    """Fits (and Pareto), else the failed limits; a missed rate is the Keeps column's to say."""
     if row.fits_budget:
         return Text("fits · Pareto" if row.pareto else "fits", style="green")
-    return Text(", ".join(row.problems), style="red")
+    others = [p for p in row.problems if not (row.keeps_rate is False and p.startswith(TOO_SLOW))]
+    return Text(", ".join(others) or "misses the rate", style="red")
 
 
 def _short_figure(value: float | None, kind: str, band_pct: float | None) -> Text:
