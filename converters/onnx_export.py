@@ -21,7 +21,7 @@ from edgesub.converters.feeds import feed_batches
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
 from edgesub.converters.tensors import io_entry
 from edgesub.errors import ConversionError, ModelFileError, first_line
-from edgesub.onnx_files import check_external_data, cpu_session
+from edgesub.onnx_files import ORT_DTYPES, check_external_data, cpu_session
 from edgesub.onnx_trace import trace_to_onnx
 
 if TYPE_CHECKING:
@@ -30,18 +30,6 @@ if TYPE_CHECKING:
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 CALIBRATION_BATCH = 64
-
-# ONNX Runtime's type strings → numpy dtypes (inputs are cast to these before running).
-_ORT_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-    "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8,
-    "tensor(int32)": np.int32,
-    "tensor(int64)": np.int64,
-    "tensor(bool)": np.bool_,
-}
 
 
 def export_fp32(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
@@ -326,7 +314,7 @@ def run(path: Path, x: np.ndarray | Mapping[str, np.ndarray], threads: int = 1) 
     spec = inputs[0]
     batch = spec.shape[0] if spec.shape and isinstance(spec.shape[0], int) else None
     feeds = {
-        i.name: np.asarray(x[i.name]).astype(_ORT_TYPES.get(i.type, np.float32), copy=False)
+        i.name: np.asarray(x[i.name]).astype(ORT_DTYPES.get(i.type, "float32"), copy=False)
         for i in inputs
     }
     outputs = [session.run(None, chunk)[0] for chunk in feed_batches(feeds, batch)]
@@ -342,7 +330,7 @@ def describe(path: Path) -> dict[str, list[dict[str, Any]]]:
 
     def entry(arg: Any) -> dict[str, Any]:
         shape = [d if isinstance(d, int) else -1 for d in (arg.shape or [])]
-        return io_entry(arg.name, shape, _ORT_TYPES.get(arg.type, np.float32), None)
+        return io_entry(arg.name, shape, ORT_DTYPES.get(arg.type, "float32"), None)
 
     return {
         "inputs": [entry(i) for i in session.get_inputs()],

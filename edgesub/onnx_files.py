@@ -13,6 +13,19 @@ from typing import Any
 from edgesub._deps import require
 from edgesub.errors import ModelFileError
 
+# ONNX Runtime names tensor types as strings; the numpy dtype of each one a model input can carry.
+ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+}
+
 
 def external_data_files(path: Path) -> dict[str, int]:
     """Side files ``path`` reads its weights from, with the bytes each must hold at least.

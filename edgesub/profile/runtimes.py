@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from edgesub._deps import require
 from edgesub.errors import EdgesubError, MissingDependencyError, ModelFileError, first_line
 from edgesub.native_logs import native_noise_filtered
+from edgesub.onnx_files import ORT_DTYPES
 from edgesub.profile.graph import batch_of_one
 from edgesub.registry import Registry
 
@@ -91,19 +92,6 @@ def runtime_for(path: Path) -> Runtime:
 
 # --- ONNX Runtime -------------------------------------------------------------------------------
 
-# ONNX Runtime reports input types as strings; map the ones a model input can carry.
-_ORT_DTYPES = {
-    "tensor(float)": "float32",
-    "tensor(float16)": "float16",
-    "tensor(double)": "float64",
-    "tensor(int8)": "int8",
-    "tensor(uint8)": "uint8",
-    "tensor(int16)": "int16",
-    "tensor(int32)": "int32",
-    "tensor(int64)": "int64",
-    "tensor(bool)": "bool",
-}
-
 
 class OrtSession(Session):
     def __init__(self, ort: ModuleType, path: Path, threads: int, op_profile: bool) -> None:
@@ -149,7 +137,7 @@ def _ort_errors(ort: ModuleType) -> tuple[type[Exception], ...]:
 
 def _ort_dtype(type_name: str, input_name: str) -> str:
     try:
-        return _ORT_DTYPES[type_name]
+        return ORT_DTYPES[type_name]
     except KeyError:
         raise ModelFileError(
             f"model input '{input_name}' has type {type_name}, which edgesub cannot synthesise"
