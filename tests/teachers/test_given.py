@@ -101,8 +101,10 @@ def vit_accuracy(folder, raw: np.ndarray, labels: np.ndarray) -> float:
 
 
 def test_a_hugging_face_image_classifier_keeps_its_preprocessing(tmp_path, vit_dir):
+    # fp32 only: this is about preprocessing, and int8 of a 49 % toy student on 180 test images
+    # moves by a point or two with the CPU's int8 kernels (3 images).
     run, result = run_cli(
-        tmp_path, "vit", "--teacher", f"hf:{vit_dir}", "--set", "student.input_size=16,16"
+        tmp_path, "vit", "--teacher", f"hf:{vit_dir}", "--set", "student.input_size=16,16", *FP32
     )
     assert result.exit_code == 0, result.output
     teacher = read(run.teacher_json)
