@@ -22,9 +22,12 @@ from edgesub.profile.graph import (
     LOADERS,
     Graph,
     OpCost,
+    ShapeOverride,
     TensorSpec,
     check_input_shape,
     peak_live_bytes,
+    shape_fits,
+    split_override,
 )
 from edgesub.profile.tflite_costs import TFLITE_COSTS, builtin_options
 
@@ -43,7 +46,7 @@ _NUMPY_NAME = {"FLOAT32": "float32", "FLOAT16": "float16", "INT8": "int8", "UINT
 
 
 @LOADERS.register("tflite")
-def load_tflite(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
+def load_tflite(path: Path, input_shape: ShapeOverride = None) -> Graph:
     """Parse ``path`` into a Graph; ``input_shape`` may only fill dims the model left dynamic."""
     schema = require("ai_edge_litert.schema_py_generated")
     with open(path, "rb") as fh:  # the header first: a non-TFLite file is never read whole
@@ -65,7 +68,7 @@ def _names(enum: type) -> dict[int, str]:
     return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | None) -> Graph:
+def _parse(schema: Any, path: Path, data: bytes, input_shape: ShapeOverride) -> Graph:
     model = schema.Model.GetRootAs(data, 0)
     if model.SubgraphsLength() < 1:
         raise ModelFileError(f"{path.name}: TFLite model has no subgraph")
@@ -75,7 +78,7 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
     tensors = [_tensor(sub.Tensors(i), model, type_names) for i in range(sub.TensorsLength())]
     input_ids = [int(i) for i in sub.InputsAsNumpy()] if sub.InputsLength() else []
     output_ids = [int(i) for i in sub.OutputsAsNumpy()] if sub.OutputsLength() else []
-    scale = _batch_scale(tensors, input_ids, input_shape, path)
+    shapes, scale = _input_shapes(model, tensors, input_ids, input_shape, path)
     const = {i for i, t in enumerate(tensors) if t["const"]}
     int8_const = {i for i in const if tensors[i]["type"] in ("INT8", "UINT8")}
     stored: list[Step] = []
@@ -108,7 +111,7 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
         path=path,
         format="tflite",
         ops=[step.cost for step in run.steps],
-        inputs=[_spec(tensors[i], input_shape) for i in input_ids],
+        inputs=[_spec(tensors[i], shapes.get(i)) for i in input_ids],
         outputs=[_spec(tensors[i], None) for i in output_ids],
         weight_bytes=sum(t["bytes"] for t in tensors if t["const"]),
         peak_activation_bytes=peak_live_bytes(
@@ -153,29 +156,70 @@ def _op_type(code: Any, op_names: dict[int, str]) -> str:
     return name
 
 
-def _batch_scale(
-    tensors: list[dict], input_ids: list[int], override: Sequence[int] | None, path: Path
-) -> float:
-    """Factor by which activations grow when ``override`` fills dynamic (-1) input dims.
+def _input_shapes(
+    model: Any, tensors: list[dict], input_ids: list[int], override: ShapeOverride, path: Path
+) -> tuple[dict[int, tuple[int, ...]], float]:
+    """The shapes ``override`` gives inputs (tensor index → shape), and the factor by which
+    activations grow with them.
 
     TFLite stores resolved shapes (dynamic dims as 1) beside a signature with -1; bytes and MACs
-    of a batch scale linearly, which is all an override may change.
+    of a batch scale linearly, which is all an override may change: one factor for the graph,
+    so inputs given shapes that scale differently are refused. An input is named by its tensor
+    or by its name in the model's signature (``input_ids`` for ``serving_default_input_ids``).
     """
-    if len(input_ids) != 1:
-        if override is not None:
+    names = _input_names(model, tensors, input_ids)
+    dims = {i: _open_dims(tensors[i]) for i in input_ids}
+    bare, named = split_override(override, {n: dims[i] for n, i in names.items()}, path)
+    given = {names[name]: shape for name, shape in named.items()}
+    rest = [i for i in input_ids if i not in given]
+    if bare is not None and len(input_ids) == 1:
+        given[input_ids[0]] = bare
+    elif bare is not None:
+        fitting = [i for i in rest if shape_fits(dims[i], bare)]
+        if not fitting:
+            shown = ", ".join(f"{tensors[i]['name']}: {list(tensors[i]['shape'])}" for i in rest)
             raise ModelFileError(
-                f"{path.name}: --input-shape needs a model with one input, "
-                f"this one has {len(input_ids)}"
+                f"{path.name}: --input-shape {','.join(map(str, bare))} fits no model input "
+                f"({shown})"
             )
-        return 1.0
-    tensor = tensors[input_ids[0]]
-    dims = [
+        given.update(dict.fromkeys(fitting, bare))
+    elif len(input_ids) == 1 and not given and None in dims[input_ids[0]]:
+        only = input_ids[0]  # a dynamic batch alone defaults to 1; other open dims are asked for
+        given[only] = check_input_shape(tensors[only]["name"], dims[only], None, path)
+    resolved = {
+        i: check_input_shape(tensors[i]["name"], dims[i], shape, path) for i, shape in given.items()
+    }
+    scales = {
+        i: math.prod(shape) / max(math.prod(max(d, 1) for d in tensors[i]["shape"]), 1)
+        for i, shape in resolved.items()
+    }
+    if len({round(s, 9) for s in scales.values()}) > 1:
+        shown = ", ".join(f"{tensors[i]['name']} ×{s:g}" for i, s in scales.items())
+        raise ModelFileError(
+            f"{path.name}: --input-shape scales the inputs differently ({shown}); a TFLite "
+            "graph's stored shapes scale by one factor"
+        )
+    return resolved, next(iter(scales.values()), 1.0)
+
+
+def _open_dims(tensor: dict) -> list[int | None]:
+    """A tensor's dims, None where its signature leaves them dynamic (-1)."""
+    return [
         None if s < 0 else d for d, s in zip(tensor["shape"], tensor["signature"], strict=False)
     ]
-    if override is None and all(d is not None and d > 0 for d in dims):
-        return 1.0
-    resolved = check_input_shape(tensor["name"], dims, override, path)
-    return math.prod(resolved) / max(math.prod(max(d, 1) for d in tensor["shape"]), 1)
+
+
+def _input_names(model: Any, tensors: list[dict], input_ids: list[int]) -> dict[str, int]:
+    """Name → tensor index of each input: its tensor's name and its name in the model's only
+    signature."""
+    names = {tensors[i]["name"]: i for i in input_ids}
+    if model.SignatureDefsLength() == 1:
+        signature = model.SignatureDefs(0)
+        for j in range(signature.InputsLength()):
+            entry = signature.Inputs(j)
+            if int(entry.TensorIndex()) in input_ids:
+                names.setdefault(entry.Name().decode("utf-8", "replace"), int(entry.TensorIndex()))
+    return names
 
 
 def _op_cost(
