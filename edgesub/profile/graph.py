@@ -142,9 +142,15 @@ def peak_live_bytes(
 
 
 def check_input_shape(
-    name: str, shape: Sequence[int | None], override: Sequence[int] | None, path: Path
+    name: str,
+    shape: Sequence[int | None],
+    override: Sequence[int] | None,
+    path: Path,
+    *,
+    several: bool = False,
 ) -> tuple[int, ...]:
-    """Resolve an input's shape, or explain that ``--input-shape`` is needed."""
+    """Resolve an input's shape, or explain that ``--input-shape`` is needed (by the input's
+    name when the model has ``several`` inputs, which a bare shape might not all fit)."""
     if override is not None:
         override = tuple(int(d) for d in override)
         if len(override) != len(shape) or any(d <= 0 for d in override):
@@ -165,7 +171,8 @@ def check_input_shape(
     if any(d is None or d <= 0 for d in shape):
         raise ModelFileError(
             f"{path.name}: input '{name}' has unknown dimensions {_show(shape)}; "
-            f"pass --input-shape (e.g. --input-shape {_example(shape)})"
+            f"pass --input-shape (e.g. --input-shape {name + '=' if several else ''}"
+            f"{_example(shape)})"
         )
     return tuple(int(d) for d in shape)
 

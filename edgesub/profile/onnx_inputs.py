@@ -47,7 +47,10 @@ def bind_inputs(
     specs = []
     for value in inputs:
         bound = [bindings.get(d) if isinstance(d, str) else d for d in dims[value.name]]
-        shape = shapes.get(value.name) or check_input_shape(value.name, bound, None, path)
+        several = len(inputs) > 1
+        shape = shapes.get(value.name) or check_input_shape(
+            value.name, bound, None, path, several=several
+        )
         _write(value, shape)
         elem_type = value.type.tensor_type.elem_type
         specs.append(TensorSpec(value.name, shape, _np_name(onnx, elem_type)))

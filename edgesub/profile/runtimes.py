@@ -345,8 +345,11 @@ class TfliteRuntime(Runtime):
 # --- Inputs --------------------------------------------------------------------------------------
 
 
-def resolve_shape(spec: InputSpec, input_shape: tuple[int, ...] | None) -> tuple[int, ...]:
-    """The concrete shape to feed ``spec``: its own when fully known, else ``input_shape``."""
+def resolve_shape(
+    spec: InputSpec, input_shape: tuple[int, ...] | None, *, several: bool = False
+) -> tuple[int, ...]:
+    """The concrete shape to feed ``spec``: its own when fully known, else ``input_shape``
+    (the hint names the input when the model has ``several``)."""
     if input_shape is not None and shape_fits(spec.shape, input_shape):
         return tuple(input_shape)
     if all(dim is not None for dim in spec.shape):
@@ -361,7 +364,8 @@ def resolve_shape(spec: InputSpec, input_shape: tuple[int, ...] | None) -> tuple
     )
     raise InputShapeError(
         f"model input '{spec.name}' has a dynamic shape {shown}{given}; "
-        f"pass a concrete shape with --input-shape, e.g. --input-shape {example}"
+        f"pass a concrete shape with --input-shape, e.g. --input-shape "
+        f"{spec.name + '=' if several else ''}{example}"
     )
 
 
@@ -393,7 +397,7 @@ def synthesise_inputs(
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in specs:
-        shape = resolve_shape(spec, named.get(spec.name, bare))
+        shape = resolve_shape(spec, named.get(spec.name, bare), several=len(specs) > 1)
         dtype = np.dtype(spec.dtype)
         if dtype.kind == "f":
             array = rng.standard_normal(shape).astype(dtype)
