@@ -171,6 +171,14 @@ def test_the_pi_bundles_runpy_refuses_a_two_input_model_in_one_line(onnx_out, tm
     assert ran.stderr.count("\n") == 1, ran.stderr
     assert "bert_fp32.onnx takes 2 inputs (input_ids, attention_mask)" in ran.stderr
     assert "edgesub predict bert_fp32.onnx INPUTS.npz" in ran.stderr
+    # which works there, on the bundle's file and manifest
+    np.savez(
+        tmp_path / "inputs.npz",
+        input_ids=np.ones((1, LENGTH), np.int64),
+        attention_mask=np.ones((1, LENGTH), np.int64),
+    )
+    predicted = invoke("predict", str(bundle / "bert_fp32.onnx"), str(tmp_path / "inputs.npz"))
+    assert predicted.exit_code == 0, predicted.output
 
 
 @pytest.mark.parametrize(
