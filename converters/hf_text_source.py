@@ -45,6 +45,12 @@ def convert_hf_text(found: Folder, request: SourceRequest, out: Path) -> list[di
     """Export, verify and publish every format × precision of a text classifier."""
     from edgesub.converters.scores_module import TokenScores
 
+    if request.dataset is not None:
+        raise ConfigError(
+            "--dataset does not apply to a Hugging Face text classifier (no registered dataset "
+            "is tokenized by its tokenizer); pass --calibration tokens.npz, an array per input "
+            "name (input_ids, attention_mask)"
+        )
     cfg = _text_cfg(request)
     num_classes = int(found.config.num_labels)
     labels = read_labels(request.labels) or class_names(found.config)

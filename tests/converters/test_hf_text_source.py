@@ -190,6 +190,7 @@ def test_the_pi_bundles_runpy_refuses_a_two_input_model_in_one_line(onnx_out, tm
         ),
         (("--input-shape", "token_ids=1,16"), "--input-shape names token_ids, which the model"),
         (("--format", "tflite", "--precision", "int8"), "static int8 TFLite of a text classifier"),
+        (("--dataset", "digits"), "--dataset does not apply to a Hugging Face text classifier"),
     ],
 )
 def test_bad_text_options_are_one_line_and_write_nothing(bert, tmp_path, flags, expected) -> None:
