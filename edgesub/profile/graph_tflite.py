@@ -25,6 +25,7 @@ from edgesub.profile.graph import (
     ShapeOverride,
     TensorSpec,
     check_input_shape,
+    named_shapes,
     peak_live_bytes,
     shape_fits,
     split_override,
@@ -164,28 +165,10 @@ def _input_shapes(
 
     TFLite stores resolved shapes (dynamic dims as 1) beside a signature with -1; bytes and MACs
     of a batch scale linearly, which is all an override may change: one factor for the graph,
-    so inputs given shapes that scale differently are refused. An input is named by its tensor
-    or by its name in the model's signature (``input_ids`` for ``serving_default_input_ids``).
+    so inputs given shapes that scale differently are refused.
     """
-    names = _input_names(model, tensors, input_ids)
     dims = {i: _open_dims(tensors[i]) for i in input_ids}
-    bare, named = split_override(override, {n: dims[i] for n, i in names.items()}, path)
-    given = {names[name]: shape for name, shape in named.items()}
-    rest = [i for i in input_ids if i not in given]
-    if bare is not None and len(input_ids) == 1:
-        given[input_ids[0]] = bare
-    elif bare is not None:
-        fitting = [i for i in rest if shape_fits(dims[i], bare)]
-        if not fitting:
-            shown = ", ".join(f"{tensors[i]['name']}: {list(tensors[i]['shape'])}" for i in rest)
-            raise ModelFileError(
-                f"{path.name}: --input-shape {','.join(map(str, bare))} fits no model input "
-                f"({shown})"
-            )
-        given.update(dict.fromkeys(fitting, bare))
-    elif len(input_ids) == 1 and not given and None in dims[input_ids[0]]:
-        only = input_ids[0]  # a dynamic batch alone defaults to 1; other open dims are asked for
-        given[only] = check_input_shape(tensors[only]["name"], dims[only], None, path)
+    given = _given_shapes(model, tensors, dims, override, path)
     resolved = {
         i: check_input_shape(tensors[i]["name"], dims[i], shape, path) for i, shape in given.items()
     }
@@ -202,6 +185,36 @@ def _input_shapes(
     return resolved, next(iter(scales.values()), 1.0)
 
 
+def _given_shapes(
+    model: Any,
+    tensors: list[dict],
+    dims: dict[int, list[int | None]],
+    override: ShapeOverride,
+    path: Path,
+) -> dict[int, Any]:
+    """Tensor index → the shape ``override`` names it with (by its signature name, as
+    ``input_ids`` for ``serving_default_input_ids``, or its tensor name); a bare shape for every
+    other input it fits; none given, a lone input's dynamic batch is 1 (other open dims are
+    asked for)."""
+    names = _input_names(model, tensors, list(dims))
+    aliases = {tensors[i]["name"]: name for name, i in names.items()}
+    named_by_alias = {aliases.get(k, k): v for k, v in named_shapes(override).items()}
+    bare, named = split_override(named_by_alias, {n: dims[i] for n, i in names.items()}, path)
+    given: dict[int, Any] = {names[name]: shape for name, shape in named.items()}
+    rest = [i for i in dims if i not in given]
+    if bare is None:
+        if len(dims) == 1 and not given and None in dims[rest[0]]:
+            given[rest[0]] = None
+        return given
+    fitting = rest if len(dims) == 1 else [i for i in rest if shape_fits(dims[i], bare)]
+    if not fitting:
+        shown = ", ".join(f"{tensors[i]['name']}: {list(tensors[i]['shape'])}" for i in rest)
+        raise ModelFileError(
+            f"{path.name}: --input-shape {','.join(map(str, bare))} fits no model input ({shown})"
+        )
+    return {**given, **dict.fromkeys(fitting, bare)}
+
+
 def _open_dims(tensor: dict) -> list[int | None]:
     """A tensor's dims, None where its signature leaves them dynamic (-1)."""
     return [
@@ -210,16 +223,16 @@ def _open_dims(tensor: dict) -> list[int | None]:
 
 
 def _input_names(model: Any, tensors: list[dict], input_ids: list[int]) -> dict[str, int]:
-    """Name → tensor index of each input: its tensor's name and its name in the model's only
-    signature."""
-    names = {tensors[i]["name"]: i for i in input_ids}
+    """Name → tensor index of each input: its name in the model's only signature, else its
+    tensor's name."""
+    names = {i: tensors[i]["name"] for i in input_ids}
     if model.SignatureDefsLength() == 1:
         signature = model.SignatureDefs(0)
         for j in range(signature.InputsLength()):
             entry = signature.Inputs(j)
-            if int(entry.TensorIndex()) in input_ids:
-                names.setdefault(entry.Name().decode("utf-8", "replace"), int(entry.TensorIndex()))
-    return names
+            if int(entry.TensorIndex()) in names:
+                names[int(entry.TensorIndex())] = entry.Name().decode("utf-8", "replace")
+    return {name: i for i, name in names.items()}
 
 
 def _op_cost(
