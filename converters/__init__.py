@@ -7,6 +7,7 @@ a TFLite interpreter), so it works on a device without torch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,11 @@ __all__ = [
 ]
 
 
-def run_artifact(path: Path, x: np.ndarray, *, threads: int = 1) -> np.ndarray:
-    """Float logits of any single-input .onnx/.tflite file on float ``x`` (N × input shape).
+def run_artifact(
+    path: Path, x: np.ndarray | Mapping[str, np.ndarray], *, threads: int = 1
+) -> np.ndarray:
+    """Float logits of any .onnx/.tflite file: on float ``x`` (N × input shape) for a
+    single-input file, or on input name → N × that input (token ids, masks) for several.
 
     Integer I/O is (de)quantised with the file's own parameters; fixed-batch files are fed in
     chunks of their batch size.
@@ -51,7 +55,8 @@ def run_artifact(path: Path, x: np.ndarray, *, threads: int = 1) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
-    return format_for_file(path).run(path, np.asarray(x, dtype=np.float32), threads)
+    feeds = x if isinstance(x, Mapping) else np.asarray(x, dtype=np.float32)
+    return format_for_file(path).run(path, feeds, threads)
 
 
 def describe_io(path: Path) -> dict[str, list[dict]]:

@@ -67,7 +67,7 @@ def convert(
     joins the manifest's model section.
     """
     cfg.validate()
-    plan = _plan(cfg)
+    plan = export_jobs(cfg)
     input_shape = tuple(int(d) for d in data.input_shape)
     dtype = np.dtype(getattr(data, "input_dtype", "float32"))
     calibration = calibration_set(data.train.x, input_shape, cfg.calibration_samples, dtype)
@@ -80,24 +80,41 @@ def convert(
     model.eval()
     try:
         reference = torch_reference(model, test_x, data.test.y)
-        with staged_output(out_dir) as stage, export_worker() as worker:
-            isolated = [fmt for fmt, _, _ in plan if fmt.isolated and cfg.export_worker]
-            if isolated:
-                worker.start(tuple(dict.fromkeys(f.warm_up for f in isolated if f.warm_up)))
+        with staged_output(out_dir) as stage:
             if tokenizer is not None:
                 tokenizer.save(stage)
-            entries = []
-            for fmt, precision, exporter in _tracked(plan, progress):
-                target = stage / f"{name}_{precision}{fmt.extension}"
-                export = _exporter(fmt, exporter, worker, cfg)
-                make = functools.partial(export, model, job)
-                entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
+            entries = export_plan(plan, model, job, reference, stage, name, progress=progress)
             model_record = model_section(name, data, output_kind(cfg.outputs, reference.logits))
             model_record = model_record.replace(**(provenance or {}))
             manifest = finish(stage, model_record, entries, measure_latency=measure_latency)
     finally:
         model.train(was_training)
     return [entry.to_dict() for entry in manifest.artifacts]
+
+
+def export_plan(
+    plan: list[tuple[ArtifactFormat, str, Exporter]],
+    model: torch.nn.Module,
+    job: ExportJob,
+    reference: Reference,
+    stage: Path,
+    name: str,
+    *,
+    progress: bool,
+) -> list[ArtifactEntry]:
+    """Export, verify and publish each (format, precision) of ``plan`` (:func:`export_jobs`) into
+    ``stage`` as ``{name}_{precision}{extension}``; isolated formats in the export worker."""
+    cfg = job.cfg
+    with export_worker() as worker:
+        isolated = [fmt for fmt, _, _ in plan if fmt.isolated and cfg.export_worker]
+        if isolated:
+            worker.start(tuple(dict.fromkeys(f.warm_up for f in isolated if f.warm_up)))
+        entries = []
+        for fmt, precision, exporter in _tracked(plan, progress):
+            target = stage / f"{name}_{precision}{fmt.extension}"
+            make = functools.partial(_exporter(fmt, exporter, worker, cfg), model, job)
+            entries.append(publish_artifact(fmt, precision, make, reference, target, cfg))
+    return entries
 
 
 def _exporter(
@@ -144,7 +161,7 @@ def finish(
     return manifest
 
 
-def _plan(cfg: ConvertConfig) -> list[tuple[ArtifactFormat, str, Exporter]]:
+def export_jobs(cfg: ConvertConfig) -> list[tuple[ArtifactFormat, str, Exporter]]:
     """Resolve every (format, precision) before any work, so a typo fails in a second, not later."""
     plan = []
     for format_name in cfg.formats:

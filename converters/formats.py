@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 class ExportJob:
     """Everything an exporter needs besides the model: a sample input, calibration data, options."""
 
-    sample: np.ndarray  # float32, shape (1, *input_shape)
-    calibration: np.ndarray  # float32, shape (n, *input_shape), finite
+    # float32, shape (1, *input_shape); or input name → one sample, in the forward's order
+    sample: np.ndarray | Mapping[str, np.ndarray]
+    calibration: np.ndarray | Mapping[str, np.ndarray]  # n samples of each, finite
     cfg: ConvertConfig
 
 

@@ -36,13 +36,16 @@ def export_fp32(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
     """Trace ``model`` to one self-contained ONNX file; the batch axis is dynamic unless
     ``convert.dynamic_batch`` is off (then fixed at 1, as some accelerators' compilers want)."""
     torch = require("torch")
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if job.cfg.dynamic_batch else None
+    # several inputs by name (the forward's positional order), else the one INPUT_NAME
+    named = job.sample if isinstance(job.sample, Mapping) else {INPUT_NAME: job.sample}
+    names = [*named, OUTPUT_NAME]
+    axes = {name: {0: "batch"} for name in names} if job.cfg.dynamic_batch else None
     trace_to_onnx(
         model,
-        torch.from_numpy(job.sample),
+        tuple(torch.from_numpy(a) for a in named.values()),
         path,
         opset=job.cfg.opset,
-        input_names=[INPUT_NAME],
+        input_names=list(named),
         output_names=[OUTPUT_NAME],
         dynamic_axes=axes,
     )

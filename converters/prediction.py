@@ -124,18 +124,12 @@ def _read_input(source: str, model: ModelInfo | None, invert: bool, folder: Path
 
 
 def _read_feeds(path: Path, fmt: Any, artifact: Path) -> Any:
-    """A .npz with one array per input name (N × each input), checked like calibration data;
-    a file of one input gets its array."""
+    """A .npz with one array per input name (N × each input; for a .tflite, the names of its
+    signature, which are the ONNX file's), checked like calibration data; a file of one input
+    gets its array."""
     inputs = feeds_mod.model_inputs(fmt.describe(artifact))
     feeds = feeds_mod.load_feeds(path, inputs, "input")
-    if len(inputs) == 1:
-        return feeds[inputs[0].name]
-    if fmt.name != "onnx":
-        raise DataError(
-            f"{artifact.name} has {len(inputs)} inputs; predict feeds several inputs to ONNX "
-            "files only"
-        )
-    return feeds
+    return feeds[inputs[0].name] if len(inputs) == 1 else feeds
 
 
 def _input_shape(model: ModelInfo | None, fmt: Any, artifact: Path) -> tuple[int, ...]:

@@ -1,5 +1,5 @@
-"""A user's torch classifier as :func:`edgesub.converters.convert` takes it: one float32 batch in,
-the N×C scores out.
+"""A user's torch classifier as the exporters take it: one float32 batch in, the N×C scores out
+(:class:`Scores`), or a text classifier's token ids and attention mask in (:class:`TokenScores`).
 
 Imports torch at module level, so only :mod:`edgesub.converters.torch_sources` imports it, and
 only once it loads a model. The class lives in a module (not a function) so the export worker
@@ -37,3 +37,16 @@ class Scores(nn.Module):
     def scores(self, x: torch.Tensor) -> Any:
         out = self.model(**{self.keyword: x}) if self.keyword else self.model(x)
         return first_tensor(out)
+
+
+class TokenScores(nn.Module):
+    """A sequence classifier's float32 class scores from token ids and an attention mask, the
+    two inputs its ONNX and TFLite files take by these names, in this order."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        return first_tensor(out).float()

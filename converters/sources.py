@@ -71,8 +71,8 @@ SOURCE_OPTIONS = {
     "weights": ("--weights", (FACTORY_KEY,)),
     "input_shape": ("--input-shape", (FACTORY_KEY, PT2_KEY)),
     "arch_config": ("--arch-config", (".safetensors",)),
-    "input_shapes": ("--input-shape NAME=...", (".onnx",)),
-    "labels_npy": ("--labels-npy", (".onnx",)),
+    "input_shapes": ("--input-shape NAME=...", (".onnx", HF_KEY)),
+    "labels_npy": ("--labels-npy", (".onnx", HF_KEY)),
 }
 
 
@@ -171,7 +171,7 @@ def input_shape_fields(spec: str, values: tuple[str, ...]) -> dict[str, Any]:
         return {}
     shapes = parse_named_shapes(values)
     key = (source_key(spec) or ("", None))[0]
-    if key == ".onnx":
+    if key in (".onnx", HF_KEY):
         return {"input_shapes": shapes}
     if set(shapes) != {None}:
         raise ConfigError(
@@ -202,7 +202,8 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     labels = read_labels(request.labels)
     if labels and num_classes and len(labels) != num_classes:
         raise DataError(f"{len(labels)} labels given, the model outputs {num_classes} classes")
-    data = _onnx_inputs(src, request, inputs, cfg.precisions, num_classes)
+    vocabulary = feeds_mod.vocabulary_sizes(src)
+    data = model_feeds(src.name, vocabulary, request, inputs, cfg.precisions, num_classes)
     name = request.name or src.stem
     out = prepare_output(out, name)
     reference = Reference(x=data.verify, y=data.y, logits=fmt.run(src, data.verify, 1))
@@ -213,7 +214,7 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     model = source_model_section(
         name, num_classes, labels, dims, {}, source, data.verified_on, kind
     ).replace(
-        inputs=_verified_specs(inputs, data.verify),
+        inputs=verified_specs(inputs, data.verify),
         outputs=tuple(TensorSpec.from_dict(o, src.name) for o in io["outputs"]),
         calibration=data.calibration_kind if "int8" in cfg.precisions else None,
     )
@@ -242,8 +243,9 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
 
 
 @dataclass(frozen=True)
-class _OnnxData:
-    """What an ONNX file is calibrated and verified on, by input name."""
+class FeedData:
+    """What a model with named inputs (an ONNX file, a Hugging Face text classifier) is
+    calibrated and verified on, by input name."""
 
     calibration: feeds_mod.Feeds | None
     verify: feeds_mod.Feeds
@@ -252,15 +254,17 @@ class _OnnxData:
     calibration_kind: str | None  # "data" or "synthetic"
 
 
-def _onnx_inputs(
-    src: Path,
+def model_feeds(
+    label: str,
+    vocabulary: dict[str, int],
     request: SourceRequest,
     inputs: list[feeds_mod.InputSpec],
     precisions: tuple[str, ...],
     num_classes: int | None,
-) -> _OnnxData:
+) -> FeedData:
     """The user's data (checked by name, split into calibration and held-out verification,
-    labels alongside), else generated inputs where that is sound (:mod:`feeds`)."""
+    labels alongside), else generated inputs where that is sound (:mod:`feeds`; token ids
+    within ``vocabulary``, input name → its size); ``label`` names the model in warnings."""
     if request.calibration is not None:
         path = Path(request.calibration)
         given = feeds_mod.load_feeds(path, inputs)
@@ -270,13 +274,12 @@ def _onnx_inputs(
             y = feeds_mod.load_label_array(request.labels_npy, n, num_classes, path.name)
         calibration, verify, y_verify = feeds_mod.held_out_feeds(given, y)
         shown = f"{feeds_mod.count(verify)} held-out samples of {path.name}"
-        return _OnnxData(calibration, verify, y_verify, shown, "data")
+        return FeedData(calibration, verify, y_verify, shown, "data")
     if request.labels_npy is not None:
         raise ConfigError(
             "--labels-npy labels the samples of --calibration DATA.npz; pass that file too"
         )
     static = "int8" in precisions
-    vocabulary = feeds_mod.vocabulary_sizes(src)
     verify = feeds_mod.synthetic_feeds(
         inputs, vocabulary, feeds_mod.SYNTHETIC_VERIFY, feeds_mod.SEED, floats=True
     )
@@ -286,7 +289,7 @@ def _onnx_inputs(
             inputs, vocabulary, feeds_mod.SYNTHETIC_CALIBRATION, feeds_mod.SEED + 1, floats=False
         )
         err.print(
-            f"[yellow]warning:[/] {src.name}: static int8 is calibrated on SYNTHETIC inputs "
+            f"[yellow]warning:[/] {label}: static int8 is calibrated on SYNTHETIC inputs "
             "(token ids over the vocabulary, masks of ones), recorded as "
             '"calibration": "synthetic"; pass --calibration DATA.npz for real ones'
         )
@@ -296,7 +299,7 @@ def _onnx_inputs(
     else:
         how = ", ".join(f"{s.name}: {_generated(s, vocabulary)}" for s in inputs)
         shown = f"{n} generated inputs, no data given ({how})"
-    return _OnnxData(calibration, verify, None, shown, "synthetic" if static else None)
+    return FeedData(calibration, verify, None, shown, "synthetic" if static else None)
 
 
 def _generated(spec: feeds_mod.InputSpec, vocabulary: dict[str, int]) -> str:
@@ -310,7 +313,7 @@ def _generated(spec: feeds_mod.InputSpec, vocabulary: dict[str, int]) -> str:
     return f"uniform ids 0..{vocabulary[spec.name] - 1}"
 
 
-def _verified_specs(
+def verified_specs(
     inputs: list[feeds_mod.InputSpec], verify: feeds_mod.Feeds
 ) -> tuple[TensorSpec, ...]:
     """Each input as the model section records it: the source's dims, open ones (other than the

@@ -13,13 +13,14 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgesub._deps import require
+from edgesub.converters.feeds import feed_batches
 from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
 from edgesub.converters.tensors import batches, dequantize, io_entry, quantize
 from edgesub.converters.tflite_io import with_float_io
@@ -46,9 +47,10 @@ _FP16_RECIPE = [
 ]
 
 
-# Python loggers that report harmless import-time noise from litert-torch's dependencies
-# (torchao's optional CUDA kernels, torch's pytree enum registration).
-_NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
+# Python loggers that report harmless noise from litert-torch and its dependencies (torchao's
+# optional CUDA kernels, torch's pytree enum registration; the root logger: litert-torch's
+# notice that int64 token-id inputs become int32, which the manifest records).
+_NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "")
 
 
 @contextlib.contextmanager
@@ -89,8 +91,11 @@ def warm_up() -> None:
 def export_fp32(model: torch.nn.Module, job: ExportJob, path: Path) -> None:
     torch = require("torch")
     with _quiet_litert() as litert_torch:
-        sample = (torch.from_numpy(job.sample),)
-        edge_model = _convert(litert_torch, model, sample)
+        if isinstance(job.sample, Mapping):  # several inputs, by name: the signature's names
+            named = {name: torch.from_numpy(a) for name, a in job.sample.items()}
+            edge_model = _convert(litert_torch, model, (), sample_kwargs=named)
+        else:
+            edge_model = _convert(litert_torch, model, (torch.from_numpy(job.sample),))
         edge_model.export(str(path))
 
 
@@ -189,25 +194,48 @@ def _interpreter(path: Path, threads: int) -> Any:
         raise ModelFileError(f"{path}: cannot load TFLite model: {first_line(exc)}") from exc
 
 
-def run(path: Path, x: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Run a single-input .tflite on float ``x``; int8 I/O uses the file's own quant params."""
+def run(path: Path, x: np.ndarray | Mapping[str, np.ndarray], threads: int = 1) -> np.ndarray:
+    """Run a .tflite on ``x`` and return its first output as float32: one array for a
+    single-input file, or input name → array (the names of its signature, :func:`tflite_input_
+    names`); int8 I/O uses the file's own quant params, a fixed batch runs sample by sample."""
+    from edgesub.profile.runtimes import tflite_input_names
+
     interpreter = _interpreter(path, threads)
-    inputs = interpreter.get_input_details()
-    if len(inputs) != 1:
-        raise ModelFileError(f"{path}: expected one input, the model has {len(inputs)}")
-    spec = inputs[0]
-    dynamic = int(spec["shape_signature"][0]) == -1
+    details = interpreter.get_input_details()
+    names = tflite_input_names(interpreter)
+    feeds = _named_feeds(path, x, names)
+    dynamic = int(details[0]["shape_signature"][0]) == -1
+    n = len(feeds[names[0]])
     if dynamic:
-        interpreter.resize_tensor_input(spec["index"], [len(x), *spec["shape"][1:]])
+        for spec, name in zip(details, names, strict=True):
+            interpreter.resize_tensor_input(spec["index"], [n, *feeds[name].shape[1:]])
     with native_noise_filtered():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
         interpreter.allocate_tensors()
     out_spec = interpreter.get_output_details()[0]
     outputs = []
-    for chunk in batches(x, None if dynamic else int(spec["shape"][0])):
-        interpreter.set_tensor(spec["index"], _to_input(chunk, spec))
+    for chunk in feed_batches(feeds, None if dynamic else int(details[0]["shape"][0])):
+        for spec, name in zip(details, names, strict=True):
+            interpreter.set_tensor(spec["index"], _to_input(chunk[name], spec))
         interpreter.invoke()
         outputs.append(_from_output(interpreter.get_tensor(out_spec["index"]), out_spec))
-    return np.concatenate(outputs)[: len(x)]
+    return np.concatenate(outputs)[:n]
+
+
+def _named_feeds(
+    path: Path, x: np.ndarray | Mapping[str, np.ndarray], names: list[str]
+) -> dict[str, np.ndarray]:
+    """``x`` by input name: a lone array only for a single-input file; every input given."""
+    if not isinstance(x, Mapping):
+        if len(names) != 1:
+            raise ModelFileError(
+                f"{path}: expected one input, the model has {len(names)} ({', '.join(names)}); "
+                "give a .npz with one array per input name"
+            )
+        return {names[0]: np.asarray(x)}
+    missing = [name for name in names if name not in x]
+    if missing:
+        raise ModelFileError(f"{path}: no data for input(s) {', '.join(missing)}")
+    return {name: np.asarray(x[name]) for name in names}
 
 
 def _to_input(x: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
@@ -226,17 +254,21 @@ def _from_output(y: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
 
 
 def describe(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Names, shapes (-1 = dynamic), dtypes and per-tensor quantisation of the file's I/O."""
+    """Names (inputs: as its signature calls them), shapes (-1 = dynamic), dtypes and per-tensor
+    quantisation of the file's I/O."""
+    from edgesub.profile.runtimes import tflite_input_names
+
     interpreter = _interpreter(path, 1)
 
-    def entry(spec: dict[str, Any]) -> dict[str, Any]:
+    def entry(spec: dict[str, Any], name: str) -> dict[str, Any]:
         scale, zero_point = spec["quantization"]
         quant = {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
-        return io_entry(spec["name"], list(spec["shape_signature"]), spec["dtype"], quant)
+        return io_entry(name, list(spec["shape_signature"]), spec["dtype"], quant)
 
+    inputs = zip(interpreter.get_input_details(), tflite_input_names(interpreter), strict=True)
     return {
-        "inputs": [entry(s) for s in interpreter.get_input_details()],
-        "outputs": [entry(s) for s in interpreter.get_output_details()],
+        "inputs": [entry(s, name) for s, name in inputs],
+        "outputs": [entry(s, s["name"]) for s in interpreter.get_output_details()],
     }
 
 

@@ -166,13 +166,20 @@ def _shown(example: list[int | None]) -> str:
 @SOURCES.register(HF_KEY)
 def convert_hf(src: Path, request: SourceRequest, out: Path) -> list[dict[str, Any]]:
     """A local transformers image classifier, with its processor's preprocessing and its
-    id2label class names in the manifest."""
+    id2label class names in the manifest; a sequence classifier goes to
+    :func:`~edgesub.converters.hf_text_source.convert_hf_text`."""
     found = open_folder(str(src))
     if found.task != IMAGE:
-        raise ConversionError(
-            f"{found.folder.name} is a text classifier; only Hugging Face image classifiers "
-            "(*ForImageClassification) convert for now"
-        )
+        from edgesub.converters.hf_text_source import convert_hf_text
+
+        return convert_hf_text(found, request, out)
+    text_only = {"--input-shape": request.input_shapes, "--labels-npy": request.labels_npy}
+    for flag, given in text_only.items():
+        if given is not None:
+            raise ConfigError(
+                f"{flag} applies to a Hugging Face text classifier; {found.folder.name} is an "
+                "image classifier, which takes its processor's size"
+            )
     preprocess = image_preprocess(found.folder, found.config)
     loaded = Loaded(
         module=load_model(found),

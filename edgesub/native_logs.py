@@ -10,6 +10,7 @@ still reaches the user, after the call instead of during it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -67,10 +68,22 @@ def native_noise_filtered() -> Iterator[None]:
             yield
         finally:
             sys.stderr = original
+            _repoint_handlers(passthrough, original)
             passthrough.close()
             os.dup2(saved, 2)
             os.close(saved)
             _replay(capture)
+
+
+def _repoint_handlers(old: IO[str], new: IO[str]) -> None:
+    """Logging handlers made during the block (a library's first import sets one up on the
+    ``sys.stderr`` of the moment) write to ``new`` once ``old`` is closed, not into a closed
+    file ("--- Logging error ---" and a stack on every later record)."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):  # a PlaceHolder has none
+            if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+                handler.setStream(new)
 
 
 def _replay(capture: IO[bytes]) -> None:

@@ -18,7 +18,7 @@ from edgesub.errors import ConversionError, first_line
 
 def trace_to_onnx(
     module: Any,
-    sample: Any,
+    inputs: tuple[Any, ...],
     path: Path,
     *,
     opset: int,
@@ -26,14 +26,15 @@ def trace_to_onnx(
     output_names: Sequence[str] | None = None,
     dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
 ) -> None:
-    """Trace ``module`` on ``sample`` (one tensor) into ``path``; failure is a ConversionError."""
+    """Trace ``module`` on ``inputs`` (its positional tensors) into ``path``; failure is a
+    ConversionError."""
     torch = require("torch")
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
                 module,
-                (sample,),
+                inputs,
                 str(path),
                 dynamo=False,
                 opset_version=opset,

@@ -55,3 +55,23 @@ def test_is_noise_matches_whole_notices_only():
     assert is_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
     assert not is_noise("INFO: Created TensorFlow Lite XNNPACK delegate for CPU. But then: error")
     assert not is_noise("RuntimeError: tensor shape mismatch")
+
+
+def test_a_logging_handler_made_in_the_block_still_writes_after_it(capfd):
+    """A library imported inside the block (transformers, in the export worker) sets up its
+    StreamHandler on the sys.stderr of the moment; a later record must reach stderr, not a
+    closed file ("--- Logging error ---" and a stack, as the hf text export printed)."""
+    import logging
+
+    logger = logging.getLogger("edgesub.test.handler_in_block")
+    logger.propagate = False
+    with native_noise_filtered():
+        handler = logging.StreamHandler()  # default stream: sys.stderr, the block's
+        logger.addHandler(handler)
+    try:
+        logger.warning("after the block")
+    finally:
+        logger.removeHandler(handler)
+    err = capfd.readouterr().err
+    assert "Logging error" not in err
+    assert "after the block" in err

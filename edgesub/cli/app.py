@@ -17,7 +17,7 @@ from edgesub import __version__
 from edgesub import config as config_mod
 from edgesub.errors import ConfigError, EdgesubError, caused_by_interrupt
 from edgesub.jsonfile import dumps_strict
-from edgesub.limits import MAX_RUNS, MAX_THREADS, parse_dims
+from edgesub.limits import MAX_RUNS, MAX_THREADS, parse_named_shapes
 
 
 class EdgesubGroup(click.Group):
@@ -152,12 +152,13 @@ def add_hidden_alias(command: click.Command, name: str) -> None:
     cli.add_command(alias, name)
 
 
-def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    """``--input-shape 1,3,224,224`` (or 1x3x224x224) as a tuple of positive ints."""
-    if text is None:
+def parse_shapes(values: tuple[str, ...]) -> dict[str | None, tuple[int, ...]] | None:
+    """Repeated ``--input-shape``: ``NAME=1,128`` per input, or one shape (1,3,224,224 or
+    1x3x224x224) for every input it fits (keyed None); None when not given."""
+    if not values:
         return None
     try:
-        return parse_dims(text)
+        return parse_named_shapes(values)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
 

@@ -66,13 +66,15 @@ from edgesub.console import out
     help="A torch SOURCE's input without the batch axis, e.g. 3,224,224: required for "
     "file.py:factory (default: a .pt2's example input; set its dynamic dims). An .onnx "
     "SOURCE: NAME=1,128 per input (repeatable) or one shape for a single input, as on "
-    "profile, fixing its dynamic dims for generated inputs (default: the model's).",
+    "profile, fixing its dynamic dims for generated inputs (default: the model's); an hf:DIR "
+    "text classifier: its sequence length, input_ids=1,128 and attention_mask=1,128 or one "
+    "1,128 for both (default: the model's, at most 128).",
 )
 @click.option(
     "--labels-npy",
     type=click.Path(dir_okay=False),
-    help="Class indices (.npy, one per sample of --calibration DATA) of an .onnx SOURCE: "
-    "verification reports real accuracy (default: agreement with the source only).",
+    help="Class indices (.npy, one per sample of --calibration DATA) of an .onnx or hf:DIR text "
+    "SOURCE: verification reports real accuracy (default: agreement with the source only).",
 )
 @click.option(
     "--dataset",
@@ -134,8 +136,9 @@ def convert(
     SOURCE is a run directory, any .onnx file (quantised with ONNX Runtime and verified
     against itself), .safetensors weights with a student.json-style --arch-config, a PyTorch
     model (file.py:factory with --weights and --input-shape, or a torch.export .pt2 program),
-    a Hugging Face image classifier folder (hf:DIR), or a Keras .keras/.h5 file or SavedModel
-    directory (TFLite via TensorFlow; the tensorflow extra).
+    a Hugging Face image or sequence classifier folder (hf:DIR; a text one takes input_ids
+    and attention_mask), or a Keras .keras/.h5 file or SavedModel directory (TFLite via
+    TensorFlow; the tensorflow extra).
 
     \b
     Examples:
@@ -144,6 +147,7 @@ def convert(
       edgesub convert net.py:build --weights net.safetensors --input-shape 3,224,224
       edgesub convert bert.onnx --input-shape input_ids=1,128 --input-shape attention_mask=1,128
       edgesub convert bert.onnx --calibration feeds.npz --labels-npy y.npy
+      edgesub convert hf:my_bert --input-shape 1,128 --calibration feeds.npz
     """
     from edgesub.converters.sources import input_shape_fields, source_key
     from edgesub.report.lines import artifact_line

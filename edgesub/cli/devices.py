@@ -18,7 +18,7 @@ from edgesub.cli.app import (
     cli,
     hold_lock,
     no_progress_option,
-    parse_shape,
+    parse_shapes,
     print_json,
 )
 from edgesub.console import out, printable
@@ -39,7 +39,10 @@ profiles_option = click.option(
 )
 input_shape_option = click.option(
     "--input-shape",
-    help="Input shape for models with dynamic dims, e.g. 1,3,224,224 (default: the model's).",
+    "input_shapes",
+    multiple=True,
+    help="Input shape for models with dynamic dims: one shape for every input it fits, e.g. "
+    "1,3,224,224, or NAME=1,128 per input, repeatable (default: the model's).",
 )
 runtime_option = click.option(
     "--runtime",
@@ -164,7 +167,7 @@ def profile(
     threads: int,
     runs: int,
     warmup: int,
-    input_shape: str | None,
+    input_shapes: tuple[str, ...],
     profiles_dir: str | None,
     strict: bool,
     as_json: bool,
@@ -184,8 +187,9 @@ def profile(
       edgesub profile model.tflite --device raspberry-pi-5 --device pixel-4 --threads 4
       edgesub profile models/*.tflite --device all --no-measure
       edgesub profile model.tflite --remote pi@raspberrypi.local
+      edgesub profile bert.onnx --input-shape input_ids=1,128 --input-shape attention_mask=1,128
     """
-    shape = parse_shape(input_shape)
+    shape = parse_shapes(input_shapes)
     remote = remote_options(**ssh)
     if remote is not None and not measure:
         raise ConfigError("--remote measures on the device; it cannot go with --no-measure")
@@ -475,7 +479,7 @@ def _compare_config(options: dict[str, Any]) -> Any:
         devices=tuple(options["devices"]),
         threads=options["threads"],
         measure=options["measure"],
-        input_shape=parse_shape(options["input_shape"]),
+        input_shape=parse_shapes(options["input_shapes"]),
         profiles_dir=options["profiles_dir"],
         runtime=options["runtime"],
         across_models=options["across_models"],

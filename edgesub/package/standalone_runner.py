@@ -68,6 +68,7 @@ def predict(
     score = SCORERS.get(model.get("output_kind", "logits"))
     if score is None:
         raise BundleError(f"manifest.json: unknown output_kind {model['output_kind']!r}")
+    single_input(entry, model)
     batches = [read_input(source, model, invert) for source in inputs]  # bad input: fail first
     run = runtime_call(entry["file"], "load", lambda: load(HERE / entry["file"], threads))
     results = []
@@ -79,6 +80,19 @@ def predict(
         ranked = [top_labels(score(row), model.get("labels"), top) for row in rows]
         results.append({"artifact": entry["file"], "input": source, "predictions": ranked})
     return results
+
+
+def single_input(entry: dict[str, Any], model: dict[str, Any]) -> None:
+    """run.py feeds one input; a model of several (token ids and an attention mask) is refused
+    in one line that says what runs it."""
+    inputs = entry.get("inputs") or model.get("inputs") or []
+    if len(inputs) > 1:
+        names = ", ".join(str(spec.get("name")) for spec in inputs)
+        raise BundleError(
+            f"{entry['file']} takes {len(inputs)} inputs ({names}); run.py feeds single-input "
+            f"models only: run it with `edgesub predict {entry['file']} INPUTS.npz` (one array "
+            "per input name)"
+        )
 
 
 def read_manifest() -> dict[str, Any]:

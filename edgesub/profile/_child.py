@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgesub.atomic import atomic_write_json
 from edgesub.errors import EdgesubError
+from edgesub.limits import parse_named_shapes
 from edgesub.profile.power import PowerSensor, SensorError, detect_sensor
 from edgesub.profile.runtimes import Runtime, runtime_for, synthesise_inputs
 from edgesub.profile.timing import latency_stats, time_runs
@@ -72,7 +73,7 @@ def measure_energy(sensor: PowerSensor, run: Callable[[], None], runs: int) -> d
 
 
 def measure(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
-    input_shape = tuple(args.input_shape) if args.input_shape else None
+    input_shape = parse_named_shapes(args.input_shape or ())
     session = runtime.load(args.path, args.threads)
     session.prepare(synthesise_inputs(session.inputs, input_shape, args.seed))
     durations = time_runs(session.run, args.warmup, args.runs, args.min_time_s)
@@ -101,10 +102,6 @@ def measure(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
     return result
 
 
-def _shape(text: str) -> list[int]:
-    return [int(part) for part in text.split(",")]
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m edgesub.profile._child")
     parser.add_argument("--mode", choices=("measure", "baseline"), required=True)
@@ -114,7 +111,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--min-time-s", type=float, default=0.0)
-    parser.add_argument("--input-shape", type=_shape, default=None)
+    parser.add_argument("--input-shape", action="append")  # [NAME=]1,128, repeatable
     parser.add_argument("--op-profile", action="store_true")
     parser.add_argument("--power-root", default=None)
     parser.add_argument("--seed", type=int, default=0)

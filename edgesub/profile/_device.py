@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.errors import EdgesubError
+from edgesub.limits import parse_named_shapes
 from edgesub.profile.power import run_command
 
 # Arm's main-ID part numbers (/proc/cpuinfo "CPU part", implementer 0x41) as core names.
@@ -153,17 +154,13 @@ def _end_group_on_hangup() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(","))
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m edgesub.profile._device")
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--input-shape", type=_shape, default=None)
+    parser.add_argument("--input-shape", action="append")  # [NAME=]1,128, repeatable
     parser.add_argument("--watch-stdin", action="store_true")
     parser.add_argument("--pgid-file", type=Path, default=None)
     return parser.parse_args(argv)
@@ -179,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "warmup": args.warmup,
         "runs": args.runs,
-        "input_shape": args.input_shape,
+        "input_shape": parse_named_shapes(args.input_shape or ()),
     }
     report = {
         "identity": identity(),

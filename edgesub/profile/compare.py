@@ -27,6 +27,7 @@ from edgesub.profile.compare_record import (
     FitPair,
 )
 from edgesub.profile.devices import ALL_DEVICES
+from edgesub.profile.graph import ShapeOverride
 from edgesub.profile.profile_record import ProfileEntry, load_profile
 from edgesub.profile.ranking import Standing, tied_ranks
 from edgesub.profile.recommend import Candidate, recommend_from_records, relative_band
@@ -47,7 +48,7 @@ class CompareConfig:
     devices: tuple[str, ...] = ()
     threads: int = 1
     measure: bool = False
-    input_shape: tuple[int, ...] | None = None
+    input_shape: ShapeOverride = None  # one shape, or input name → shape
     profiles_dir: str | None = None
     runtime: str | None = None  # estimate model files as this runtime runs them
     across_models: bool = False  # rank files of different models against each other

@@ -6,13 +6,12 @@ The parsers import onnx and litert only when a file is parsed, so this stays che
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from edgesub.errors import ModelFileError
 from edgesub.limits import check_model_file
 from edgesub.profile import graph_onnx, graph_tflite  # noqa: F401  (they register in LOADERS)
-from edgesub.profile.graph import LOADERS, Graph
+from edgesub.profile.graph import LOADERS, Graph, ShapeOverride
 
 
 def model_format(path: Path) -> str:
@@ -20,7 +19,7 @@ def model_format(path: Path) -> str:
     return path.suffix.lower().lstrip(".")
 
 
-def load_graph(path: str | Path, input_shape: Sequence[int] | None = None) -> Graph:
+def load_graph(path: str | Path, input_shape: ShapeOverride = None) -> Graph:
     """Parse an .onnx or .tflite file into a :class:`Graph` (input_shape fills unknown dims)."""
     path = Path(path)
     fmt = model_format(path)

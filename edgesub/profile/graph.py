@@ -7,7 +7,7 @@ that the dataclasses can be imported cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,9 +142,15 @@ def peak_live_bytes(
 
 
 def check_input_shape(
-    name: str, shape: Sequence[int | None], override: Sequence[int] | None, path: Path
+    name: str,
+    shape: Sequence[int | None],
+    override: Sequence[int] | None,
+    path: Path,
+    *,
+    several: bool = False,
 ) -> tuple[int, ...]:
-    """Resolve an input's shape, or explain that ``--input-shape`` is needed."""
+    """Resolve an input's shape, or explain that ``--input-shape`` is needed (by the input's
+    name when the model has ``several`` inputs, which a bare shape might not all fit)."""
     if override is not None:
         override = tuple(int(d) for d in override)
         if len(override) != len(shape) or any(d <= 0 for d in override):
@@ -165,7 +171,8 @@ def check_input_shape(
     if any(d is None or d <= 0 for d in shape):
         raise ModelFileError(
             f"{path.name}: input '{name}' has unknown dimensions {_show(shape)}; "
-            f"pass --input-shape (e.g. --input-shape {_example(shape)})"
+            f"pass --input-shape (e.g. --input-shape {name + '=' if several else ''}"
+            f"{_example(shape)})"
         )
     return tuple(int(d) for d in shape)
 
@@ -188,10 +195,59 @@ def batch_of_one(shape: Sequence[int | None]) -> tuple[int, ...] | None:
     return None
 
 
+def shape_fits(shape: Sequence[int | None], concrete: Sequence[int]) -> bool:
+    """Whether ``concrete`` has ``shape``'s rank and agrees with its known dims."""
+    return len(shape) == len(concrete) and all(
+        have is None or have <= 0 or have == want
+        for have, want in zip(shape, concrete, strict=True)
+    )
+
+
 def _show(shape: Sequence[int | None]) -> str:
     return "[" + ", ".join("?" if d is None or d <= 0 else str(d) for d in shape) + "]"
 
 
-GraphLoader = Callable[[Path, "Sequence[int] | None"], Graph]
+# --input-shape as the profiler takes it: one shape (every input it fits), or input name → shape
+# (exactly that input), with the one bare shape, if any, under None
+ShapeOverride = Sequence[int] | Mapping[str | None, Sequence[int]] | None
+
+
+def named_shapes(override: ShapeOverride) -> dict[str | None, tuple[int, ...]]:
+    """``override`` as name → shape; a lone shape is keyed None."""
+    if override is None:
+        return {}
+    if isinstance(override, Mapping):
+        return {name: tuple(int(d) for d in dims) for name, dims in override.items()}
+    return {None: tuple(int(d) for d in override)}
+
+
+def shape_flags(override: ShapeOverride) -> list[str]:
+    """``override`` as the ``--input-shape`` flags a measurement process parses back with
+    :func:`edgesub.limits.parse_named_shapes`."""
+    return [
+        "--input-shape=" + ("" if name is None else f"{name}=") + ",".join(map(str, dims))
+        for name, dims in named_shapes(override).items()
+    ]
+
+
+def split_override(
+    override: ShapeOverride, inputs: Mapping[str, Sequence[int | None]], path: Path | None
+) -> tuple[tuple[int, ...] | None, dict[str, tuple[int, ...]]]:
+    """(the bare shape, input name → its shape) of ``override`` for a model whose ``inputs``
+    are name → dims; a name that is no input is one line listing the inputs."""
+    shapes = named_shapes(override)
+    bare = shapes.pop(None, None)
+    unknown = [name for name in shapes if name not in inputs]
+    if unknown:
+        listed = ", ".join(f"{name} {_show(dims)}" for name, dims in inputs.items())
+        where = f"{path.name}: " if path is not None else ""
+        raise ModelFileError(
+            f"{where}--input-shape names {', '.join(map(repr, unknown))}, which is not "
+            f"an input of the model; its inputs: {listed}"
+        )
+    return bare, {name: dims for name, dims in shapes.items() if name is not None}
+
+
+GraphLoader = Callable[[Path, ShapeOverride], Graph]
 # file suffix → parser; each parser module registers itself (see edgesub.profile.formats)
 LOADERS: Registry[GraphLoader] = Registry("model format")

@@ -22,7 +22,14 @@ from edgesub._deps import require
 from edgesub.errors import ModelFileError
 from edgesub.onnx_files import check_external_data
 from edgesub.profile.fusion import ONNX_FUSIONS, ONNX_NO_OPS, Step, fuse
-from edgesub.profile.graph import LOADERS, Graph, OpCost, TensorSpec, peak_live_bytes
+from edgesub.profile.graph import (
+    LOADERS,
+    Graph,
+    OpCost,
+    ShapeOverride,
+    TensorSpec,
+    peak_live_bytes,
+)
 from edgesub.profile.onnx_costs import op_cost_rule
 from edgesub.profile.onnx_fold import fold_and_infer
 from edgesub.profile.onnx_inputs import bind_inputs
@@ -39,7 +46,7 @@ _LOAD_TIME_OPS = {"Constant", "DequantizeLinear", "Identity", "Dropout"}
 
 
 @LOADERS.register("onnx")
-def load_onnx(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
+def load_onnx(path: Path, input_shape: ShapeOverride = None) -> Graph:
     """Parse ``path`` into a Graph; ``input_shape`` fills dynamic dims of the inputs it fits."""
     onnx = require("onnx")
     model = _read(onnx, path)

@@ -22,9 +22,13 @@ from edgesub.profile.graph import (
     LOADERS,
     Graph,
     OpCost,
+    ShapeOverride,
     TensorSpec,
     check_input_shape,
+    named_shapes,
     peak_live_bytes,
+    shape_fits,
+    split_override,
 )
 from edgesub.profile.tflite_costs import TFLITE_COSTS, builtin_options
 
@@ -43,7 +47,7 @@ _NUMPY_NAME = {"FLOAT32": "float32", "FLOAT16": "float16", "INT8": "int8", "UINT
 
 
 @LOADERS.register("tflite")
-def load_tflite(path: Path, input_shape: Sequence[int] | None = None) -> Graph:
+def load_tflite(path: Path, input_shape: ShapeOverride = None) -> Graph:
     """Parse ``path`` into a Graph; ``input_shape`` may only fill dims the model left dynamic."""
     schema = require("ai_edge_litert.schema_py_generated")
     with open(path, "rb") as fh:  # the header first: a non-TFLite file is never read whole
@@ -65,7 +69,7 @@ def _names(enum: type) -> dict[int, str]:
     return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | None) -> Graph:
+def _parse(schema: Any, path: Path, data: bytes, input_shape: ShapeOverride) -> Graph:
     model = schema.Model.GetRootAs(data, 0)
     if model.SubgraphsLength() < 1:
         raise ModelFileError(f"{path.name}: TFLite model has no subgraph")
@@ -75,7 +79,7 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
     tensors = [_tensor(sub.Tensors(i), model, type_names) for i in range(sub.TensorsLength())]
     input_ids = [int(i) for i in sub.InputsAsNumpy()] if sub.InputsLength() else []
     output_ids = [int(i) for i in sub.OutputsAsNumpy()] if sub.OutputsLength() else []
-    scale = _batch_scale(tensors, input_ids, input_shape, path)
+    shapes, scale = _input_shapes(model, tensors, input_ids, input_shape, path)
     const = {i for i, t in enumerate(tensors) if t["const"]}
     int8_const = {i for i in const if tensors[i]["type"] in ("INT8", "UINT8")}
     stored: list[Step] = []
@@ -108,7 +112,7 @@ def _parse(schema: Any, path: Path, data: bytes, input_shape: Sequence[int] | No
         path=path,
         format="tflite",
         ops=[step.cost for step in run.steps],
-        inputs=[_spec(tensors[i], input_shape) for i in input_ids],
+        inputs=[_spec(tensors[i], shapes.get(i)) for i in input_ids],
         outputs=[_spec(tensors[i], None) for i in output_ids],
         weight_bytes=sum(t["bytes"] for t in tensors if t["const"]),
         peak_activation_bytes=peak_live_bytes(
@@ -153,29 +157,82 @@ def _op_type(code: Any, op_names: dict[int, str]) -> str:
     return name
 
 
-def _batch_scale(
-    tensors: list[dict], input_ids: list[int], override: Sequence[int] | None, path: Path
-) -> float:
-    """Factor by which activations grow when ``override`` fills dynamic (-1) input dims.
+def _input_shapes(
+    model: Any, tensors: list[dict], input_ids: list[int], override: ShapeOverride, path: Path
+) -> tuple[dict[int, tuple[int, ...]], float]:
+    """The shapes ``override`` gives inputs (tensor index → shape), and the factor by which
+    activations grow with them.
 
     TFLite stores resolved shapes (dynamic dims as 1) beside a signature with -1; bytes and MACs
-    of a batch scale linearly, which is all an override may change.
+    of a batch scale linearly, which is all an override may change: one factor for the graph,
+    so inputs given shapes that scale differently are refused.
     """
-    if len(input_ids) != 1:
-        if override is not None:
-            raise ModelFileError(
-                f"{path.name}: --input-shape needs a model with one input, "
-                f"this one has {len(input_ids)}"
-            )
-        return 1.0
-    tensor = tensors[input_ids[0]]
-    dims = [
+    dims = {i: _open_dims(tensors[i]) for i in input_ids}
+    given = _given_shapes(model, tensors, dims, override, path)
+    resolved = {
+        i: check_input_shape(tensors[i]["name"], dims[i], shape, path) for i, shape in given.items()
+    }
+    scales = {
+        i: math.prod(shape) / max(math.prod(max(d, 1) for d in tensors[i]["shape"]), 1)
+        for i, shape in resolved.items()
+    }
+    if len({round(s, 9) for s in scales.values()}) > 1:
+        shown = ", ".join(f"{tensors[i]['name']} ×{s:g}" for i, s in scales.items())
+        raise ModelFileError(
+            f"{path.name}: --input-shape scales the inputs differently ({shown}); a TFLite "
+            "graph's stored shapes scale by one factor"
+        )
+    return resolved, next(iter(scales.values()), 1.0)
+
+
+def _given_shapes(
+    model: Any,
+    tensors: list[dict],
+    dims: dict[int, list[int | None]],
+    override: ShapeOverride,
+    path: Path,
+) -> dict[int, Any]:
+    """Tensor index → the shape ``override`` names it with (by its signature name, as
+    ``input_ids`` for ``serving_default_input_ids``, or its tensor name); a bare shape for every
+    other input it fits; none given, a lone input's dynamic batch is 1 (other open dims are
+    asked for)."""
+    names = _input_names(model, tensors, list(dims))
+    aliases = {tensors[i]["name"]: name for name, i in names.items()}
+    named_by_alias = {aliases.get(k, k): v for k, v in named_shapes(override).items()}
+    bare, named = split_override(named_by_alias, {n: dims[i] for n, i in names.items()}, path)
+    given: dict[int, Any] = {names[name]: shape for name, shape in named.items()}
+    rest = [i for i in dims if i not in given]
+    if bare is None:
+        if len(dims) == 1 and not given and None in dims[rest[0]]:
+            given[rest[0]] = None
+        return given
+    fitting = rest if len(dims) == 1 else [i for i in rest if shape_fits(dims[i], bare)]
+    if not fitting:
+        shown = ", ".join(f"{tensors[i]['name']}: {list(tensors[i]['shape'])}" for i in rest)
+        raise ModelFileError(
+            f"{path.name}: --input-shape {','.join(map(str, bare))} fits no model input ({shown})"
+        )
+    return {**given, **dict.fromkeys(fitting, bare)}
+
+
+def _open_dims(tensor: dict) -> list[int | None]:
+    """A tensor's dims, None where its signature leaves them dynamic (-1)."""
+    return [
         None if s < 0 else d for d, s in zip(tensor["shape"], tensor["signature"], strict=False)
     ]
-    if override is None and all(d is not None and d > 0 for d in dims):
-        return 1.0
-    resolved = check_input_shape(tensor["name"], dims, override, path)
-    return math.prod(resolved) / max(math.prod(max(d, 1) for d in tensor["shape"]), 1)
+
+
+def _input_names(model: Any, tensors: list[dict], input_ids: list[int]) -> dict[str, int]:
+    """Name → tensor index of each input: its name in the model's only signature, else its
+    tensor's name."""
+    names = {i: tensors[i]["name"] for i in input_ids}
+    if model.SignatureDefsLength() == 1:
+        signature = model.SignatureDefs(0)
+        for j in range(signature.InputsLength()):
+            entry = signature.Inputs(j)
+            if int(entry.TensorIndex()) in names:
+                names[int(entry.TensorIndex())] = entry.Name().decode("utf-8", "replace")
+    return {name: i for i, name in names.items()}
 
 
 def _op_cost(

@@ -21,6 +21,7 @@ from typing import Any
 import edgesub
 from edgesub.errors import ConfigError, EdgesubError, MissingDependencyError, ModelFileError
 from edgesub.limits import MAX_RUNS, MAX_THREADS, check_count, check_model_file, check_values
+from edgesub.profile.graph import ShapeOverride, named_shapes, shape_flags
 from edgesub.profile.runtimes import InputShapeError, runtime_for
 
 # Errors the child reports by class name, re-raised here as the same class.
@@ -44,7 +45,7 @@ def measure_artifact(
     warmup: int = 10,
     runs: int = 50,
     min_time_s: float = 1.0,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: ShapeOverride = None,
     op_profile: bool = False,
     power_root: Path | None = Path("/"),
     timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -55,8 +56,9 @@ def measure_artifact(
     Timing runs ``warmup`` discarded runs, then at least ``runs`` timed runs and keeps going
     until ``min_time_s`` of timing has accumulated (``runs`` in the result is the actual count),
     which keeps the p50 of microsecond models steady run to run. ``input_shape`` fills dynamic
-    input dimensions; ``op_profile`` adds ONNX Runtime kernel time per op type (ms per
-    inference); ``power_root`` is where power sensors are probed (None: don't).
+    input dimensions (one shape, or input name → shape); ``op_profile`` adds ONNX Runtime
+    kernel time per op type (ms per inference); ``power_root`` is where power sensors are
+    probed (None: don't).
     """
     path = Path(path)
     _check_arguments(path, threads, warmup, runs, min_time_s, input_shape)
@@ -72,8 +74,7 @@ def measure_artifact(
         f"--min-time-s={min_time_s}",
         f"--seed={seed}",
     ]
-    if input_shape is not None:
-        options.append("--input-shape=" + ",".join(str(d) for d in input_shape))
+    options += shape_flags(input_shape)
     if op_profile:
         options.append("--op-profile")
     if power_root is not None:
@@ -94,16 +95,17 @@ def _check_arguments(
     warmup: int,
     runs: int,
     min_time_s: float,
-    input_shape: tuple[int, ...] | None,
+    input_shape: ShapeOverride,
 ) -> None:
     check_count(threads, "threads", 1, MAX_THREADS)
     check_count(runs, "runs", 1, MAX_RUNS)
     check_count(warmup, "warmup", 0, MAX_RUNS)
     if min_time_s < 0:
         raise ConfigError(f"min_time_s must be >= 0, got {min_time_s}")
-    if input_shape is not None and any(int(d) < 1 for d in input_shape):
-        raise ConfigError(f"--input-shape dims must be positive, got {list(input_shape)}")
-    check_values(input_shape or (), "--input-shape")
+    for dims in named_shapes(input_shape).values():
+        if any(d < 1 for d in dims):
+            raise ConfigError(f"--input-shape dims must be positive, got {list(dims)}")
+        check_values(dims, "--input-shape")
     runtime_for(path)  # rejects unsupported extensions before starting a process
     check_model_file(path)
 

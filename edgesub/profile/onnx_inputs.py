@@ -3,8 +3,9 @@
 A transformer exported with dynamic axes has inputs like ``input_ids[batch, sequence]`` and
 ``attention_mask[batch, sequence]``. ``--input-shape 1,128`` fills every input it fits (as the
 measurement does), and each symbolic name it binds (``sequence`` = 128) is bound everywhere it
-appears, so inputs of another rank and the graph's own annotations agree. With no
-``--input-shape`` only a lone leading batch dim defaults to 1; any other unknown dim is asked for.
+appears, so inputs of another rank and the graph's own annotations agree. A named shape
+(``--input-shape attention_mask=1,128``) binds exactly that input. With no ``--input-shape``
+only a lone leading batch dim defaults to 1; any other unknown dim is asked for.
 """
 
 from __future__ import annotations
@@ -14,20 +15,30 @@ from pathlib import Path
 from typing import Any
 
 from edgesub.errors import ModelFileError
-from edgesub.profile.graph import TensorSpec, check_input_shape
+from edgesub.profile.graph import (
+    ShapeOverride,
+    TensorSpec,
+    check_input_shape,
+    shape_fits,
+    split_override,
+)
 
 Dim = int | str | None  # a size, a symbolic name, or unknown
 
 
 def bind_inputs(
-    onnx: Any, model: Any, inputs: list[Any], override: Sequence[int] | None, path: Path
+    onnx: Any, model: Any, inputs: list[Any], override: ShapeOverride, path: Path
 ) -> list[TensorSpec]:
     """Resolve every input's shape, write it into ``model`` and return the inputs' specs."""
     dims = {value.name: _dims(value) for value in inputs}
-    targets = _targets(dims, override, path)
+    bare, named = split_override(override, {n: _numeric(d) for n, d in dims.items()}, path)
     shapes = {
-        name: check_input_shape(name, _numeric(dims[name]), override, path) for name in targets
+        name: check_input_shape(name, _numeric(dims[name]), shape, path)
+        for name, shape in named.items()
     }
+    rest = {name: d for name, d in dims.items() if name not in named}
+    for name in _targets(rest, bare, path):
+        shapes[name] = check_input_shape(name, _numeric(dims[name]), bare, path)
     bindings: dict[str, int] = {}
     for name, shape in shapes.items():
         for dim, size in zip(dims[name], shape, strict=True):
@@ -36,7 +47,10 @@ def bind_inputs(
     specs = []
     for value in inputs:
         bound = [bindings.get(d) if isinstance(d, str) else d for d in dims[value.name]]
-        shape = shapes.get(value.name) or check_input_shape(value.name, bound, None, path)
+        several = len(inputs) > 1
+        shape = shapes.get(value.name) or check_input_shape(
+            value.name, bound, None, path, several=several
+        )
         _write(value, shape)
         elem_type = value.type.tensor_type.elem_type
         specs.append(TensorSpec(value.name, shape, _np_name(onnx, elem_type)))
@@ -60,12 +74,13 @@ def _numeric(dims: Sequence[Dim]) -> list[int | None]:
 
 
 def _targets(dims: dict[str, list[Dim]], override: Sequence[int] | None, path: Path) -> list[str]:
-    """The inputs ``override`` is for: the only input, else every input whose shape it fits."""
-    if override is None:
+    """The inputs a bare ``override`` is for: the only input, else every input whose shape it
+    fits (of those no named shape is for)."""
+    if override is None or not dims:
         return []
     if len(dims) == 1:
         return list(dims)
-    fitting = [name for name, d in dims.items() if _fits(_numeric(d), override)]
+    fitting = [name for name, d in dims.items() if shape_fits(_numeric(d), override)]
     if not fitting:
         shown = ", ".join(f"{name}: {_show(d)}" for name, d in dims.items())
         raise ModelFileError(
@@ -73,12 +88,6 @@ def _targets(dims: dict[str, list[Dim]], override: Sequence[int] | None, path: P
             f"({shown})"
         )
     return fitting
-
-
-def _fits(shape: Sequence[int | None], override: Sequence[int]) -> bool:
-    return len(shape) == len(override) and all(
-        have is None or have == want for have, want in zip(shape, override, strict=True)
-    )
 
 
 def _show(dims: Sequence[Dim]) -> str:

@@ -35,6 +35,7 @@ from edgesub.config import ProfileConfig, RemoteTarget, parse_remote
 from edgesub.console import note
 from edgesub.errors import EdgesubError
 from edgesub.interrupts import deferred
+from edgesub.profile.graph import shape_flags
 from edgesub.profile.measure import DEFAULT_TIMEOUT_S, child_error
 from edgesub.profile.requirements import runtime_requirements
 
@@ -385,9 +386,7 @@ def _no_wheel(exc: RemoteCommandError, device: DevicePython, where: str) -> Remo
 
 def _device_flags(settings: dict[str, Any]) -> list[str]:
     flags = [f"--{name}={settings[name]}" for name in ("threads", "warmup", "runs")]
-    if settings.get("input_shape"):
-        flags.append("--input-shape=" + ",".join(map(str, settings["input_shape"])))
-    return flags
+    return flags + shape_flags(settings.get("input_shape"))
 
 
 def write_package_zip(target: Path) -> Path:

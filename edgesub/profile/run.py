@@ -20,7 +20,7 @@ from edgesub.profile.devices import DeviceProfile, expand_device_ids, load_devic
 from edgesub.profile.energy import estimate_energy
 from edgesub.profile.estimate import MB, RUNTIME_COSTS, estimate
 from edgesub.profile.formats import load_graph
-from edgesub.profile.graph import Graph, TensorSpec
+from edgesub.profile.graph import Graph, ShapeOverride, TensorSpec
 from edgesub.profile.profile_record import (
     HOST,
     DeviceIdentity,
@@ -270,7 +270,7 @@ def profile_batch(
     warmup: int = 10,
     runs: int = 50,
     profiles_dir: str | Path | None = None,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: ShapeOverride = None,
     manifest: ManifestFacts | None = None,
     progress: bool = True,
     allow_partial: bool = False,

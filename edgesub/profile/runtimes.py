@@ -22,7 +22,7 @@ from edgesub._deps import require
 from edgesub.errors import EdgesubError, MissingDependencyError, ModelFileError, first_line
 from edgesub.native_logs import native_noise_filtered
 from edgesub.onnx_files import ORT_DTYPES
-from edgesub.profile.graph import batch_of_one
+from edgesub.profile.graph import ShapeOverride, batch_of_one, shape_fits, split_override
 from edgesub.registry import Registry
 
 if TYPE_CHECKING:
@@ -237,6 +237,23 @@ def _distribution_version(name: str) -> str:
         return "unknown"
 
 
+def tflite_input_names(interpreter: Any) -> list[str]:
+    """Each input's name as the file's only signature calls it (litert-torch's
+    ``serving_default_input_ids`` tensor is ``input_ids`` there, the name the torch model and
+    its ONNX twin use), else the tensor's own name."""
+    details = interpreter.get_input_details()
+    by_index: dict[int, str] = {}
+    try:
+        signatures = list(interpreter.get_signature_list())
+        if len(signatures) == 1:
+            runner = interpreter.get_signature_runner(signatures[0])
+            by_index = {d["index"]: name for name, d in runner.get_input_details().items()}
+    except (AttributeError, ValueError, RuntimeError):  # an interpreter without signatures
+        by_index = {}
+    names = [by_index.get(d["index"], d["name"]) for d in details]
+    return names if len(set(names)) == len(names) else [d["name"] for d in details]
+
+
 class TfliteSession(Session):
     def __init__(self, interpreter_cls: Any, path: Path, threads: int) -> None:
         self.interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
@@ -244,12 +261,13 @@ class TfliteSession(Session):
         self.threads = threads
         self._details = self.interpreter.get_input_details()
         self._outputs = [d["index"] for d in self.interpreter.get_output_details()]
-        self.inputs = [_tflite_spec(d) for d in self._details]
+        names = tflite_input_names(self.interpreter)
+        self.inputs = [_tflite_spec(d, n) for d, n in zip(self._details, names, strict=True)]
         self._bound: list[tuple[int, np.ndarray]] = []
 
     def prepare(self, feeds: dict[str, np.ndarray]) -> None:
-        for detail in self._details:
-            array = feeds[detail["name"]]
+        pairs = [(d, feeds[s.name]) for d, s in zip(self._details, self.inputs, strict=True)]
+        for detail, array in pairs:
             if tuple(detail["shape"]) != array.shape:
                 self.interpreter.resize_tensor_input(detail["index"], list(array.shape))
         try:
@@ -257,7 +275,7 @@ class TfliteSession(Session):
                 self.interpreter.allocate_tensors()
         except RuntimeError as exc:
             raise ModelFileError(_prepare_failure(self.path, str(exc))) from None
-        self._bound = [(d["index"], feeds[d["name"]]) for d in self._details]
+        self._bound = [(d["index"], array) for d, array in pairs]
 
     def run(self) -> None:
         for index, array in self._bound:
@@ -278,14 +296,14 @@ def _prepare_failure(path: Path, message: str) -> str:
     return f"cannot prepare {path.name} with the TFLite interpreter: {message.splitlines()[0]}"
 
 
-def _tflite_spec(detail: dict[str, Any]) -> InputSpec:
+def _tflite_spec(detail: dict[str, Any], name: str) -> InputSpec:
     import numpy as np
 
     signature = detail.get("shape_signature")
     dims = signature if signature is not None and len(signature) else detail["shape"]
     scale, zero_point = detail.get("quantization", (0.0, 0))
     return InputSpec(
-        name=detail["name"],
+        name=name,
         shape=tuple(int(d) if d > 0 else None for d in dims),
         dtype=np.dtype(detail["dtype"]).name,
         quantization=(float(scale), int(zero_point)) if scale else None,
@@ -315,9 +333,12 @@ class TfliteRuntime(Runtime):
 # --- Inputs --------------------------------------------------------------------------------------
 
 
-def resolve_shape(spec: InputSpec, input_shape: tuple[int, ...] | None) -> tuple[int, ...]:
-    """The concrete shape to feed ``spec``: its own when fully known, else ``input_shape``."""
-    if input_shape is not None and _compatible(spec.shape, input_shape):
+def resolve_shape(
+    spec: InputSpec, input_shape: tuple[int, ...] | None, *, several: bool = False
+) -> tuple[int, ...]:
+    """The concrete shape to feed ``spec``: its own when fully known, else ``input_shape``
+    (the hint names the input when the model has ``several``)."""
+    if input_shape is not None and shape_fits(spec.shape, input_shape):
         return tuple(input_shape)
     if all(dim is not None for dim in spec.shape):
         return tuple(int(dim) for dim in spec.shape)  # type: ignore[arg-type]
@@ -331,20 +352,16 @@ def resolve_shape(spec: InputSpec, input_shape: tuple[int, ...] | None) -> tuple
     )
     raise InputShapeError(
         f"model input '{spec.name}' has a dynamic shape {shown}{given}; "
-        f"pass a concrete shape with --input-shape, e.g. --input-shape {example}"
-    )
-
-
-def _compatible(shape: tuple[int | None, ...], concrete: tuple[int, ...]) -> bool:
-    return len(shape) == len(concrete) and all(
-        dim is None or dim == want for dim, want in zip(shape, concrete, strict=True)
+        f"pass a concrete shape with --input-shape, e.g. --input-shape "
+        f"{spec.name + '=' if several else ''}{example}"
     )
 
 
 def synthesise_inputs(
-    specs: list[InputSpec], input_shape: tuple[int, ...] | None = None, seed: int = 0
+    specs: list[InputSpec], input_shape: ShapeOverride = None, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """Deterministic inputs matching each spec's shape and dtype.
+    """Deterministic inputs matching each spec's shape and dtype; ``input_shape`` is one shape
+    (every input it fits) or input name → shape (exactly that input).
 
     Floats are standard normal; quantised int8/uint8 inputs are normal floats quantised with the
     input's own scale and zero point; unquantised 8-bit inputs (raw image bytes) span their whole
@@ -352,15 +369,23 @@ def synthesise_inputs(
     """
     import numpy as np
 
-    if input_shape is not None and not any(_compatible(s.shape, input_shape) for s in specs):
-        shapes = ", ".join(f"{s.name}: {list(s.shape)}" for s in specs)
+    bare, named = split_override(input_shape, {s.name: s.shape for s in specs}, None)
+    for spec in specs:
+        if spec.name in named and not shape_fits(spec.shape, named[spec.name]):
+            raise InputShapeError(
+                f"--input-shape {spec.name}={','.join(map(str, named[spec.name]))} does not fit "
+                f"input '{spec.name}' {list(spec.shape)}"
+            )
+    unnamed = [s for s in specs if s.name not in named]
+    if bare is not None and not any(shape_fits(s.shape, bare) for s in unnamed):
+        shapes = ", ".join(f"{s.name}: {list(s.shape)}" for s in unnamed)
         raise InputShapeError(
-            f"--input-shape {','.join(map(str, input_shape))} fits no model input ({shapes})"
+            f"--input-shape {','.join(map(str, bare))} fits no model input ({shapes})"
         )
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in specs:
-        shape = resolve_shape(spec, input_shape)
+        shape = resolve_shape(spec, named.get(spec.name, bare), several=len(specs) > 1)
         dtype = np.dtype(spec.dtype)
         if dtype.kind == "f":
             array = rng.standard_normal(shape).astype(dtype)

@@ -96,7 +96,7 @@ def _export(module: object, input_shape: tuple[int, ...], path: Path) -> Path:
     sample = torch.zeros((1, *input_shape), dtype=torch.float32)
     partial = path.with_name(path.name + ".tmp")
     try:
-        trace_to_onnx(module, sample, partial, opset=OPSET)
+        trace_to_onnx(module, (sample,), partial, opset=OPSET)
     except EdgesubError:
         partial.unlink(missing_ok=True)
         raise

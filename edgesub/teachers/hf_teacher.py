@@ -210,6 +210,7 @@ def load_model(found: Folder) -> nn.Module:
         if task == IMAGE
         else transformers.AutoModelForSequenceClassification
     )
+    unreadable = require("safetensors").SafetensorError  # a truncated or empty weights file
     try:
         model, info = auto.from_pretrained(
             folder,
@@ -220,7 +221,7 @@ def load_model(found: Folder) -> nn.Module:
             dtype=torch.float32,
             output_loading_info=True,
         )
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, unreadable) as exc:
         if "ignore_mismatched_sizes" in str(exc):  # transformers points at a logged table
             raise ModelFileError(
                 f"{folder}: the weights' shapes do not match the model config.json describes "

@@ -160,7 +160,7 @@ def test_an_hf_image_classifier_records_its_processor_and_class_names(vit, tmp_p
 
 
 def hf_text_folder(folder: Path) -> Path:
-    """A sequence classifier's folder: config and a weights file (refused before it is read)."""
+    """A sequence classifier's folder: config and an empty weights file (unreadable)."""
     import transformers
 
     config = transformers.BertConfig(
@@ -206,7 +206,7 @@ def error_cases(user: SavedTeacher, tmp: Path) -> dict[str, tuple[list[str], str
             [factory, "--weights", weights, "--input-shape", "1,a"],
             "--input-shape takes positive integers",
         ),
-        "a text classifier": ([f"hf:{hf_text_folder(tmp)}"], "only Hugging Face image classifiers"),
+        "empty weights": ([f"hf:{hf_text_folder(tmp)}"], "cannot load"),
         "--weights for a .pt2": (
             [str(user.pt2), "--weights", weights],
             "--weights applies to a file.py:factory SOURCE only",
