@@ -14,7 +14,7 @@ import numpy as np
 
 from edgesub.converters import keras_source, onnx_export, tflite_export, torch_sources
 from edgesub.converters.artifact_set import convert
-from edgesub.converters.formats import CONVERTERS, ArtifactFormat, format_for_file
+from edgesub.converters.formats import ArtifactFormat, artifact_formats, format_for_file
 from edgesub.converters.manifest import load_manifest, read_manifest
 from edgesub.converters.manifest_record import ArtifactEntry, Manifest, ModelInfo
 from edgesub.converters.prediction import predict
@@ -22,13 +22,13 @@ from edgesub.converters.sources import SOURCES, SourceRequest, convert_source
 from edgesub.errors import ModelFileError
 
 __all__ = [
-    "CONVERTERS",
     "SOURCES",
     "ArtifactEntry",
     "ArtifactFormat",
     "Manifest",
     "ModelInfo",
     "SourceRequest",
+    "artifact_formats",
     "convert",
     "convert_source",
     "describe_io",

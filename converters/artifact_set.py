@@ -20,7 +20,7 @@ from edgesub.atomic import atomic_path
 from edgesub.console import err
 from edgesub.converters.calibration import calibration_set, checked_inputs
 from edgesub.converters.export_worker import ExportWorker, export_worker, in_process
-from edgesub.converters.formats import CONVERTERS, ArtifactFormat, Exporter, ExportJob
+from edgesub.converters.formats import ArtifactFormat, Exporter, ExportJob, artifact_format
 from edgesub.converters.manifest import model_section, tool_versions, write_manifest
 from edgesub.converters.manifest_record import (
     ArtifactEntry,
@@ -165,7 +165,7 @@ def export_jobs(cfg: ConvertConfig) -> list[tuple[ArtifactFormat, str, Exporter]
     """Resolve every (format, precision) before any work, so a typo fails in a second, not later."""
     plan = []
     for format_name in cfg.formats:
-        fmt = CONVERTERS.get(format_name)
+        fmt = artifact_format(format_name)
         for precision in cfg.precisions:
             if precision not in fmt.exporters:
                 known = ", ".join(fmt.exporters)

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgesub.errors import ModelFileError
-from edgesub.registry import Registry
+from edgesub.backends import BACKENDS, backend_for
 
 if TYPE_CHECKING:
     import torch
@@ -55,15 +54,24 @@ class ArtifactFormat:
     warm_up: Callable[[], None] | None = None
 
 
-CONVERTERS: Registry[ArtifactFormat] = Registry("converter")
+def add_format(fmt: ArtifactFormat) -> ArtifactFormat:
+    """Give the backend of ``fmt.name`` (:mod:`edgesub.backends`) its artifact part."""
+    backend = BACKENDS.get(fmt.name)
+    if backend.extension != fmt.extension:
+        raise ValueError(f"{fmt.name}: extension {fmt.extension} is not {backend.extension}")
+    return backend.provides("artifact")(fmt)
+
+
+def artifact_format(name: str) -> ArtifactFormat:
+    """The artifact format named ``name``; an unknown name lists the known ones."""
+    return BACKENDS.get(name).artifact
+
+
+def artifact_formats() -> list[str]:
+    """The names of the formats edgesub converts to (and runs)."""
+    return [name for name in BACKENDS if BACKENDS.get(name).has("artifact")]
 
 
 def format_for_file(path: Path) -> ArtifactFormat:
     """The format whose extension ``path`` has; any .onnx/.tflite file runs, not only ours."""
-    suffix = Path(path).suffix.lower()
-    for name in CONVERTERS:
-        fmt = CONVERTERS.get(name)
-        if fmt.extension == suffix:
-            return fmt
-    known = ", ".join(CONVERTERS.get(n).extension for n in CONVERTERS)
-    raise ModelFileError(f"{path}: unknown model file type '{suffix}'; expected one of {known}")
+    return backend_for(path).artifact

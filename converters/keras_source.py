@@ -22,7 +22,7 @@ from edgesub._deps import require
 from edgesub.converters.artifact_set import finish, prepare_output, publish_artifact
 from edgesub.converters.calibration import read_labels
 from edgesub.converters.export_worker import in_process
-from edgesub.converters.formats import CONVERTERS
+from edgesub.converters.formats import artifact_format
 from edgesub.converters.manifest import source_model_section
 from edgesub.converters.outputs import output_kind
 from edgesub.converters.sources import (
@@ -63,7 +63,7 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
         out = prepare_output(out, name)
         reference = Reference(x=verify, y=None, logits=_predict(forward, verify))
         fmt = dataclasses.replace(
-            CONVERTERS.get("tflite"), input_layout=_layout(dims), tools=("tensorflow",)
+            artifact_format("tflite"), input_layout=_layout(dims), tools=("tensorflow",)
         )
         model = source_model_section(
             name,

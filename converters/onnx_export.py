@@ -18,7 +18,7 @@ import numpy as np
 
 from edgesub._deps import require
 from edgesub.converters.feeds import feed_batches
-from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
+from edgesub.converters.formats import ArtifactFormat, ExportJob, add_format
 from edgesub.converters.tensors import io_entry
 from edgesub.errors import ConversionError, ModelFileError, first_line
 from edgesub.onnx_files import ORT_DTYPES, check_external_data, cpu_session
@@ -341,8 +341,7 @@ def describe(path: Path) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-CONVERTERS.add(
-    "onnx",
+add_format(
     ArtifactFormat(
         name="onnx",
         extension=".onnx",

@@ -34,7 +34,7 @@ from edgesub.converters.calibration import (
     load_array,
     read_labels,
 )
-from edgesub.converters.formats import CONVERTERS
+from edgesub.converters.formats import artifact_format
 from edgesub.converters.manifest import source_model_section
 from edgesub.converters.manifest_record import TensorSpec
 from edgesub.converters.onnx_export import quantize_onnx
@@ -194,7 +194,7 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     """
     check_model_file(src)  # protobuf's 2 GiB cap, before the file is parsed
     cfg = _onnx_cfg(request)
-    fmt = CONVERTERS.get("onnx")
+    fmt = artifact_format("onnx")
     io = fmt.describe(src)  # a corrupt file fails here as ModelFileError
     inputs = feeds_mod.resolve_shapes(feeds_mod.model_inputs(io), request.input_shapes)
     out_shape = io["outputs"][0]["shape"]
@@ -331,7 +331,7 @@ def _onnx_cfg(request: SourceRequest) -> ConvertConfig:
     return single_format_cfg(
         request,
         "onnx",
-        CONVERTERS.get("onnx").exporters,
+        artifact_format("onnx").exporters,
         "an ONNX file converts to ONNX artifacts only (ONNX → TFLite would need onnx2tf, "
         "which edgesub does not use); convert the PyTorch weights to get TFLite files",
     )

@@ -21,7 +21,7 @@ import numpy as np
 
 from edgesub._deps import require
 from edgesub.converters.feeds import feed_batches
-from edgesub.converters.formats import CONVERTERS, ArtifactFormat, ExportJob
+from edgesub.converters.formats import ArtifactFormat, ExportJob, add_format
 from edgesub.converters.tensors import batches, dequantize, io_entry, quantize
 from edgesub.converters.tflite_io import with_float_io
 from edgesub.errors import ConversionError, MissingDependencyError, ModelFileError, first_line
@@ -272,8 +272,7 @@ def describe(path: Path) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-CONVERTERS.add(
-    "tflite",
+add_format(
     ArtifactFormat(
         name="tflite",
         extension=".tflite",

@@ -25,7 +25,13 @@ LAYERS: list[set[str]] = [
     {"edgesub.errors"},
     {"edgesub.jsonfile", "edgesub.limits", "edgesub.labels"},
     {"edgesub._deps", "edgesub.registry", "edgesub.atomic", "edgesub.digest"},
-    {"edgesub.native_logs", "edgesub.interrupts", "edgesub.torch_files", "edgesub.records"},
+    {
+        "edgesub.native_logs",
+        "edgesub.interrupts",
+        "edgesub.torch_files",
+        "edgesub.records",
+        "edgesub.backends",
+    },
     {
         "edgesub.config",
         "edgesub.rundir",

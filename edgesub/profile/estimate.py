@@ -30,7 +30,7 @@ MB = 1024 * 1024
 @dataclass(frozen=True)
 class RuntimeCosts:
     """What the estimator must know about an inference runtime and kernel backend (the runtimes
-    that *run* a file here are :data:`edgesub.profile.runtimes.RUNTIMES`).
+    that *run* a file here are the backends' runtimes, :mod:`edgesub.profile.runtimes`).
 
     ``overhead_mb``: resident memory beyond weights and activations (library, kernel scratch,
     allocator slack): peak RSS growth from Python + numpy (25 MB) to a session that ran a 12 kB

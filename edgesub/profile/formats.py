@@ -1,5 +1,5 @@
-"""Model files by format: importing this module registers the ONNX and TFLite graph parsers,
-and :func:`load_graph` picks one by the file's suffix.
+"""Model files as graphs: importing this module adds the ONNX and TFLite graph parsers to their
+backends (:mod:`edgesub.backends`), and :func:`load_graph` picks one by the file's extension.
 
 The parsers import onnx and litert only when a file is parsed, so this stays cheap to import.
 """
@@ -8,24 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesub.errors import ModelFileError
+from edgesub.backends import backend_for
 from edgesub.limits import check_model_file
-from edgesub.profile import graph_onnx, graph_tflite  # noqa: F401  (they register in LOADERS)
-from edgesub.profile.graph import LOADERS, Graph, ShapeOverride
-
-
-def model_format(path: Path) -> str:
-    """The format of a model file by extension (``onnx`` or ``tflite``)."""
-    return path.suffix.lower().lstrip(".")
+from edgesub.profile import graph_onnx, graph_tflite  # noqa: F401  (they add the graph parsers)
+from edgesub.profile.graph import Graph, ShapeOverride
 
 
 def load_graph(path: str | Path, input_shape: ShapeOverride = None) -> Graph:
     """Parse an .onnx or .tflite file into a :class:`Graph` (input_shape fills unknown dims)."""
     path = Path(path)
-    fmt = model_format(path)
-    if fmt not in LOADERS:
-        raise ModelFileError(
-            f"{path.name}: unsupported model format '.{fmt}'; known: {', '.join(LOADERS.names())}"
-        )
+    parse = backend_for(path).parse_graph
     check_model_file(path)  # a FIFO, or a file too big to be a model, is never read
-    return LOADERS.get(fmt)(path, input_shape)
+    return parse(path, input_shape)

@@ -7,12 +7,11 @@ that the dataclasses can be imported cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgesub.errors import ModelFileError
-from edgesub.registry import Registry
 
 # Op classes the estimator has one efficiency for each: spatial convolutions (im2col or Winograd
 # overhead), 1×1 convolutions (a plain GEMM), depthwise (low arithmetic intensity), matrix
@@ -246,8 +245,3 @@ def split_override(
             f"an input of the model; its inputs: {listed}"
         )
     return bare, {name: dims for name, dims in shapes.items() if name is not None}
-
-
-GraphLoader = Callable[[Path, ShapeOverride], Graph]
-# file suffix → parser; each parser module registers itself (see edgesub.profile.formats)
-LOADERS: Registry[GraphLoader] = Registry("model format")

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
+from edgesub.backends import BACKENDS
 from edgesub.errors import ModelFileError
 from edgesub.onnx_files import check_external_data
 from edgesub.profile.fusion import ONNX_FUSIONS, ONNX_NO_OPS, Step, fuse
 from edgesub.profile.graph import (
-    LOADERS,
     Graph,
     OpCost,
     ShapeOverride,
@@ -45,7 +45,7 @@ _INT8_TYPES = {"INT8", "UINT8", "INT4", "UINT4"}
 _LOAD_TIME_OPS = {"Constant", "DequantizeLinear", "Identity", "Dropout"}
 
 
-@LOADERS.register("onnx")
+@BACKENDS.get("onnx").provides("graph")
 def load_onnx(path: Path, input_shape: ShapeOverride = None) -> Graph:
     """Parse ``path`` into a Graph; ``input_shape`` fills dynamic dims of the inputs it fits."""
     onnx = require("onnx")

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from edgesub._deps import require
+from edgesub.backends import BACKENDS
 from edgesub.errors import ModelFileError
 from edgesub.profile.fusion import TFLITE_FUSIONS, TFLITE_NO_OPS, Step, fuse
 from edgesub.profile.graph import (
-    LOADERS,
     Graph,
     OpCost,
     ShapeOverride,
@@ -46,7 +46,7 @@ _ITEMSIZE = {
 _NUMPY_NAME = {"FLOAT32": "float32", "FLOAT16": "float16", "INT8": "int8", "UINT8": "uint8"}
 
 
-@LOADERS.register("tflite")
+@BACKENDS.get("tflite").provides("graph")
 def load_tflite(path: Path, input_shape: ShapeOverride = None) -> Graph:
     """Parse ``path`` into a Graph; ``input_shape`` may only fill dims the model left dynamic."""
     schema = require("ai_edge_litert.schema_py_generated")

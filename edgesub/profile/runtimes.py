@@ -19,11 +19,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from edgesub._deps import require
+from edgesub.backends import BACKENDS, backend_for
 from edgesub.errors import EdgesubError, MissingDependencyError, ModelFileError, first_line
 from edgesub.native_logs import native_noise_filtered
 from edgesub.onnx_files import ORT_DTYPES
 from edgesub.profile.graph import ShapeOverride, batch_of_one, shape_fits, split_override
-from edgesub.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,18 +76,9 @@ class Runtime(ABC):
         raise EdgesubError(f"per-op profiling is not available for {self.name} artifacts")
 
 
-RUNTIMES: Registry[type[Runtime]] = Registry("model format")
-
-
 def runtime_for(path: Path) -> Runtime:
     """The runtime for an artifact, chosen by its file extension (.onnx, .tflite)."""
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in RUNTIMES:
-        known = ", ".join(f".{name}" for name in RUNTIMES.names())
-        raise ModelFileError(
-            f"cannot measure {path.name}: unsupported file type (expected {known})"
-        )
-    return RUNTIMES.get(fmt)()
+    return backend_for(path).runtime()
 
 
 # --- ONNX Runtime -------------------------------------------------------------------------------
@@ -144,7 +135,7 @@ def _ort_dtype(type_name: str, input_name: str) -> str:
         ) from None
 
 
-@RUNTIMES.register("onnx")
+@BACKENDS.get("onnx").provides("runtime")
 class OnnxRuntime(Runtime):
     """ONNX Runtime on the CPU execution provider, sequential, ``threads`` intra-op threads."""
 
@@ -310,7 +301,7 @@ def _tflite_spec(detail: dict[str, Any], name: str) -> InputSpec:
     )
 
 
-@RUNTIMES.register("tflite")
+@BACKENDS.get("tflite").provides("runtime")
 class TfliteRuntime(Runtime):
     """The first TFLite interpreter available: ai-edge-litert, tflite-runtime, tensorflow.lite."""
 

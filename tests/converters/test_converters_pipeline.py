@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 from tiny_models import trained_tiny_cnn  # noqa: E402
 
 from edgesub.config import ConvertConfig, DataConfig  # noqa: E402
-from edgesub.converters import CONVERTERS, convert, load_manifest, run_artifact  # noqa: E402
+from edgesub.converters import artifact_formats, convert, load_manifest, run_artifact  # noqa: E402
 from edgesub.data import load_dataset  # noqa: E402
 from edgesub.errors import (  # noqa: E402
     ConfigError,
@@ -225,7 +225,7 @@ def test_unsupported_op_in_tflite(digits, tmp_path):
 def test_fp16_and_dynamic_int8_on_both_formats(model, digits, tmp_path):
     cfg = ConvertConfig(precisions=("fp16", "int8_dynamic"))
     entries = convert(model, digits, tmp_path, cfg, progress=False)
-    assert len(entries) == 2 * len(CONVERTERS)
+    assert len(entries) == 2 * len(artifact_formats())
     for entry in entries:
         assert entry["parity"]["passed"], entry
         assert entry["parity"]["max_abs_diff"] < 1.0

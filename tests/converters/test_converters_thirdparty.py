@@ -45,7 +45,7 @@ def test_dynamic_int8_quantisation_of_a_third_party_onnx_model(tmp_path):
 def test_unknown_or_corrupt_model_files(tmp_path):
     other = tmp_path / "model.pt"
     other.write_bytes(b"x")
-    with pytest.raises(ModelFileError, match=r"unknown model file type '\.pt'"):
+    with pytest.raises(ModelFileError, match=r"unsupported model format '\.pt'"):
         run_artifact(other, np.zeros((1, 1), np.float32))
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a protobuf")
@@ -60,7 +60,7 @@ def test_importing_converters_stays_light():
         "import sys, edgesub.converters as c; "
         "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'litert_torch', 'ai_edge_litert', "
         "'ai_edge_quantizer', 'sklearn', 'tensorflow') if m in sys.modules]; "
-        "assert c.CONVERTERS.names() == ['onnx', 'tflite']; print(heavy)"
+        "assert c.artifact_formats() == ['onnx', 'tflite']; print(heavy)"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
