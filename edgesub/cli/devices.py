@@ -47,8 +47,8 @@ input_shape_option = click.option(
 runtime_option = click.option(
     "--runtime",
     help="Estimate as this runtime would run every file: onnxruntime, tflite (XNNPACK), "
-    "tflite-ruy (TFLite's built-in kernels) or ncnn (default: the one that runs each file's "
-    "format).",
+    "tflite-legacy (TFLite's own kernels before XNNPACK) or ncnn (default: the one that "
+    "runs each file's format).",
 )
 threads_option = click.option(
     "--threads",

@@ -1,6 +1,7 @@
 """profile_artifacts: schema-exact records, manifest accuracy, clear errors, profile.json."""
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -137,3 +138,17 @@ def test_measured_host_record(model):
     assert host["latency_error_pct"] is None and host["peak_memory_mb"] >= 0
     assert host["energy_kind"] in ("measured", "unavailable")
     assert (host["energy_mj"] is None) == (host["energy_kind"] == "unavailable")
+
+
+def test_runtime_help_names_exactly_the_known_runtimes():
+    """The help once offered 'tflite-ruy', a name --runtime then refused."""
+    from click.testing import CliRunner
+
+    from edgesub.cli import cli
+    from edgesub.profile.estimate import RUNTIME_COSTS
+
+    for command in ("profile", "compare"):
+        text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+        offered = text.split("--runtime TEXT")[1].split("(default")[0]
+        assert all(name in offered for name in RUNTIME_COSTS.names()), offered
+        assert set(re.findall(r"\w+-\w+", offered)) <= set(RUNTIME_COSTS.names()), offered
