@@ -188,6 +188,9 @@ class DistillConfig:
     head_init: str = "subspace"
     label_smoothing: float = 0.0  # of head_ce
     augment: str = "none"  # by registry name; anything but "none" computes teacher targets online
+    # Batch mixing of the transfer set by registry name (none, mixup, cutmix): blended rows
+    # learn from the teacher on the blended input only, so targets are computed online too.
+    mix: str = "none"
 
     def validate(self) -> None:
         _check(bool(self.losses), "distill.losses must name at least one loss")
@@ -200,6 +203,12 @@ class DistillConfig:
             "cannot classify)",
         )
         _check(0 <= self.label_smoothing < 1, "distill.label_smoothing must be in [0, 1)")
+
+    @property
+    def online_targets(self) -> bool:
+        """Whether the teacher runs on each batch: its input is augmented or mixed, so the
+        cached features of the plain inputs are not its targets."""
+        return self.augment != "none" or self.mix != "none"
 
 
 @dataclass(frozen=True)

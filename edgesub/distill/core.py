@@ -19,7 +19,7 @@ from edgesub.config import DistillConfig, StudentConfig
 from edgesub.data.dataset import UNLABELED
 from edgesub.distill.losses import LossInputs, combined, needs_projector
 from edgesub.errors import ConfigError, DataError
-from edgesub.training.augment import AUGMENTATIONS
+from edgesub.training.augment import AUGMENTATIONS, MIXES
 from edgesub.training.ddp import SINGLE, Dist, parallel
 from edgesub.training.loop import BatchHook, FitResult, LoopConfig, accuracy, fit
 
@@ -177,11 +177,15 @@ def _step_loss(
     teacher signals from ``targets``, the configured losses combined."""
     torch = require("torch")
     loss_fn = combined(cfg.losses)
-    augment = AUGMENTATIONS.get(cfg.augment)
+    augment, mix = AUGMENTATIONS.get(cfg.augment), MIXES.get(cfg.mix)
     x, y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
+    _check_mixable(x, cfg.mix)
 
     def step_loss(idx: torch.Tensor, rows: slice) -> torch.Tensor:
-        batch = x[idx] if augment is None else augment(x[idx])
+        batch, labels = (x[idx] if augment is None else augment(x[idx])), y[idx]
+        if mix is not None:  # every rank draws the same blend: one generator state, one batch
+            batch, blended = mix(batch)
+            labels = torch.where(blended, torch.full_like(labels, UNLABELED), labels)
         local = idx[rows]
         signals = targets(local, batch[rows])
         out, logits, hint = trained(batch[rows].to(dist.device))
@@ -189,7 +193,7 @@ def _step_loss(
             LossInputs(
                 output=out,
                 logits=logits,
-                labels=y[local].to(dist.device),
+                labels=labels[rows].to(dist.device),
                 temperature=cfg.temperature,
                 hint=hint,
                 label_smoothing=cfg.label_smoothing,
@@ -198,6 +202,16 @@ def _step_loss(
         )
 
     return step_loss
+
+
+def _check_mixable(x: torch.Tensor, mix: str) -> None:
+    """Blending needs float inputs (token ids cannot be blended), CutMix images (N×C×H×W)."""
+    if mix == "none":
+        return
+    if not x.is_floating_point():
+        raise ConfigError(f"distill.mix = {mix!r} blends inputs; token ids cannot be blended")
+    if mix == "cutmix" and x.dim() != 4:
+        raise ConfigError("distill.mix = 'cutmix' pastes image boxes; use 'mixup' for non-images")
 
 
 def _check_teacher_head(

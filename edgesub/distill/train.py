@@ -144,7 +144,7 @@ def _targets(
     """The teacher signals the losses need: from the feature cache (of the whole transfer set
     ``h_transfer``), or from the teacher itself on augmented inputs. Standardisations are of
     the labelled train features ``h_train``, as the subspace's are."""
-    online = cfg.augment != "none"
+    online = cfg.online_targets
     wanted = needs(cfg.losses)
     maps = SignalMaps(
         wanted,
@@ -161,7 +161,7 @@ def _needs_teacher(cfg: DistillConfig) -> bool:
     """Whether the run's teacher itself is needed: for online targets, its logits, or its
     classifier reused as the head (SimKD)."""
     wanted = needs(cfg.losses)
-    return cfg.augment != "none" or "teacher_logits" in wanted or cfg.head_init == "teacher"
+    return cfg.online_targets or "teacher_logits" in wanted or cfg.head_init == "teacher"
 
 
 def _teacher_head(teacher: Teacher | None, cfg: DistillConfig) -> Any:
@@ -202,8 +202,8 @@ def _online_features(run: RunDir, teacher: Teacher, data: Dataset) -> Any:
 
     if is_given(run) and given_views(run, data)[0].input_shape != data.input_shape:
         raise ConfigError(
-            "distill.augment runs the teacher on the student's augmented input, but the "
-            'teacher reads another input size; set distill.augment = "none" or drop '
+            "distill.augment and distill.mix run the teacher on the student's augmented input, "
+            'but the teacher reads another input size; set them to "none" or drop '
             "student.input_size"
         )
     torch = require("torch")
@@ -231,7 +231,8 @@ def _summary(
         "train_head": cfg.train_head,
         "head_init": cfg.head_init,
         "augment": cfg.augment,
-        "teacher_targets": "online" if cfg.augment != "none" else "feature cache",
+        "mix": cfg.mix,
+        "teacher_targets": "online" if cfg.online_targets else "feature cache",
         "processes": dist.world,
         "student_params": count_params(model.student),
         "deployed_params": count_params(model),

@@ -176,6 +176,13 @@ def test_augmentation_computes_teacher_targets_online(run, digits):
     assert summary["teacher_targets"] == "online" and summary["test_accuracy"] > 10
 
 
+def test_mixing_trains_blended_rows_on_the_teachers_targets_for_them(run, digits):
+    cfg = DistillConfig(epochs=1, batch_size=128, mix="cutmix")
+    summary = distill(run, digits, STUDENT, cfg, progress=False)
+    assert summary["teacher_targets"] == "online" and summary["mix"] == "cutmix"
+    assert summary["test_accuracy"] > 10
+
+
 def test_data_other_than_the_teachers_is_refused_before_anything_is_written(run, digits):
     other = load_dataset(DataConfig(seed=1))
     before = {p: p.read_bytes() for p in (run.features / "meta.json", run.subspace)}
