@@ -18,6 +18,7 @@ from pathlib import Path
 from edgesub.errors import EdgesubError
 from edgesub.profile.compare_record import Basis, CompareRow, DeviceChoice, DeviceRecommendation
 from edgesub.profile.devices import DeviceProfile
+from edgesub.profile.graph import ShapeOverride
 from edgesub.profile.profile_record import HOST, ProfileEntry
 
 # A record with a device's latency: a profile entry, or the row compare.json keeps of it.
@@ -180,7 +181,7 @@ def recommend_on_device(
     *,
     threads: int = 1,
     records: Iterable[ProfileEntry] = (),
-    input_shape: Sequence[int] | None = None,
+    input_shape: ShapeOverride = None,
 ) -> DeviceRecommendation:
     """The choice for ``device``: measured when ``records`` hold a measured entry on it for every
     candidate, else estimated now from each file's graph at ``threads`` threads. A file that
@@ -201,7 +202,7 @@ def estimate_timing(
     candidate: Candidate,
     device: DeviceProfile,
     threads: int,
-    input_shape: Sequence[int] | None = None,
+    input_shape: ShapeOverride = None,
 ) -> Timing | None:
     """The estimator's latency of ``candidate``'s file on ``device`` (None if it cannot say)."""
     from edgesub.profile.estimate import estimate
