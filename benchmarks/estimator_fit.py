@@ -3,7 +3,8 @@
 The parameters are physical and few: the efficiency of spatial, 1×1 and depthwise convolutions
 (matmuls share the 1×1 one: both are plain GEMMs), one factor per core class
 (``edgesub.profile.cores``) and per kernel backend (relative to TFLite with XNNPACK), an int8
-factor, the achieved share of DRAM bandwidth and the Amdahl parallel fraction. Dispatch costs
+factor, the achieved share of DRAM bandwidth and the fork-join cost of a multi-threaded kernel.
+Dispatch costs
 are measured, not fitted (``benchmarks/dispatch_overhead.py``). Fitted by least squares on
 log(estimate / published), so a 2× miss on a 5 ms model weighs as much as on a 500 ms one.
 Class and backend factors carry a weak log-normal prior at 1: it fixes their scale against the
@@ -37,8 +38,11 @@ from edgesub.profile.estimate import (
     EstimatorParams,
     arithmetic,
     compute_rate_gops,
+    fork_join_seconds,
+    fp16_storage,
     latency_parts,
     runtime_factor,
+    storage_bytes,
 )
 from edgesub.profile.graph import Graph
 
@@ -55,7 +59,7 @@ BASE_PARAMS = [
     ("eff_depthwise", 0.2, 0.01, 1.0),
     ("int8_efficiency", 0.7, 0.1, 2.0),
     ("memory_efficiency", 0.5, 0.05, 1.0),
-    ("parallel_fraction", 0.9, 0.3, 0.999),
+    ("fork_join_us_ghz", 10.0, 0.1, 300.0),
 ]
 FACTOR_BOUNDS = (0.1, 10.0)
 # One standard deviation of the prior on a class or backend factor: a factor of 3.
@@ -146,6 +150,7 @@ def cases(rows: list[Row]) -> list[Case]:
     for r in rows:
         graph = graph_for(r.model, r.precision)
         rt = RUNTIME_COSTS.get(r.runtime)
+        fp16 = fp16_storage(devices.get(r.device), r.threads, rt)
         ops = graph.ops
         out.append(
             Case(
@@ -153,7 +158,7 @@ def cases(rows: list[Row]) -> list[Case]:
                 graph,
                 devices.get(r.device),
                 macs=np.array([op.macs for op in ops], dtype=float),
-                bytes_moved=np.array([op.bytes_moved for op in ops], dtype=float),
+                bytes_moved=np.array([storage_bytes(op, rt, fp16) for op in ops], dtype=float),
                 kind=np.array([KINDS.index(op.kind) if op.kind in KINDS else 0 for op in ops]),
                 arith=np.array([ARITHMETIC.index(arithmetic(op, rt)) for op in ops]),
                 int8=np.array([op.precision == "int8" for op in ops]),
@@ -173,11 +178,13 @@ class Layout:
     @classmethod
     def of(cls, train: Sequence[Case]) -> Layout:
         """A class factor per core class in ``train``; per non-reference runtime an overall and
-        a spatial-conv factor, and an int8 factor if it has int8 rows."""
+        a depthwise factor, a spatial-conv factor where it has its own conv algorithms, and an
+        int8 factor if it has int8 rows."""
         classes = sorted({k for c in train for k in c.core_classes} - {UNKNOWN_CLASS})
         runtimes = sorted({c.row.runtime for c in train} - {REFERENCE_RUNTIME})
         int8 = {c.row.runtime for c in train if c.row.precision == "int8"}
-        keys = [f"{r}{part}" for r in runtimes for part in ("", ":conv")]
+        keys = [f"{r}{part}" for r in runtimes for part in ("", ":depthwise")]
+        keys += [f"{r}:conv" for r in runtimes if RUNTIME_COSTS.get(r).own_conv_algorithms]
         keys += [f"{r}:int8" for r in runtimes if r in int8]
         return cls(tuple(classes), tuple(sorted(keys)))
 
@@ -206,7 +213,7 @@ class Layout:
             runtime_efficiency=dict(zip(self.runtimes, rest[len(self.classes) :], strict=True)),
             int8_efficiency=v["int8_efficiency"],
             memory_efficiency=v["memory_efficiency"],
-            parallel_fraction=v["parallel_fraction"],
+            fork_join_us_ghz=v["fork_join_us_ghz"],
             latency_error_pct=error_pct,
         )
 
@@ -223,6 +230,7 @@ def predict_fast(case: Case, params: EstimatorParams) -> float:
     eff = np.array(per_kind)[case.int8.astype(int), case.kind]
     eff = np.where(case.int8, eff * params.int8_efficiency, eff)
     compute = 2.0 * case.macs / (rates[case.arith] * 1e9 * eff)
+    compute = np.where(case.macs > 0, compute + fork_join_seconds(device, row.threads, params), 0.0)
     memory = case.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
     rt = RUNTIME_COSTS.get(row.runtime)
     overhead = (rt.op_us_ghz * len(case.macs) + rt.run_us_ghz) * 1e-6 / device.clock_ghz

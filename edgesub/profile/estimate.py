@@ -1,9 +1,10 @@
 """Latency and memory estimates of a parsed graph on a device profile.
 
 Latency is a per-op roofline: each op takes the longer of its compute time (MACs at a calibrated
-fraction of each busy core's peak for the op's kind, precision, core class and runtime, spread
-over threads with Amdahl scaling across the cluster layout) and its memory time (bytes moved at a
-calibrated fraction of DRAM bandwidth), plus the runtime's measured dispatch cost per op and per
+fraction of each busy core's peak for the op's kind, precision, core class and runtime, split
+over the busy cores of the cluster layout, plus a fork-join cost per multi-threaded kernel) and
+its memory time (bytes moved, as the runtime stores the tensors, at a calibrated fraction of
+DRAM bandwidth), plus the runtime's measured dispatch cost per op and per
 inference, which shrinks with clock speed. The few free parameters are fitted on published
 measurements by ``benchmarks/calibrate_estimator.py`` and shipped as ``calibration.json``; the
 leave-one-device-out error of each core class is the band its estimates carry.
@@ -40,8 +41,11 @@ class RuntimeCosts:
     fp16 on cores with FP16 arithmetic (ncnn's default on ARMv8.2). A variant's name starts with
     its runtime's (``tflite-legacy`` is TFLite's own kernels before XNNPACK and ruy). Its kernels'
     speed relative to the reference backend is calibrated (``runtime_efficiency``): overall, for
-    spatial convolutions (``NAME:conv``: Winograd, im2col and direct algorithms differ most
-    there) and for int8 kernels (``NAME:int8``).
+    depthwise convolutions (``NAME:depthwise``: each runtime has its own, and ONNX Runtime's
+    ARM build runs them as one small GEMM per channel), for spatial convolutions
+    (``NAME:conv``) only where ``own_conv_algorithms`` (ncnn's Winograd and direct 3×3
+    kernels; ONNX Runtime and TFLite run them as im2col + the GEMM of 1×1 convolutions, so the
+    overall factor holds) and for int8 kernels (``NAME:int8``).
 
     ``op_us_ghz`` / ``run_us_ghz``: dispatch cost per op and per inference in µs at 1 GHz (scaled
     by 1/clock), measured by ``benchmarks/dispatch_overhead.py`` (chains of tiny ops, one
@@ -50,7 +54,10 @@ class RuntimeCosts:
     them. ncnn was not measured: it takes the built-in TFLite kernels' figures (a plain C++
     layer loop alike). ``dot_product``: whether int8 kernels use the ARMv8.2 dot-product
     instructions where the core has them (XNNPACK, ruy, MLAS and ncnn do; TFLite's gemmlowp era
-    did not, so its int8 ran at the widening-multiply rate).
+    did not, so its int8 ran at the widening-multiply rate). ``float_between_int8``: int8 layers
+    quantise their float input and dequantise their output, so the tensors between layers stay
+    float (ncnn's int8 convolutions: only weights and the GEMM are int8); in fp16 where the
+    runtime stores fp32 models in fp16, as ncnn does on cores with FP16 arithmetic.
     """
 
     name: str
@@ -60,6 +67,8 @@ class RuntimeCosts:
     op_us_ghz: float
     run_us_ghz: float
     dot_product: bool = True  # int8 kernels use SDOT/UDOT where the core has them
+    float_between_int8: bool = False  # int8 layers read and write float tensors
+    own_conv_algorithms: bool = False  # spatial convs not run as im2col + the 1×1 GEMM
 
 
 RUNTIME_COSTS: Registry[RuntimeCosts] = Registry("runtime")
@@ -70,7 +79,10 @@ for _runtime in (
         "tflite-legacy", "TFLite 1.x-2.2 built-in kernels (Eigen, gemmlowp)", 13.0, False, 0.166,
         2.8, dot_product=False,
     ),
-    RuntimeCosts("ncnn", "Tencent ncnn (fp16 arithmetic on ARMv8.2)", 4.0, True, 0.166, 2.8),
+    RuntimeCosts(
+        "ncnn", "Tencent ncnn (fp16 arithmetic on ARMv8.2)", 4.0, True, 0.166, 2.8,
+        float_between_int8=True, own_conv_algorithms=True,
+    ),
 ):  # fmt: skip
     RUNTIME_COSTS.add(_runtime.name, _runtime)
 RUNTIME_FOR_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
@@ -97,7 +109,7 @@ class EstimatorParams:
     runtime_efficiency: dict[str, float]  # factor per runtime variant, reference = 1
     int8_efficiency: float  # extra factor for int8 kernels (packing, requantisation)
     memory_efficiency: float  # achieved share of DRAM bandwidth
-    parallel_fraction: float  # Amdahl fraction of work that threads share
+    fork_join_us_ghz: float  # per multi-threaded MAC kernel, µs at 1 GHz
     latency_error_pct: float  # expected ± error on a device outside the calibration
     error_band_pct: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -110,7 +122,7 @@ class EstimatorParams:
             runtime_efficiency=_floats(params.get("runtime_efficiency", {})),
             int8_efficiency=float(params["int8_efficiency"]),
             memory_efficiency=float(params["memory_efficiency"]),
-            parallel_fraction=float(params["parallel_fraction"]),
+            fork_join_us_ghz=float(params["fork_join_us_ghz"]),
             latency_error_pct=float(raw["latency_error_pct"]),
             error_band_pct=_floats(raw.get("error_band_pct", {})),
         )
@@ -122,7 +134,7 @@ class EstimatorParams:
             "runtime_efficiency": dict(self.runtime_efficiency),
             "int8_efficiency": self.int8_efficiency,
             "memory_efficiency": self.memory_efficiency,
-            "parallel_fraction": self.parallel_fraction,
+            "fork_join_us_ghz": self.fork_join_us_ghz,
         }
 
     def band_pct(self, device: DeviceProfile) -> float:
@@ -202,19 +214,26 @@ def compute_rate_gops(
 ) -> float:
     """Achieved MAC-kernel rate of ``threads`` threads, before the op kind's efficiency.
 
-    Each busy core contributes its peak times its class's efficiency; threads share work with
-    Amdahl scaling whose ideal speedup is the summed rate over the first core's, so a phone's
-    little cores add less than its prime core.
+    Each busy core contributes its peak times its class's efficiency, and a kernel's work is
+    split in proportion (a phone's little cores add less than its prime core). What threads
+    cost is not a share of the work but a fixed price per kernel (:func:`fork_join_seconds`),
+    so large convolutions scale with the cores and small ops do not.
     """
     peaks = device.peak_gops(arithmetic, threads)
     cores = device.thread_cores(threads)
-    rates = [
+    return sum(
         peak * params.core_efficiency.get(core_class(core.microarchitecture), 1.0)
         for peak, core in zip(peaks, cores, strict=True)
-    ]
-    ideal = sum(rates) / rates[0]
-    p = params.parallel_fraction
-    return rates[0] / ((1.0 - p) + p / ideal)
+    )
+
+
+def fork_join_seconds(device: DeviceProfile, threads: int, params: EstimatorParams) -> float:
+    """What splitting one MAC kernel over the busy cores and joining them costs (waking the
+    pool, the barrier, the slowest thread's imbalance), in cycles of the first core; nothing
+    on one core."""
+    if len(device.thread_cores(threads)) < 2:
+        return 0.0
+    return params.fork_join_us_ghz * 1e-6 / device.clock_ghz
 
 
 ARITHMETIC = ("fp32", "fp16", "int8", "int8-nodot")
@@ -225,6 +244,24 @@ def arithmetic(op: OpCost, runtime: RuntimeCosts) -> str:
     if op.precision == "int8":
         return "int8" if runtime.dot_product else "int8-nodot"
     return "fp16" if runtime.fp32_as_fp16 else "fp32"
+
+
+def fp16_storage(device: DeviceProfile, threads: int, runtime: RuntimeCosts) -> bool:
+    """Whether the runtime keeps fp32 models' tensors in fp16: where it computes them in fp16
+    and the first busy core has FP16 arithmetic (elsewhere it runs fp32 kernels)."""
+    core = device.thread_cores(threads)[0]
+    return runtime.fp32_as_fp16 and core.fp16_flops_per_cycle > core.fp32_flops_per_cycle
+
+
+def storage_bytes(op: OpCost, runtime: RuntimeCosts, fp16: bool) -> float:
+    """Bytes one op moves as the runtime stores its tensors (``fp16``: :func:`fp16_storage`):
+    half the file's fp32 bytes in fp16; float tensors around int8 layers that dequantise."""
+    weights, tensors = float(op.weight_bytes), float(op.input_bytes + op.output_bytes)
+    if op.precision == "int8" and runtime.float_between_int8:
+        tensors *= 2.0 if fp16 else 4.0
+    elif op.precision == "fp32" and fp16:
+        weights, tensors = weights / 2.0, tensors / 2.0
+    return weights + tensors
 
 
 def op_times(
@@ -238,7 +275,8 @@ def op_times(
     """One op's compute, memory and dispatch seconds before the device's own calibration
     (``rates``: per-arithmetic kernel rates of :func:`compute_rate_gops`, computed once per
     graph by the caller)."""
-    memory = op.bytes_moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
+    moved = storage_bytes(op, runtime, fp16_storage(device, threads, runtime))
+    memory = moved / (device.bandwidth_gbps * 1e9 * params.memory_efficiency)
     compute = 0.0
     if op.macs:
         efficiency = params.efficiency.get(op.kind, params.efficiency["conv"])
@@ -248,6 +286,7 @@ def op_times(
         kind = arithmetic(op, runtime)
         rate = (rates or {}).get(kind) or compute_rate_gops(device, kind, threads, params)
         compute = 2.0 * op.macs / (rate * 1e9 * efficiency)
+        compute += fork_join_seconds(device, threads, params)
     return compute, memory, runtime.op_us_ghz * 1e-6 / device.clock_ghz
 
 
@@ -271,11 +310,10 @@ def bounded_parts(
 
 def runtime_factor(params: EstimatorParams, runtime: str, kind: str, precision: str) -> float:
     """The runtime's calibrated speed relative to the reference backend for one op: overall,
-    times its spatial-convolution factor for convs, times its int8 factor for int8 kernels."""
+    times its factor for the op's kind (``NAME:depthwise``, ``NAME:conv``) where it has one,
+    times its int8 factor for int8 kernels."""
     table = params.runtime_efficiency
-    factor = table.get(runtime, 1.0)
-    if kind == "conv":
-        factor *= table.get(f"{runtime}:conv", 1.0)
+    factor = table.get(runtime, 1.0) * table.get(f"{runtime}:{kind}", 1.0)
     if precision == "int8":
         factor *= table.get(f"{runtime}:int8", 1.0)
     return factor

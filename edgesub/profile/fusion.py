@@ -2,7 +2,8 @@
 
 Runtimes do not run every op of a file on its own. ONNX Runtime folds BatchNormalization and
 per-channel Add/Mul into a preceding Conv, turns MatMul + bias Add into Gemm, runs a Conv or
-Gemm with its activation as one FusedConv/FusedGemm kernel and drops Identity/Dropout;
+Gemm with its activation as one FusedConv/FusedGemm kernel, x · Sigmoid(x) as one QuickGelu
+kernel, and drops Identity/Dropout;
 LiteRT's default CPU delegate (XNNPACK) runs a standalone RELU/RELU6 inside the op that
 produced its input and a zero PAD inside the convolution it feeds. A fused op writes and
 re-reads no intermediate tensor and pays one dispatch, so costing the file as written
@@ -14,7 +15,8 @@ The rules are data (:class:`FusionRule` tables, one per format, below), applied 
 (a constant is a per-channel vector, a pad is zero and spatial, a convolution pads
 explicitly) are *traits* the format's parser attaches to each step. An absorbed op only ever
 fuses when the intermediate tensor has no other reader and is not a graph output, its other
-inputs are constants, and both ops are costed (an uncosted op stays visible as a gap). Its
+inputs are constants (or, for a gating rule such as SiLU's x · σ(x), the host's own input),
+and both ops are costed (an uncosted op stays visible as a gap). Its
 MACs, if any, become the host's element-wise work done in registers; its constants are folded
 into the host's weights or attributes at load time (BN statistics, bias, clip bounds), so they
 are not read at run time. MAC totals never change. Only the standard library is used here.
@@ -51,6 +53,7 @@ class FusionRule:
     absorbed_traits: frozenset[str] = frozenset()
     closes: bool = False
     becomes: str | None = None
+    gates_input: bool = False  # the absorbed op also reads the host's input: x · σ(x)
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,11 @@ def _rule(
     absorbed_traits: Iterable[str] = (),
     closes: bool = False,
     becomes: str | None = None,
+    gates_input: bool = False,
 ) -> FusionRule:
     return FusionRule(
         name, frozenset(hosts), frozenset(absorbed), where, frozenset(host_traits),
-        frozenset(absorbed_traits), closes, becomes,
+        frozenset(absorbed_traits), closes, becomes, gates_input,
     )  # fmt: skip
 
 
@@ -107,6 +111,9 @@ ONNX_FUSIONS = (
     _rule("conv-activation", ["Conv"], ONNX_ACTIVATIONS, closes=True),
     # GemmActivationFusion → com.microsoft FusedGemm; Clip is not among its activations.
     _rule("gemm-activation", ["Gemm"], set(ONNX_ACTIVATIONS) - {"Clip"}, closes=True),
+    # QuickGeluFusion (ORT_ENABLE_EXTENDED): x · Sigmoid(x), i.e. SiLU/Swish, is one
+    # com.microsoft QuickGelu kernel (ncnn's converters likewise make it one Swish layer).
+    _rule("silu", ["Sigmoid"], ["Mul"], gates_input=True, closes=True),
 )
 # EliminateIdentity / EliminateDropout (inference): removed wherever they are.
 ONNX_NO_OPS = frozenset({"Identity", "Dropout"})
@@ -197,6 +204,16 @@ def _remove_no_ops(
                 )
 
 
+def _reads_only(rule: FusionRule, host: Step, follower: Step, middle: str) -> bool:
+    """The follower reads nothing but ``middle`` (and, for a gating rule, the host's input)."""
+    if follower.inputs == (middle,):
+        return True
+    gate = host.inputs[:1]
+    return (
+        rule.gates_input and len(gate) == 1 and sorted(follower.inputs) == sorted((*gate, middle))
+    )
+
+
 def _matches(rule: FusionRule, host_type: str, host: Step, absorbed: Step) -> bool:
     return (
         host_type in rule.hosts
@@ -227,9 +244,17 @@ def _fuse_after(
             middle = host.outputs[0]
             reader = _private(middle, readers, kept)
             follower = work[reader] if reader is not None else None
-            if follower is None or follower.inputs != (middle,) or len(follower.outputs) != 1:
+            if follower is None or len(follower.outputs) != 1:
                 break
-            rule = next((r for r in rules if _matches(r, host_type, host, follower)), None)
+            rule = next(
+                (
+                    r
+                    for r in rules
+                    if _matches(r, host_type, host, follower)
+                    and _reads_only(r, host, follower, middle)
+                ),
+                None,
+            )
             if rule is None:
                 break
             host = _absorb(host, follower, middle, sizes, after=True)

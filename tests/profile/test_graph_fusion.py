@@ -116,6 +116,16 @@ CASES = {
                                _act("Relu", "d")], MATMUL), [2, 32]),
     "3-d matmul+relu": _case(([_node("MatMul", ["x", "wm"], "c"), _act("Relu")], MATMUL),
                              [1, 5, 32]),
+    # SiLU / Swish, x · σ(x): one QuickGelu kernel; the conv keeps its own output (read twice)
+    "conv+silu": _case(([_conv(), _act("Sigmoid", "c", "s"), _node("Mul", ["c", "s"], "y")],
+                        CONV)),
+    "conv+silu, operands swapped": _case(([_conv(), _act("Sigmoid", "c", "s"),
+                                           _node("Mul", ["s", "c"], "y")], CONV)),
+    "silu of the graph input": _case(([_act("Sigmoid", "x", "s"), _node("Mul", ["x", "s"], "y")],
+                                      [])),
+    "sigmoid gating another tensor": _case(([_conv(), _act("Sigmoid", "c", "s"),
+                                             _node("Mul", ["s", "x"], "y")],
+                                            [_const("w", (4, 4, 3, 3)), _const("b", (4,))])),
 }  # fmt: skip
 
 
