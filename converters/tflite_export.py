@@ -24,8 +24,9 @@ from edgesub.converters.feeds import feed_batches
 from edgesub.converters.formats import ArtifactFormat, ExportJob, add_format
 from edgesub.converters.tensors import batches, dequantize, io_entry, quantize
 from edgesub.converters.tflite_io import with_float_io
-from edgesub.errors import ConversionError, MissingDependencyError, ModelFileError, first_line
+from edgesub.errors import ConversionError, ModelFileError, first_line
 from edgesub.native_logs import native_noise_filtered
+from edgesub.profile.runtimes import import_tflite
 
 if TYPE_CHECKING:
     import torch
@@ -177,19 +178,10 @@ def _export_then_quantize(model: torch.nn.Module, job: ExportJob, path: Path, re
 
 
 def _interpreter(path: Path, threads: int) -> Any:
-    """ai-edge-litert's interpreter, or tflite-runtime on devices where only that installs."""
+    """The first interpreter that imports (ai-edge-litert, tflite-runtime, tensorflow)."""
+    interpreter_cls, _ = import_tflite()
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            raise MissingDependencyError(
-                "a TFLite interpreter is required (ai-edge-litert or tflite-runtime); "
-                "install it with: pip install 'edgesub[runtime]'"
-            ) from None
-    try:
-        return Interpreter(model_path=str(path), num_threads=threads)
+        return interpreter_cls(model_path=str(path), num_threads=threads)
     except (ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: cannot load TFLite model: {first_line(exc)}") from exc
 

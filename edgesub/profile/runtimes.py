@@ -206,7 +206,8 @@ _TFLITE_BACKENDS = (
 )
 
 
-def _import_tflite() -> tuple[Any, _TfliteBackend]:
+def import_tflite() -> tuple[Any, _TfliteBackend]:
+    """The first TFLite ``Interpreter`` class that imports, and where it came from."""
     for backend in _TFLITE_BACKENDS:
         try:
             obj: Any = importlib.import_module(backend.module)
@@ -216,7 +217,7 @@ def _import_tflite() -> tuple[Any, _TfliteBackend]:
             obj = getattr(obj, part)
         return obj, backend
     raise MissingDependencyError(
-        "a TFLite interpreter is required to measure .tflite files (ai-edge-litert, "
+        "a TFLite interpreter is required to run .tflite files (ai-edge-litert, "
         "tflite-runtime or tensorflow); install it with: pip install 'edgesub[runtime]'"
     )
 
@@ -308,13 +309,13 @@ class TfliteRuntime(Runtime):
     name = "tflite"
 
     def import_backend(self) -> tuple[str, str]:
-        _, backend = _import_tflite()
+        _, backend = import_tflite()
         return backend.distribution, _distribution_version(backend.distribution)
 
     def load(self, path: Path, threads: int, *, op_profile: bool = False) -> Session:
         if op_profile:
             raise EdgesubError("per-op profiling is only available for .onnx artifacts")
-        interpreter_cls, _ = _import_tflite()
+        interpreter_cls, _ = import_tflite()
         try:
             return TfliteSession(interpreter_cls, path, threads)
         except (RuntimeError, ValueError) as exc:
