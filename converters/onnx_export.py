@@ -246,7 +246,7 @@ def _quantize_dynamic(src: Path, dst: Path, q: _Quantise) -> None:
     For MatMul, per-tensor int8 weights hurt a BERT-like model badly (MiniLM-L6 at 128 tokens:
     embedding cosine 0.958 with fp32), and uint8 weights, which did not (0.981), ran no faster
     than fp32 in ORT on x86 (they miss the u8×s8 kernels); per-channel int8 has both: cosine
-    0.992 at 0.64× fp32's latency (benchmarks/artifacts.py --only user-models).
+    0.992 at 0.61–0.64× fp32's latency (benchmarks/artifacts.py --only user-models).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.registry import IntegerOpsRegistry
