@@ -15,6 +15,11 @@ of one model timed in interleaved rounds in this process, so int8/fp32 ratios co
 like. Writes ``benchmarks/results/artifacts.json`` and prints a markdown table. ``--only PART``
 re-measures one part and keeps the other parts' records already in the output file (each record
 names the command that measured it). Needs torch.
+
+``--only user-models`` (benchmarks/user_model_rows.py): MiniLM-L6 and EfficientNet-Lite0 with
+their real weights, through ``edgesub convert file.py:factory --weights`` and through
+onnxruntime.quantization / litert-torch used directly, timed and scored alike; writes its own
+table to ``benchmarks/results/artifacts_user_models.md`` too.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import user_model_rows
 from reference_models import mobilenet_v2
 from torch import nn
 
@@ -62,11 +68,12 @@ TEXT_STUDENT = {
 TEXT_PRECISIONS = ("fp32", "fp16", "int8_dynamic")
 QUICK_TEXT_PRECISIONS = ("fp32", "int8_dynamic")
 TEXT_BATCH = 64
-PARTS = ("students", "text", "references")
+PARTS = ("students", "text", "references", "user-models")
 # Seeded random inputs for the random-weight reference models: calibrate on some, verify on others.
 REFERENCE_CALIBRATION = 32
 REFERENCE_TEST = 32
 QUICK_CALIBRATION = 16  # PT2E calibration of MobileNetV2 at 224×224 is the slowest step
+USER = "user"  # the kind of the user-model records (benchmarks/user_model_rows.py), a table apart
 
 
 # --- reference architectures (random weights) ----------------------------------------------------
@@ -317,7 +324,7 @@ def check_targets(models: list[dict[str, Any]]) -> dict[str, Any]:
     """The issue's targets, per model, from the measured rows (int8 = static int8)."""
     checks = {}
     for model in models:
-        if "error" in model:
+        if "error" in model or model["kind"] == USER:
             continue
         rows = {(r["format"], r["precision"]): r for r in model["artifacts"]}
         int8 = [r for (f, p), r in rows.items() if p == model.get("int8_precision", "int8")]
@@ -347,6 +354,8 @@ def markdown(models: list[dict[str, Any]]) -> str:
     )
     lines = [head]
     for model in models:
+        if model.get("kind") == USER:
+            continue
         if "error" in model:
             lines.append(f"| {model['name']} | conversion failed: {model['error']} |")
             continue
@@ -375,7 +384,11 @@ def merged(path: Path, models: list[dict[str, Any]], parts: set[str]) -> list[di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip ResNet-50 and the encoder")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip ResNet-50 and the encoder; fewer sentences and images for the user models",
+    )
     parser.add_argument("--run", type=Path, help="reuse this run directory's default student")
     parser.add_argument("--out", type=Path, default=OUTPUT)
     parser.add_argument(
@@ -431,6 +444,8 @@ def main() -> None:
             result["part"] = "references"
             models.append(result)
             print(f"{name}: done after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        if "user-models" in parts:
+            models += user_model_rows.run_part(args.quick, work / "user-models")
     command = " ".join(["python", "benchmarks/artifacts.py", *sys.argv[1:]])
     for model in models:
         model["command"] = command
@@ -451,6 +466,13 @@ def main() -> None:
     }
     atomic_write_json(args.out, report)
     print(markdown(models))
+    users = [m for m in every if m.get("kind") == USER]
+    if users:
+        table = user_model_rows.markdown(users)
+        print(f"\n{table}")
+        args.out.with_name(f"{args.out.stem}_user_models.md").write_text(
+            f"<!-- {users[0]['command']} -->\n{table}\n", encoding="utf-8"
+        )
     print(f"\nwrote {args.out} in {report['total_seconds']} s")
 
 

@@ -7,6 +7,7 @@ looking valid; the set replaces the previous one only when complete (:mod:`stagi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 import time
@@ -80,11 +81,12 @@ def convert(
     model.eval()
     try:
         reference = torch_reference(model, test_x, data.test.y)
+        reference = dataclasses.replace(reference, kind=output_kind(cfg.outputs, reference.logits))
         with staged_output(out_dir) as stage:
             if tokenizer is not None:
                 tokenizer.save(stage)
             entries = export_plan(plan, model, job, reference, stage, name, progress=progress)
-            model_record = model_section(name, data, output_kind(cfg.outputs, reference.logits))
+            model_record = model_section(name, data, reference.kind)
             model_record = model_record.replace(**(provenance or {}))
             manifest = finish(stage, model_record, entries, measure_latency=measure_latency)
     finally:

@@ -57,23 +57,32 @@ def calibration_set(
     return np.ascontiguousarray(x[index])
 
 
-def load_array(path: Path, what: str) -> np.ndarray:
-    """A .npy file as an array, never unpickling; unreadable files are a DataError."""
+def load_array(path: Path, what: str, *, mmap: bool = False) -> np.ndarray:
+    """A .npy file as an array, never unpickling; unreadable files are a DataError.
+
+    ``mmap`` maps it read-only instead (to look at its dtype or shape without reading it)."""
     regular_file_size(path, f"{what} file", DataError)  # a FIFO would block np.load forever
     try:
-        return np.load(Path(path), allow_pickle=False)
+        return np.load(Path(path), allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"cannot read {what} {path} as a .npy array: {first_line(exc)}") from None
 
 
-def checked_batch(name: str, x: Any, dims: tuple[int | None, ...]) -> np.ndarray:
+def checked_batch(
+    name: str, x: Any, dims: tuple[int | None, ...], dtype: np.dtype | type = np.float32
+) -> np.ndarray:
     """Like :func:`checked_inputs` for a model whose non-batch ``dims`` may be dynamic (None)."""
     if isinstance(x, np.ndarray) and x.ndim == len(dims) + 1:
         concrete = tuple(d if d is not None else s for d, s in zip(dims, x.shape[1:], strict=True))
-        return checked_inputs(name, x, concrete)
+        return checked_inputs(name, x, concrete, dtype)
     shown = "N×" + "×".join("?" if d is None else str(d) for d in dims)
     got = tuple(x.shape) if isinstance(x, np.ndarray) else type(x).__name__
     raise DataError(f"{name} inputs have shape {got}, the model takes {shown}")
+
+
+def is_token_ids(x: np.ndarray) -> bool:
+    """An integer array given as model inputs holds token ids (a float model takes float32)."""
+    return x.dtype.kind in "iu"
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,9 @@ def convert_hf_text(found: Folder, request: SourceRequest, out: Path) -> list[di
     model = TokenScores(load_model(found)).eval()
     name = request.name or label
     out = prepare_output(out, name)
-    reference = Reference(x=data.verify, y=data.y, logits=_logits(model, data.verify))
+    logits = _logits(model, data.verify)
+    kind = output_kind(cfg.outputs, logits)
+    reference = Reference(x=data.verify, y=data.y, logits=logits, kind=kind)
     record = source_model_section(
         name,
         num_classes,
@@ -72,7 +74,7 @@ def convert_hf_text(found: Folder, request: SourceRequest, out: Path) -> list[di
         {},
         {"kind": "hf", "file": label, "sha256": folder_sha256(found.folder)},
         data.verified_on,
-        output_kind(cfg.outputs, reference.logits),
+        kind,
     ).replace(
         inputs=verified_specs(inputs, data.verify),
         outputs=(TensorSpec(name=OUTPUT_NAME, shape=(-1, num_classes), dtype="float32"),),

@@ -61,7 +61,9 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
             raise DataError(f"{len(labels)} labels given, the model outputs {num_classes} classes")
         name = request.name or Path(src).stem
         out = prepare_output(out, name)
-        reference = Reference(x=verify, y=None, logits=_predict(forward, verify))
+        logits = _predict(forward, verify)
+        kind_of = output_kind(cfg.outputs, logits)
+        reference = Reference(x=verify, y=None, logits=logits, kind=kind_of)
         fmt = dataclasses.replace(
             artifact_format("tflite"), input_layout=_layout(dims), tools=("tensorflow",)
         )
@@ -73,7 +75,7 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
             {"layout": _layout(dims)} if len(dims) == 3 else {},
             {"kind": kind, "file": Path(src).name, "sha256": _source_digest(Path(src))},
             verified_on,
-            output_kind(cfg.outputs, reference.logits),
+            reference.kind,
         )
         with staged_output(out) as stage:
             entries = []

@@ -102,8 +102,13 @@ class Parity(Record):
     accuracy_drop: float | None = field(
         "source accuracy minus the artifact's (null without labels)", unit="points"
     )
+    cosine_similarity: float | None = field(
+        "mean cosine similarity of the output rows with the source's (raw outputs only)",
+        default=None,
+        omit_none=True,
+    )
     criterion: str | None = field(
-        "what `passed` judged: max_abs_diff, accuracy_drop or top1_agreement",
+        "what `passed` judged: max_abs_diff, accuracy_drop, top1_agreement or cosine_similarity",
         default=None,
         omit_none=True,
     )

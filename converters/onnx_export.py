@@ -8,6 +8,8 @@ seconds, cannot go below opset 18 and splits weights into a ``.onnx.data`` side 
 
 from __future__ import annotations
 
+import functools
+import platform
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -190,18 +192,61 @@ def _quantize_static(src: Path, dst: Path, q: _Quantise) -> None:
         activation_type=QuantType.QUInt8 if q.activations == "uint8" else QuantType.QInt8,
         weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax,
-        # 7-bit weights: x86 CPUs without VNNI run int8 convs through u8×s8 pairwise adds that
-        # saturate int16 with full-range weights (measured on such a host: 2.5 points lost,
-        # max |Δ| 7.4). VNNI hosts do not saturate; 7 bits cost them no speed.
-        reduce_range=True,
+        reduce_range=int8_saturates_here(),
     )
 
 
-def _quantize_dynamic(src: Path, dst: Path, q: _Quantise) -> None:
-    """QUInt8 weights: QInt8 dynamic quantisation hurt a BERT-like model badly, QUInt8 did not."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+# x86 flags of int8 dot products that accumulate in 32 bits (no saturating int16 pair sums).
+_VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
+
+@functools.cache
+def int8_saturates_here() -> bool:
+    """Whether ORT's int8 kernels on this host add u8×s8 pairs in saturating int16 (x86 without
+    VNNI), so the weights are quantised to 7 bits (``reduce_range``) for the file to verify here.
+
+    Measured on such a host: full-range weights lost 2.5 points of the default student's
+    accuracy (max |Δ| 7.4). Elsewhere (VNNI, Arm) 7 bits cost EfficientNet-Lite0 (real weights)
+    31.5 points: it agreed with fp32 on 55.5% of 200 images with 7-bit weights, 87.0% with
+    8-bit. Random-weight ResNet-50 went the other way on this VNNI host: 87.5% of 32 seeded
+    inputs with 8 bits, 100% with 7 (benchmarks/results/artifacts_references_8bit.json), with
+    uint8 activations too, so not yet explained.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text(encoding="utf-8").split())
+    except OSError:
+        return True  # an x86 host whose flags cannot be read: the choice that verifies anywhere
+    return not flags & _VNNI_FLAGS
+
+
+def _quantize_dynamic(src: Path, dst: Path, q: _Quantise) -> None:
+    """Matrix products get per-channel int8 weights (7-bit where :func:`int8_saturates_here`);
+    convolutions keep per-tensor uint8 weights.
+
+    For MatMul, per-tensor int8 weights hurt a BERT-like model badly (MiniLM-L6 at 128 tokens:
+    embedding cosine 0.958 with fp32), and uint8 weights, which did not (0.981), ran no faster
+    than fp32 in ORT on x86 (they miss the u8×s8 kernels); per-channel int8 has both: cosine
+    0.992 at 0.61–0.64× fp32's latency (benchmarks/artifacts.py --only user-models).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+    products = [op for op in IntegerOpsRegistry if op != "Conv"]
+    with tempfile.TemporaryDirectory(prefix="edgesub-onnxq-") as tmp:
+        half = Path(tmp) / "products.onnx"
+        quantize_dynamic(
+            str(src),
+            str(half),
+            op_types_to_quantize=products,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=int8_saturates_here(),
+        )
+        quantize_dynamic(
+            str(half), str(dst), op_types_to_quantize=["Conv"], weight_type=QuantType.QUInt8
+        )
 
 
 def _convert_fp16(src: Path, dst: Path, q: _Quantise) -> None:

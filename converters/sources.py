@@ -31,6 +31,7 @@ from edgesub.converters.calibration import (
     ArraySplit,
     checked_batch,
     held_out,
+    is_token_ids,
     load_array,
     read_labels,
 )
@@ -206,9 +207,10 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     data = model_feeds(src.name, vocabulary, request, inputs, cfg.precisions, num_classes)
     name = request.name or src.stem
     out = prepare_output(out, name)
-    reference = Reference(x=data.verify, y=data.y, logits=fmt.run(src, data.verify, 1))
+    logits = fmt.run(src, data.verify, 1)
+    kind = output_kind(cfg.outputs, logits, ends_in_softmax=onnx_ends_in_softmax(src))
+    reference = Reference(x=data.verify, y=data.y, logits=logits, kind=kind)
     source = {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)}
-    kind = output_kind(cfg.outputs, reference.logits, ends_in_softmax=onnx_ends_in_softmax(src))
     first = data.verify[inputs[0].name]
     dims = [None if d is None else int(d) for d in inputs[0].dims[1:]]
     model = source_model_section(
@@ -362,9 +364,13 @@ def single_format_cfg(
 def input_data(
     path: Path | None, dims: tuple[int | None, ...], precisions: tuple[str, ...]
 ) -> tuple[np.ndarray | None, np.ndarray, str]:
-    """(calibration, verification inputs, how verification data was chosen)."""
+    """(calibration, verification inputs, how verification data was chosen).
+
+    Integer data is token ids, fed as int64 (what a torch Embedding takes); else float32."""
     if path is not None:
-        x = checked_batch("calibration", load_array(path, "calibration data"), dims)
+        x = load_array(path, "calibration data")
+        x = x.astype(np.int64) if is_token_ids(x) else x
+        x = checked_batch("calibration", x, dims, x.dtype if is_token_ids(x) else np.float32)
         calibration, verify = held_out(x)
         return calibration, verify, f"{len(verify)} held-out samples of {Path(path).name}"
     if "int8" in precisions:
@@ -476,6 +482,7 @@ def module_data(
             num_classes=num_classes,
             labels=labels,
             preprocessing=dict(preprocessing or {}),
+            input_dtype=verify.dtype.name,
         )
         return data, verified_on
     from edgesub.config import DataConfig

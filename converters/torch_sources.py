@@ -20,6 +20,7 @@ import numpy as np
 
 from edgesub._deps import require
 from edgesub.converters.artifact_set import convert
+from edgesub.converters.calibration import is_token_ids, load_array
 from edgesub.converters.sources import (
     FACTORY_KEY,
     HF_KEY,
@@ -197,7 +198,7 @@ def _convert(loaded: Loaded, request: SourceRequest, out: Path, stem: str) -> li
     from edgesub.converters.scores_module import Scores
 
     model = Scores(loaded.module, loaded.keyword, loaded.fixed_batch).eval()
-    num_classes = _probe(model, loaded)
+    num_classes = _probe(model, loaded, _takes_token_ids(request))
     cfg = _cfg(request, has_data=request.calibration is not None or request.dataset is not None)
     if loaded.fixed_batch:  # the graph's reshapes hold the batch of 1
         cfg = dataclasses.replace(cfg, dynamic_batch=False)
@@ -221,12 +222,24 @@ def _convert(loaded: Loaded, request: SourceRequest, out: Path, stem: str) -> li
     )
 
 
-def _probe(model: nn.Module, loaded: Loaded) -> int:
-    """The class count, from one forward pass on seeded inputs; a module that fails on the
-    input shape, or gives no N×C scores, is one line here rather than mid-export."""
+def _takes_token_ids(request: SourceRequest) -> bool:
+    """Whether the ``--calibration`` data is token ids (an integer array), so the model is
+    probed with ids rather than floats."""
+    if request.calibration is None:
+        return False
+    return is_token_ids(load_array(request.calibration, "calibration data", mmap=True))
+
+
+def _probe(model: nn.Module, loaded: Loaded, token_ids: bool) -> int:
+    """The class count, from one forward pass on seeded inputs (token id 0 for a model that
+    takes ids); a module that fails on the input shape, or gives no N×C scores, is one line
+    here rather than mid-export."""
     torch = require("torch")
     shape = (PROBE_BATCH, *loaded.input_shape)
-    x = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    if token_ids:
+        x = torch.zeros(shape, dtype=torch.int64)
+    else:
+        x = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
     try:
         with torch.no_grad():
             y = model(x)

@@ -24,15 +24,21 @@ if TYPE_CHECKING:
 
 EXACT_PRECISIONS = frozenset({"fp32"})
 REFERENCE_BATCH = 256
+# A raw output (an embedding, features: ``--outputs raw``) has no top class to agree on; a
+# reduced-precision file must keep this mean cosine similarity of its rows with the source's.
+RAW_KIND = "raw"
+RAW_MIN_COSINE = 0.98
 
 
 @dataclass(frozen=True)
 class Reference:
-    """Test inputs, labels (None when unknown) and the source model's logits."""
+    """Test inputs, labels (None when unknown), the source model's outputs and what they are
+    (:mod:`edgesub.converters.outputs`: logits, probabilities or raw)."""
 
     x: np.ndarray
     y: np.ndarray | None
     logits: np.ndarray
+    kind: str = "logits"
 
 
 def torch_reference(model: torch.nn.Module, x: np.ndarray, y: np.ndarray | None) -> Reference:
@@ -66,9 +72,13 @@ def parity(
     candidate_accuracy = accuracy(candidate, y)
     agreement = float((candidate.argmax(1) == reference.argmax(1)).mean() * 100.0)
     drop = None if y is None else reference_accuracy - candidate_accuracy
+    similarity = mean_cosine(candidate, reference) if ref.kind == RAW_KIND else None
     if precision in EXACT_PRECISIONS:
         criterion, tolerance = "max_abs_diff", cfg.fp32_tolerance
         passed = max_abs_diff <= cfg.fp32_tolerance
+    elif similarity is not None:
+        criterion, tolerance = "cosine_similarity", RAW_MIN_COSINE
+        passed = similarity >= RAW_MIN_COSINE
     elif drop is None:
         criterion, tolerance = "top1_agreement", cfg.int8_max_accuracy_drop
         passed = 100.0 - agreement <= tolerance
@@ -81,10 +91,19 @@ def parity(
         "reference_accuracy": reference_accuracy,
         "accuracy": candidate_accuracy,
         "accuracy_drop": drop,
+        "cosine_similarity": similarity,
         "criterion": criterion,
         "tolerance": tolerance,
         "passed": passed,
     }
+
+
+def mean_cosine(candidate: np.ndarray, reference: np.ndarray) -> float:
+    """Mean over samples of the cosine similarity of their flattened outputs."""
+    a = candidate.reshape(len(candidate), -1).astype(np.float64)
+    b = reference.reshape(len(reference), -1).astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(((a * b).sum(axis=1) / np.maximum(norms, 1e-12)).mean())
 
 
 def _check_finite(reference: np.ndarray, candidate: np.ndarray) -> None:
@@ -106,6 +125,11 @@ def failure_message(artifact: str, result: dict[str, Any]) -> str:
     """One line naming the artifact and the numbers that missed the tolerance."""
     if result["criterion"] == "max_abs_diff":
         detail = f"max |Δlogits| {result['max_abs_diff']:.3g} > tolerance {result['tolerance']:.3g}"
+    elif result["criterion"] == "cosine_similarity":
+        detail = (
+            f"mean cosine similarity with the source {result['cosine_similarity']:.4f} is below "
+            f"{result['tolerance']:.2f} (raw outputs, so similarity is the criterion)"
+        )
     elif result["criterion"] == "top1_agreement":
         detail = (
             f"top-1 agreement with the source {result['top1_agreement']:.2f}% is below "
