@@ -81,7 +81,11 @@ def convert(
     model.eval()
     try:
         reference = torch_reference(model, test_x, data.test.y)
-        reference = dataclasses.replace(reference, kind=output_kind(cfg.outputs, reference.logits))
+        reference = dataclasses.replace(
+            reference,
+            kind=output_kind(cfg.outputs, reference.logits),
+            synthetic=getattr(data, "synthetic", False),
+        )
         with staged_output(out_dir) as stage:
             if tokenizer is not None:
                 tokenizer.save(stage)

@@ -107,6 +107,7 @@ class ArrayData:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     input_dtype: str = "float32"  # "int64" for token ids
     tokenizer: WordTokenizer | None = None  # written beside the artifacts as vocab.txt
+    synthetic: bool = False  # ``test`` was generated (no data given), not the user's inputs
 
 
 def text_data(

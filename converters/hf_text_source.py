@@ -65,7 +65,7 @@ def convert_hf_text(found: Folder, request: SourceRequest, out: Path) -> list[di
     out = prepare_output(out, name)
     logits = _logits(model, data.verify)
     kind = output_kind(cfg.outputs, logits)
-    reference = Reference(x=data.verify, y=data.y, logits=logits, kind=kind)
+    reference = Reference(data.verify, data.y, logits, kind, synthetic=data.synthetic)
     record = source_model_section(
         name,
         num_classes,

@@ -63,7 +63,8 @@ def convert_keras(src: Path, request: SourceRequest, out: Path) -> list[dict[str
         out = prepare_output(out, name)
         logits = _predict(forward, verify)
         kind_of = output_kind(cfg.outputs, logits)
-        reference = Reference(x=verify, y=None, logits=logits, kind=kind_of)
+        synthetic = request.calibration is None
+        reference = Reference(verify, None, logits, kind_of, synthetic=synthetic)
         fmt = dataclasses.replace(
             artifact_format("tflite"), input_layout=_layout(dims), tools=("tensorflow",)
         )

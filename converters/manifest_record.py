@@ -103,7 +103,8 @@ class Parity(Record):
         "source accuracy minus the artifact's (null without labels)", unit="points"
     )
     cosine_similarity: float | None = field(
-        "mean cosine similarity of the output rows with the source's (raw outputs only)",
+        "mean cosine similarity of the output rows with the source's (raw outputs, or rows "
+        "less their mean on generated verification inputs)",
         default=None,
         omit_none=True,
     )

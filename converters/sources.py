@@ -209,7 +209,7 @@ def convert_onnx_file(src: Path, request: SourceRequest, out: Path) -> list[dict
     out = prepare_output(out, name)
     logits = fmt.run(src, data.verify, 1)
     kind = output_kind(cfg.outputs, logits, ends_in_softmax=onnx_ends_in_softmax(src))
-    reference = Reference(x=data.verify, y=data.y, logits=logits, kind=kind)
+    reference = Reference(data.verify, data.y, logits, kind, synthetic=data.synthetic)
     source = {"kind": "onnx", "file": src.name, "sha256": file_sha256(src)}
     first = data.verify[inputs[0].name]
     dims = [None if d is None else int(d) for d in inputs[0].dims[1:]]
@@ -254,6 +254,7 @@ class FeedData:
     y: np.ndarray | None  # the verification samples' labels (--labels-npy)
     verified_on: str
     calibration_kind: str | None  # "data" or "synthetic"
+    synthetic: bool = False  # ``verify`` was generated (no data given)
 
 
 def model_feeds(
@@ -301,7 +302,7 @@ def model_feeds(
     else:
         how = ", ".join(f"{s.name}: {_generated(s, vocabulary)}" for s in inputs)
         shown = f"{n} generated inputs, no data given ({how})"
-    return FeedData(calibration, verify, None, shown, "synthetic" if static else None)
+    return FeedData(calibration, verify, None, shown, "synthetic" if static else None, True)
 
 
 def _generated(spec: feeds_mod.InputSpec, vocabulary: dict[str, int]) -> str:
@@ -483,6 +484,7 @@ def module_data(
             labels=labels,
             preprocessing=dict(preprocessing or {}),
             input_dtype=verify.dtype.name,
+            synthetic=request.calibration is None,
         )
         return data, verified_on
     from edgesub.config import DataConfig

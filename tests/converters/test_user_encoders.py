@@ -23,7 +23,7 @@ pytest.importorskip("onnxruntime")
 from edgesub.cli import cli  # noqa: E402
 from edgesub.config import ConvertConfig  # noqa: E402
 from edgesub.converters.onnx_export import int8_saturates_here, quantize_onnx  # noqa: E402
-from edgesub.converters.verify import RAW_MIN_COSINE, Reference, parity  # noqa: E402
+from edgesub.converters.verify import MIN_COSINE, Reference, parity  # noqa: E402
 
 VOCAB, SEQ, WIDTH, SAMPLES = 60, 12, 32, 24
 
@@ -101,7 +101,7 @@ def test_a_token_id_factory_converts_with_ids_as_calibration_and_raw_outputs(enc
     assert by_precision["fp32"]["inputs"][0]["dtype"] == "int64"
     dynamic = by_precision["int8_dynamic"]["parity"]
     assert dynamic["criterion"] == "cosine_similarity" and dynamic["passed"], dynamic
-    assert RAW_MIN_COSINE <= dynamic["cosine_similarity"] < 1.0
+    assert MIN_COSINE <= dynamic["cosine_similarity"] < 1.0
 
 
 def test_raw_outputs_are_judged_by_cosine_similarity_not_top1():
@@ -120,7 +120,7 @@ def test_raw_outputs_are_judged_by_cosine_similarity_not_top1():
     assert not parity(logits, near, "int8_dynamic", cfg)["passed"]
     failed = parity(raw, far, "int8_dynamic", cfg)
     assert failed["criterion"] == "cosine_similarity" and not failed["passed"]
-    assert failed["cosine_similarity"] < RAW_MIN_COSINE
+    assert failed["cosine_similarity"] < MIN_COSINE
 
 
 def test_static_int8_onnx_weights_use_8_bits_unless_this_host_saturates(tmp_path):
