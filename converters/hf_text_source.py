@@ -1,5 +1,8 @@
 """A Hugging Face sequence classifier (``hf:DIR`` of a ``*ForSequenceClassification``): token ids
-and an attention mask in, class scores out, as ONNX and TFLite files at each precision.
+and an attention mask in, class scores out, as ONNX and TFLite files at each precision; or a
+bare text encoder (a ``*Model`` such as ``BertModel``): the same inputs, its sentence embedding
+out (mean of the last hidden states over the real tokens), a ``raw`` output verified by cosine
+similarity.
 
 The files take two named inputs, ``input_ids`` and ``attention_mask``, at one sequence length
 (the model's, at most 128 tokens, or ``--input-shape``): int64 in ONNX, int32 in TFLite
@@ -26,10 +29,10 @@ from edgesub.converters.onnx_export import OUTPUT_NAME
 from edgesub.converters.outputs import output_kind
 from edgesub.converters.sources import SourceRequest, model_feeds, verified_specs
 from edgesub.converters.staging import staged_output
-from edgesub.converters.verify import REFERENCE_BATCH, Reference
+from edgesub.converters.verify import RAW_KIND, REFERENCE_BATCH, Reference
 from edgesub.digest import folder_sha256
 from edgesub.errors import ConfigError, ConversionError, DataError
-from edgesub.teachers.hf_teacher import class_names, load_model, text_max_length
+from edgesub.teachers.hf_teacher import ENCODER, class_names, load_model, text_max_length
 
 if TYPE_CHECKING:
     from torch import nn
@@ -42,8 +45,8 @@ DEFAULT_PRECISIONS = ("fp32", "int8_dynamic")  # dynamic int8 needs no calibrati
 
 
 def convert_hf_text(found: Folder, request: SourceRequest, out: Path) -> list[dict[str, Any]]:
-    """Export, verify and publish every format × precision of a text classifier."""
-    from edgesub.converters.scores_module import TokenScores
+    """Export, verify and publish every format × precision of a text classifier or encoder."""
+    from edgesub.converters.scores_module import MeanPooled, TokenScores
 
     if request.dataset is not None:
         raise ConfigError(
@@ -52,19 +55,26 @@ def convert_hf_text(found: Folder, request: SourceRequest, out: Path) -> list[di
             "name (input_ids, attention_mask)"
         )
     cfg = _text_cfg(request)
-    num_classes = int(found.config.num_labels)
-    labels = read_labels(request.labels) or class_names(found.config)
+    encoder = found.task == ENCODER
+    if encoder and (request.labels or request.labels_npy):
+        raise ConfigError(
+            f"{found.folder.name} is an encoder (sentence embeddings, no classes): --labels and "
+            "--labels-npy do not apply"
+        )
+    num_classes = None if encoder else int(found.config.num_labels)
+    width = int(found.config.hidden_size) if encoder else num_classes
+    labels = None if encoder else read_labels(request.labels) or class_names(found.config)
     if labels and len(labels) != num_classes:
         raise DataError(f"{len(labels)} labels given, the model outputs {num_classes} classes")
     inputs = _inputs(found, request.input_shapes)
     vocabulary = {TEXT_INPUTS[0]: int(found.config.vocab_size)}
     label = found.folder.name
     data = model_feeds(label, vocabulary, request, inputs, cfg.precisions, num_classes)
-    model = TokenScores(load_model(found)).eval()
+    model = (MeanPooled if encoder else TokenScores)(load_model(found)).eval()
     name = request.name or label
     out = prepare_output(out, name)
     logits = _logits(model, data.verify)
-    kind = output_kind(cfg.outputs, logits)
+    kind = RAW_KIND if encoder and cfg.outputs == "auto" else output_kind(cfg.outputs, logits)
     reference = Reference(data.verify, data.y, logits, kind, synthetic=data.synthetic)
     record = source_model_section(
         name,
@@ -77,7 +87,7 @@ def convert_hf_text(found: Folder, request: SourceRequest, out: Path) -> list[di
         kind,
     ).replace(
         inputs=verified_specs(inputs, data.verify),
-        outputs=(TensorSpec(name=OUTPUT_NAME, shape=(-1, num_classes), dtype="float32"),),
+        outputs=(TensorSpec(name=OUTPUT_NAME, shape=(-1, width), dtype="float32"),),
         calibration=data.calibration_kind if "int8" in cfg.precisions else None,
     )
     sample = feeds_mod.first_sample(data.verify)

@@ -39,6 +39,20 @@ class Scores(nn.Module):
         return first_tensor(out)
 
 
+class MeanPooled(nn.Module):
+    """A text encoder's sentence embedding from token ids and an attention mask: its last
+    hidden states averaged over the real tokens (sentence-transformers' mean pooling)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = first_tensor(self.model(input_ids=input_ids, attention_mask=attention_mask))
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)).float()
+
+
 class TokenScores(nn.Module):
     """A sequence classifier's float32 class scores from token ids and an attention mask, the
     two inputs its ONNX and TFLite files take by these names, in this order."""

@@ -37,8 +37,14 @@ if TYPE_CHECKING:
 
     from edgesub.config import TeacherConfig
 
-IMAGE, TEXT = "image", "text"
-SUFFIX_TASKS = {"ForImageClassification": IMAGE, "ForSequenceClassification": TEXT}
+IMAGE, TEXT, ENCODER = "image", "text", "encoder"
+# By the saved architecture's name, in this order: a bare ``BertModel`` is a text encoder
+# without a classifier, which converts (to sentence embeddings) but cannot teach.
+SUFFIX_TASKS = {
+    "ForImageClassification": IMAGE,
+    "ForSequenceClassification": TEXT,
+    "Model": ENCODER,
+}
 MAX_TEXT_LENGTH = 128
 PROBE_IMAGE_SIZE = 224  # a convnet without a declared input size accepts any; this one is safe
 RESAVE = "re-save it with model.save_pretrained(dir) (safetensors, the default)"
@@ -66,6 +72,13 @@ def load_hf_teacher(spec: str, cfg: TeacherConfig) -> Teacher:
     """Load ``hf:DIR`` (or a bare DIR with config.json) as a :class:`Teacher`."""
     found = open_folder(spec)
     folder, config, task = found.folder, found.config, found.task
+    if task == ENCODER:
+        raise ModelFileError(
+            f"{folder} holds an encoder without a classifier "
+            f"({', '.join(config.architectures or [config.model_type])}); a teacher "
+            "needs class scores: save its *ForSequenceClassification, or convert the encoder "
+            f"alone with: edgesub convert hf:{folder}"
+        )
     model = load_model(found)
     linear = classifier_linear(model)
     preprocess, encode, probe = _inputs(task, folder, config, found.transformers)
@@ -108,7 +121,7 @@ class Folder:
 
     folder: Path
     config: Any
-    task: str  # IMAGE or TEXT
+    task: str  # IMAGE, TEXT or ENCODER
     transformers: Any  # the module, imported offline
 
 
@@ -197,7 +210,7 @@ def task_of(config: Any, folder: Path) -> str:
     raise ModelFileError(
         f"{folder} holds a {config.model_type} model ({named}), which is neither an image nor "
         "a sequence classifier; edgesub reads *ForImageClassification and "
-        "*ForSequenceClassification folders"
+        "*ForSequenceClassification folders (and converts a bare *Model encoder)"
     )
 
 
@@ -205,11 +218,11 @@ def load_model(found: Folder) -> nn.Module:
     """The classifier in float32, eval mode, with every parameter from the folder's weights."""
     torch = require("torch")
     folder, config, task, transformers = found.folder, found.config, found.task, found.transformers
-    auto = (
-        transformers.AutoModelForImageClassification
-        if task == IMAGE
-        else transformers.AutoModelForSequenceClassification
-    )
+    auto = {
+        IMAGE: transformers.AutoModelForImageClassification,
+        TEXT: transformers.AutoModelForSequenceClassification,
+        ENCODER: transformers.AutoModel,
+    }[task]
     unreadable = require("safetensors").SafetensorError  # a truncated or empty weights file
     try:
         model, info = auto.from_pretrained(

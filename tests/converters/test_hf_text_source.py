@@ -221,3 +221,48 @@ def test_an_hf_text_classifier_converts_to_tflite_verified_profiles_and_predicts
     want = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     for row, probabilities in zip(json.loads(result.output)["predictions"], want, strict=True):
         assert abs(row[0]["score"] - probabilities.max()) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def encoder(bert, tmp_path_factory) -> Path:
+    """The fine-tuned classifier's own BertModel, saved alone: a bare encoder folder."""
+    folder = tmp_path_factory.mktemp("encoder")
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(bert)
+    model.bert.save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(bert).save_pretrained(folder)
+    return folder
+
+
+def test_a_bare_encoder_converts_to_sentence_embeddings(encoder, data, tmp_path):
+    """Refused before ('neither an image nor a sequence classifier'): the encoder alone."""
+    from edgesub.converters import run_artifact
+
+    out = tmp_path / "out"
+    result = invoke(
+        "convert", f"hf:{encoder}", "--format", "onnx", *PRECISIONS, *SHAPES,
+        "--calibration", str(data[0]), "--out", str(out), "--no-progress",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = load_manifest(out / "manifest.json")
+    assert manifest["model"]["output_kind"] == "raw"
+    assert manifest["artifacts"][0]["outputs"][0]["shape"] == [-1, 32]
+    parity = {e["precision"]: e["parity"] for e in manifest["artifacts"]}
+    assert parity["int8_dynamic"]["criterion"] == "cosine_similarity"
+    assert parity["int8_dynamic"]["passed"] and parity["fp32"]["passed"]
+    feeds = data[2]
+    model = transformers.AutoModel.from_pretrained(encoder).eval()
+    with torch.no_grad():
+        hidden = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).last_hidden_state
+    mask = torch.from_numpy(feeds["attention_mask"]).unsqueeze(-1).float()
+    want = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    got = run_artifact(out / f"{encoder.name}_fp32.onnx", feeds)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_a_bare_encoder_cannot_teach_and_says_how_to_convert_it(encoder, tmp_path):
+    from edgesub.config import TeacherConfig
+    from edgesub.errors import ModelFileError
+    from edgesub.teachers.hf_teacher import load_hf_teacher
+
+    with pytest.raises(ModelFileError, match="convert the encoder alone with: edgesub convert"):
+        load_hf_teacher(f"hf:{encoder}", TeacherConfig())
