@@ -4,6 +4,7 @@
     python benchmarks/students.py --quick    # 1 seed, no search, few epochs (< 5 min once cached)
     python benchmarks/students.py --regime label-scarce          # MNIST-5000, 100/300/1,000 labels
     python benchmarks/students.py --regime text-label-scarce     # reviews, 1,000 labels
+    python benchmarks/students.py --merge A.json B.json --out C.json  # one result of several runs
 
 Regimes (every record carries ``regime``, ``labels``, ``unlabeled``): ``full-labels`` (the
 control: every train label); ``label-scarce``: the MNIST-5000 tasks with ``--labels`` stratified
@@ -31,6 +32,7 @@ benchmarks/results/students.json (--quick: students_quick.json) and the markdown
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import tempfile
 import time
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from students_report import summarise, write_results
+from students_report import group, summarise, write_results
 from students_runs import (
     COMPRESSION,
     REGIMES,
@@ -139,6 +141,23 @@ def default_out(regime: str, quick: bool) -> Path:
     return RESULTS / (name + ("_quick.json" if quick else ".json"))
 
 
+def merge(paths: list[Path]) -> dict[str, Any]:
+    """One result of several runs of the same regime and mode (e.g. one process per task and
+    label count, run one after another): their tasks, records and runs, and their summed time."""
+    parts = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+    kinds = {(r["regime"], r["mode"]) for r in parts}
+    if len(kinds) != 1:
+        raise SystemExit(f"--merge: the files mix regimes or modes: {sorted(kinds)}")
+    merged = {**parts[0], "merged_from": [path.name for path in paths]}
+    for key in ("tasks", "records", "runs", "k_sweep"):
+        merged[key] = [row for r in parts for row in r[key]]
+    groups = [group(t) for t in merged["tasks"]]
+    if len(set(groups)) != len(groups):
+        raise SystemExit(f"--merge: a task is in more than one file: {groups}")
+    merged["total_seconds"] = round(sum(r["total_seconds"] for r in parts), 1)
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, no search, few epochs")
@@ -148,7 +167,15 @@ def main() -> None:
         "--labels", type=int, action="append", help="train labels kept (label-scarce regimes)"
     )
     parser.add_argument("--out", type=Path, help="results JSON (default: results/students.json)")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", metavar="JSON", help="combine finished results into --out"
+    )
     args = parser.parse_args()
+    if args.merge:
+        merged = merge(args.merge)
+        out = args.out or default_out(merged["regime"], merged["mode"] == "quick")
+        print(write_results(out, merged).read_text(encoding="utf-8"))
+        return
     runs = variants(args)
     torch.set_num_threads(1)
     out = args.out or default_out(args.regime, args.quick)
@@ -160,6 +187,11 @@ def main() -> None:
         "records": [],
         "runs": [],
         "k_sweep": [],
+        "machine": {
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "torch_threads": 1,
+        },
     }
     with tempfile.TemporaryDirectory(prefix="edgesub-students-") as tmp:
         for task, labels in runs:
@@ -172,13 +204,9 @@ def main() -> None:
             if task.name == "cnn_mnist" and labels is None:
                 main_runs = chosen["subspace_native"]
                 results["k_sweep"] = k_sweep(p, main_runs, args.quick, Path(tmp))
-    results["machine"] = {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "torch_threads": 1,
-    }
-    results["total_seconds"] = round(time.perf_counter() - started, 1)
-    print(write_results(out, results).read_text(encoding="utf-8"))
+            results["total_seconds"] = round(time.perf_counter() - started, 1)
+            markdown = write_results(out, results)  # after every task: a stopped run keeps it
+    print(markdown.read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":
