@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from students_report import group, summarise, write_results
+from students_report import NATIVE, group, summarise, write_results
 from students_runs import (
     COMPRESSION,
     REGIMES,
@@ -82,14 +82,14 @@ DEFAULT_LABELS = {
 
 
 def compare(
-    p: Prepared, quick: bool, work: Path
+    p: Prepared, quick: bool, work: Path, methods: tuple[str, ...] = METHODS
 ) -> tuple[list[dict], list[dict], dict[str, list[dict]]]:
     """Per method: the search on seed 0, then the chosen configuration on the other seeds.
     Returns the per-method records, every run, and each method's seed runs."""
     k = p.d // COMPRESSION
     epochs = p.task.quick_epochs if quick else p.task.epochs
     records, runs, chosen = [], [], {}
-    for method in METHODS:
+    for method in methods:
         grid = [(0, p.task.lrs[0])] if quick else [(v, lr) for v in (0, 1) for lr in p.task.lrs]
         search = [run_one(p, method, v, lr, 0, epochs, k, work) for v, lr in grid]
         best = max(search, key=lambda r: r["val_accuracy"])
@@ -136,6 +136,12 @@ def variants(args: argparse.Namespace) -> list[tuple[Task, int | None]]:
     return [(t, n) for t in tasks for n in (args.labels or DEFAULT_LABELS[args.regime])]
 
 
+def chosen_methods(wanted: list[str] | None) -> tuple[str, ...]:
+    """The methods to run, in benchmark order; subspace-native always (the verdict compares
+    against it)."""
+    return tuple(m for m in METHODS if m == NATIVE or m in (wanted or METHODS))
+
+
 def default_out(regime: str, quick: bool) -> Path:
     name = "students" + ("" if regime == "full-labels" else "_" + regime.replace("-", "_"))
     return RESULTS / (name + ("_quick.json" if quick else ".json"))
@@ -144,6 +150,9 @@ def default_out(regime: str, quick: bool) -> Path:
 def merge(paths: list[Path]) -> dict[str, Any]:
     """One result of several runs of the same regime and mode (e.g. one process per task and
     label count, run one after another): their tasks, records and runs, and their summed time."""
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise SystemExit(f"--merge: no such file: {', '.join(missing)}")
     parts = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
     kinds = {(r["regime"], r["mode"]) for r in parts}
     if len(kinds) != 1:
@@ -166,6 +175,12 @@ def main() -> None:
     parser.add_argument(
         "--labels", type=int, action="append", help="train labels kept (label-scarce regimes)"
     )
+    parser.add_argument(
+        "--method",
+        action="append",
+        choices=METHODS,
+        help="run only these methods (subspace_native always runs; default: all)",
+    )
     parser.add_argument("--out", type=Path, help="results JSON (default: results/students.json)")
     parser.add_argument(
         "--merge", type=Path, nargs="+", metavar="JSON", help="combine finished results into --out"
@@ -177,6 +192,7 @@ def main() -> None:
         print(write_results(out, merged).read_text(encoding="utf-8"))
         return
     runs = variants(args)
+    methods = chosen_methods(args.method)
     torch.set_num_threads(1)
     out = args.out or default_out(args.regime, args.quick)
     started = time.perf_counter()
@@ -198,7 +214,7 @@ def main() -> None:
             p = prepare(task, labels)
             p = p if labels is None else label_scarce(p, labels)
             results["tasks"].append(teacher_context(p))
-            records, task_runs, chosen = compare(p, args.quick, Path(tmp))
+            records, task_runs, chosen = compare(p, args.quick, Path(tmp), methods)
             results["records"] += records
             results["runs"] += task_runs
             if task.name == "cnn_mnist" and labels is None:

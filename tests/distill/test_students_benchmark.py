@@ -106,6 +106,8 @@ def test_regime_options_choose_tasks_and_label_counts():
         parse(("labels", [100]))
     with pytest.raises(SystemExit):
         parse(("regime", "text-label-scarce"), ("task", ["cnn_mnist"]))
+    assert students.chosen_methods(None) == tuple(runs_mod.VARIANTS)
+    assert students.chosen_methods(["dkd", "ce"]) == ("subspace_native", "ce", "dkd")
     assert students.default_out("label-scarce", True).name == "students_label_scarce_quick.json"
     assert students.default_out("full-labels", False).name == "students.json"
 
@@ -171,3 +173,5 @@ def test_merge_combines_runs_of_one_regime_and_refuses_a_mix(tmp_path):
         students.merge([paths[0], tmp_path / "x.json"])
     with pytest.raises(SystemExit):
         students.merge([paths[0], paths[0]])
+    with pytest.raises(SystemExit, match="no such file"):
+        students.merge([tmp_path / "missing.json"])
