@@ -175,3 +175,29 @@ def test_merge_combines_runs_of_one_regime_and_refuses_a_mix(tmp_path):
         students.merge([paths[0], paths[0]])
     with pytest.raises(SystemExit, match="no such file"):
         students.merge([tmp_path / "missing.json"])
+
+
+def test_the_verdict_says_whether_subspace_native_is_within_one_std_of_the_best_run_baseline():
+    def row(task, method, mean, std):
+        return {"task": task, "regime": "label-scarce", "labels": 300, "method": method}, {
+            "accuracy_mean": mean,
+            "accuracy_std": std,
+        }
+
+    rows = [
+        row("a", "subspace_native", 94.4, 0.7),
+        row("a", "ce", 93.3, 0.1),
+        row("a", "dkd", 95.5, 0.2),
+        row("b", "subspace_native", 95.0, 0.1),
+        row("b", "logit_kd", 95.5, 0.6),
+    ]
+    v = report.verdict([{**key, **acc} for key, acc in rows])
+    a, b = v["tasks"]["a, 300 labels (label-scarce)"], v["tasks"]["b, 300 labels (label-scarce)"]
+    assert (a["best_baseline"], a["within_one_std"], a["baselines_run"]) == (
+        "dkd",
+        False,
+        ["ce", "dkd"],
+    )
+    assert round(a["delta_points"], 2) == -1.1 and a["std_points"] == 0.7
+    assert (b["best_baseline"], b["within_one_std"]) == ("logit_kd", True)  # -0.5 vs ± 0.6
+    assert not v["within_one_std_everywhere"] and not v["one_point_better_somewhere"]
