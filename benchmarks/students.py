@@ -36,6 +36,7 @@ import json
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,10 @@ def default_out(regime: str, quick: bool) -> Path:
 
 
 def merge(paths: list[Path]) -> dict[str, Any]:
-    """One result of several runs of the same regime and mode (e.g. one process per task and
-    label count, run one after another): their tasks, records and runs, and their summed time."""
+    """One result of several runs of the same regime and mode (one process per task and label
+    count, or per method of a task): their tasks, records and runs, and their summed time. A
+    task in several files must have the same teacher context, a method in several the same
+    per-seed accuracies (subspace-native, rerun with every ``--method``); each is kept once."""
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         raise SystemExit(f"--merge: no such file: {', '.join(missing)}")
@@ -158,13 +161,32 @@ def merge(paths: list[Path]) -> dict[str, Any]:
     if len(kinds) != 1:
         raise SystemExit(f"--merge: the files mix regimes or modes: {sorted(kinds)}")
     merged = {**parts[0], "merged_from": [path.name for path in paths]}
-    for key in ("tasks", "records", "runs", "k_sweep"):
-        merged[key] = [row for r in parts for row in r[key]]
-    groups = [group(t) for t in merged["tasks"]]
-    if len(set(groups)) != len(groups):
-        raise SystemExit(f"--merge: a task is in more than one file: {groups}")
+    merged["tasks"] = _once([t for r in parts for t in r["tasks"]], group, lambda t: t)
+    merged["records"] = _once(
+        [x for r in parts for x in r["records"]],
+        lambda x: (group(x), x["method"]),
+        lambda x: x["seed_accuracies"],
+    )
+    run_key = ("method", "variant", "lr", "seed", "k")
+    merged["runs"] = _once(
+        [x for r in parts for x in r["runs"]],
+        lambda x: (group(x), *(x[k] for k in run_key)),
+        lambda x: x["test_accuracy"],
+    )
+    merged["k_sweep"] = [row for r in parts for row in r["k_sweep"]]
     merged["total_seconds"] = round(sum(r["total_seconds"] for r in parts), 1)
     return merged
+
+
+def _once(rows: list[dict], key: Callable[[dict], Any], same: Callable[[dict], Any]) -> list:
+    """``rows`` with repeats of a key dropped; a repeat that differs in ``same`` is refused."""
+    kept: dict[Any, dict] = {}
+    for row in rows:
+        k = key(row)
+        if k in kept and same(kept[k]) != same(row):
+            raise SystemExit(f"--merge: {k} differs between the files")
+        kept.setdefault(k, row)
+    return list(kept.values())
 
 
 def main() -> None:

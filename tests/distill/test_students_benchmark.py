@@ -154,7 +154,7 @@ def test_merge_combines_runs_of_one_regime_and_refuses_a_mix(tmp_path):
             "mode": "full",
             "regime": regime,
             "tasks": [row],
-            "records": [{**row, "method": "ce"}],
+            "records": [{**row, "method": "ce", "seed_accuracies": {"0": 90.0}}],
             "runs": [],
             "k_sweep": [],
             "total_seconds": seconds,
@@ -171,8 +171,12 @@ def test_merge_combines_runs_of_one_regime_and_refuses_a_mix(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps(result("c", 300, "text-label-scarce")))
     with pytest.raises(SystemExit):
         students.merge([paths[0], tmp_path / "x.json"])
-    with pytest.raises(SystemExit):
-        students.merge([paths[0], paths[0]])
+    assert students.merge([paths[0], paths[0]])["records"] == [result("a", 300)["records"][0]]
+    other = result("a", 300)
+    other["records"][0]["seed_accuracies"] = {"0": 1.0}
+    (tmp_path / "y.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="differs"):
+        students.merge([paths[0], tmp_path / "y.json"])
     with pytest.raises(SystemExit, match="no such file"):
         students.merge([tmp_path / "missing.json"])
 
