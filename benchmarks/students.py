@@ -4,6 +4,7 @@
     python benchmarks/students.py --quick    # 1 seed, no search, few epochs (< 5 min once cached)
     python benchmarks/students.py --regime label-scarce          # MNIST-5000, 100/300/1,000 labels
     python benchmarks/students.py --regime text-label-scarce     # reviews, 1,000 labels
+    python benchmarks/students.py --merge A.json B.json --out C.json  # one result of several runs
 
 Regimes (every record carries ``regime``, ``labels``, ``unlabeled``): ``full-labels`` (the
 control: every train label); ``label-scarce``: the MNIST-5000 tasks with ``--labels`` stratified
@@ -31,14 +32,16 @@ benchmarks/results/students.json (--quick: students_quick.json) and the markdown
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from students_report import summarise, write_results
+from students_report import NATIVE, group, summarise, write_results
 from students_runs import (
     COMPRESSION,
     REGIMES,
@@ -80,14 +83,14 @@ DEFAULT_LABELS = {
 
 
 def compare(
-    p: Prepared, quick: bool, work: Path
+    p: Prepared, quick: bool, work: Path, methods: tuple[str, ...] = METHODS
 ) -> tuple[list[dict], list[dict], dict[str, list[dict]]]:
     """Per method: the search on seed 0, then the chosen configuration on the other seeds.
     Returns the per-method records, every run, and each method's seed runs."""
     k = p.d // COMPRESSION
     epochs = p.task.quick_epochs if quick else p.task.epochs
     records, runs, chosen = [], [], {}
-    for method in METHODS:
+    for method in methods:
         grid = [(0, p.task.lrs[0])] if quick else [(v, lr) for v in (0, 1) for lr in p.task.lrs]
         search = [run_one(p, method, v, lr, 0, epochs, k, work) for v, lr in grid]
         best = max(search, key=lambda r: r["val_accuracy"])
@@ -134,9 +137,56 @@ def variants(args: argparse.Namespace) -> list[tuple[Task, int | None]]:
     return [(t, n) for t in tasks for n in (args.labels or DEFAULT_LABELS[args.regime])]
 
 
+def chosen_methods(wanted: list[str] | None) -> tuple[str, ...]:
+    """The methods to run, in benchmark order; subspace-native always (the verdict compares
+    against it)."""
+    return tuple(m for m in METHODS if m == NATIVE or m in (wanted or METHODS))
+
+
 def default_out(regime: str, quick: bool) -> Path:
     name = "students" + ("" if regime == "full-labels" else "_" + regime.replace("-", "_"))
     return RESULTS / (name + ("_quick.json" if quick else ".json"))
+
+
+def merge(paths: list[Path]) -> dict[str, Any]:
+    """One result of several runs of the same regime and mode (one process per task and label
+    count, or per method of a task): their tasks, records and runs, and their summed time. A
+    task in several files must have the same teacher context, a method in several the same
+    per-seed accuracies (subspace-native, rerun with every ``--method``); each is kept once."""
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise SystemExit(f"--merge: no such file: {', '.join(missing)}")
+    parts = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+    kinds = {(r["regime"], r["mode"]) for r in parts}
+    if len(kinds) != 1:
+        raise SystemExit(f"--merge: the files mix regimes or modes: {sorted(kinds)}")
+    merged = {**parts[0], "merged_from": [path.name for path in paths]}
+    merged["tasks"] = _once([t for r in parts for t in r["tasks"]], group, lambda t: t)
+    merged["records"] = _once(
+        [x for r in parts for x in r["records"]],
+        lambda x: (group(x), x["method"]),
+        lambda x: x["seed_accuracies"],
+    )
+    run_key = ("method", "variant", "lr", "seed", "k")
+    merged["runs"] = _once(
+        [x for r in parts for x in r["runs"]],
+        lambda x: (group(x), *(x[k] for k in run_key)),
+        lambda x: x["test_accuracy"],
+    )
+    merged["k_sweep"] = [row for r in parts for row in r["k_sweep"]]
+    merged["total_seconds"] = round(sum(r["total_seconds"] for r in parts), 1)
+    return merged
+
+
+def _once(rows: list[dict], key: Callable[[dict], Any], same: Callable[[dict], Any]) -> list:
+    """``rows`` with repeats of a key dropped; a repeat that differs in ``same`` is refused."""
+    kept: dict[Any, dict] = {}
+    for row in rows:
+        k = key(row)
+        if k in kept and same(kept[k]) != same(row):
+            raise SystemExit(f"--merge: {k} differs between the files")
+        kept.setdefault(k, row)
+    return list(kept.values())
 
 
 def main() -> None:
@@ -147,9 +197,24 @@ def main() -> None:
     parser.add_argument(
         "--labels", type=int, action="append", help="train labels kept (label-scarce regimes)"
     )
+    parser.add_argument(
+        "--method",
+        action="append",
+        choices=METHODS,
+        help="run only these methods (subspace_native always runs; default: all)",
+    )
     parser.add_argument("--out", type=Path, help="results JSON (default: results/students.json)")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", metavar="JSON", help="combine finished results into --out"
+    )
     args = parser.parse_args()
+    if args.merge:
+        merged = merge(args.merge)
+        out = args.out or default_out(merged["regime"], merged["mode"] == "quick")
+        print(write_results(out, merged).read_text(encoding="utf-8"))
+        return
     runs = variants(args)
+    methods = chosen_methods(args.method)
     torch.set_num_threads(1)
     out = args.out or default_out(args.regime, args.quick)
     started = time.perf_counter()
@@ -160,25 +225,26 @@ def main() -> None:
         "records": [],
         "runs": [],
         "k_sweep": [],
+        "machine": {
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "torch_threads": 1,
+        },
     }
     with tempfile.TemporaryDirectory(prefix="edgesub-students-") as tmp:
         for task, labels in runs:
             p = prepare(task, labels)
             p = p if labels is None else label_scarce(p, labels)
             results["tasks"].append(teacher_context(p))
-            records, task_runs, chosen = compare(p, args.quick, Path(tmp))
+            records, task_runs, chosen = compare(p, args.quick, Path(tmp), methods)
             results["records"] += records
             results["runs"] += task_runs
             if task.name == "cnn_mnist" and labels is None:
                 main_runs = chosen["subspace_native"]
                 results["k_sweep"] = k_sweep(p, main_runs, args.quick, Path(tmp))
-    results["machine"] = {
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "torch_threads": 1,
-    }
-    results["total_seconds"] = round(time.perf_counter() - started, 1)
-    print(write_results(out, results).read_text(encoding="utf-8"))
+            results["total_seconds"] = round(time.perf_counter() - started, 1)
+            markdown = write_results(out, results)  # after every task: a stopped run keeps it
+    print(markdown.read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

@@ -183,13 +183,24 @@ def _teacher_rows(
     name: str, key: dict[str, Any], y: np.ndarray, labels: int | None
 ) -> tuple[str, dict[str, Any], Any]:
     """(cache name, cache key, train rows) of a teacher trained on every train label, or on the
-    :func:`scarce_labels` only (cached apart)."""
+    :func:`scarce_labels` only (cached apart), for the key's ``epochs`` scaled by
+    :func:`same_steps_epochs`."""
     import torch
 
     if labels is None:
         return name, key, torch.arange(len(y))
     rows = torch.from_numpy(scarce_labels(y, labels))
-    return f"{name}_{labels}_labels", {**key, "labels": labels, "label_seed": LABEL_SEED}, rows
+    epochs = same_steps_epochs(key["epochs"], len(y), labels)
+    scarce = {**key, "labels": labels, "label_seed": LABEL_SEED, "epochs": epochs}
+    return f"{name}_{labels}_labels", scarce, rows
+
+
+def same_steps_epochs(epochs: int, rows: int, labels: int, batch_size: int = 64) -> int:
+    """Epochs over ``labels`` rows that take at least the optimisation steps of ``epochs`` over
+    all ``rows``: at a fixed epoch count a teacher fine-tuned on 300 of 3,250 labels took 40
+    steps instead of 408 and reached 55.9 % on MNIST where its own features support 83.9 %."""
+    steps = epochs * -(-rows // batch_size)
+    return -(-steps // -(-labels // batch_size))
 
 
 def effnet_finetuned_mnist(progress: bool, labels: int | None = None) -> Case:
@@ -287,7 +298,7 @@ def mlp_minilm_rt(progress: bool, labels: int | None = None) -> Case:
         x = {n: torch.from_numpy(np.asarray(h)) for n, h in emb.items()}
         y = {n: torch.from_numpy(s.y) for n, s in data.splits().items()}
         train = (x["train"][rows], y["train"][rows])
-        finetune_tail(mlp, mlp, train, (x["val"], y["val"]), epochs=15, lr=1e-3)
+        finetune_tail(mlp, mlp, train, (x["val"], y["val"]), epochs=key["epochs"], lr=1e-3)
         feats = {n: run_in_batches(mlp.features, v).numpy() for n, v in x.items()}
         return {**feats, **_head(mlp.head)}
 
