@@ -229,6 +229,7 @@ def publish_artifact(
             parity=Parity.from_dict(result, target.name),
             convert_seconds=round(convert_seconds, 3),
             verify_seconds=round(verify_seconds, 3),
+            weight_bits=fmt.weight_bits(precision),
             tools=tool_versions(fmt.tools),
         )
 

@@ -36,6 +36,11 @@ Runner = Callable[[Path, np.ndarray, int], np.ndarray]
 Describer = Callable[[Path], dict[str, list[dict[str, Any]]]]
 
 
+def integer_weight_bits(precision: str) -> int | None:
+    """8 for the int8 precisions, None for float files: what most exporters write."""
+    return 8 if precision.startswith("int8") else None
+
+
 @dataclass(frozen=True)
 class ArtifactFormat:
     """One deployable file format: how to write it at each precision and how to run it."""
@@ -52,6 +57,8 @@ class ArtifactFormat:
     isolated: bool = False
     # What the worker runs as soon as it starts (imports), overlapping the parent's work.
     warm_up: Callable[[], None] | None = None
+    # Bits of the quantised weights a precision gets here (the manifest records them).
+    weight_bits: Callable[[str], int | None] = integer_weight_bits
 
 
 def add_format(fmt: ArtifactFormat) -> ArtifactFormat:

@@ -164,6 +164,13 @@ class ArtifactEntry(Record):
     verify_seconds: float | None = field(
         "time to verify the file", unit="s", default=None, omit_none=True
     )
+    weight_bits: int | None = field(
+        "bits of the quantised weights: 7 where the converting host is an x86 CPU without VNNI "
+        "(ONNX Runtime's int8 kernels would saturate there with 8, and the file would not "
+        "verify), else 8; null for float files",
+        default=None,
+        omit_none=True,
+    )
     tools: dict[str, str] | None = field(
         "versions of the tools that made it", default=None, omit_none=True
     )

@@ -221,6 +221,13 @@ def int8_saturates_here() -> bool:
     return not flags & _VNNI_FLAGS
 
 
+def weight_bits(precision: str) -> int | None:
+    """7 for int8 files quantised where :func:`int8_saturates_here`, else 8; None for floats."""
+    if not precision.startswith("int8"):
+        return None
+    return 7 if int8_saturates_here() else 8
+
+
 def _quantize_dynamic(src: Path, dst: Path, q: _Quantise) -> None:
     """Matrix products get per-channel int8 weights (7-bit where :func:`int8_saturates_here`);
     convolutions keep per-tensor uint8 weights.
@@ -400,5 +407,6 @@ add_format(
         run=run,
         describe=describe,
         tools=("torch", "onnx", "onnxruntime"),
+        weight_bits=weight_bits,
     ),
 )

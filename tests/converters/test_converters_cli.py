@@ -396,3 +396,17 @@ def test_onnx_external_data_missing_or_truncated_is_one_clear_error(artifacts, t
         (line,) = result.output.strip().splitlines()
         assert line.startswith("error: model.onnx") and expected in line, line
     assert not out.exists()
+
+
+def test_the_manifest_records_the_weight_bits_this_host_chose(artifacts):
+    """7-bit weights on an x86 host without VNNI, 8 elsewhere: the file depends on where it was
+    converted, so the manifest must say which it got."""
+    from edgesub.converters.onnx_export import int8_saturates_here
+
+    bits = {
+        (e["format"], e["precision"]): e.get("weight_bits")
+        for e in load_manifest(artifacts / "manifest.json")["artifacts"]
+    }
+    assert bits[("onnx", "fp32")] is None and bits[("tflite", "fp32")] is None
+    assert bits[("onnx", "int8")] == (7 if int8_saturates_here() else 8)
+    assert bits[("tflite", "int8")] == 8
