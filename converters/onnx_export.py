@@ -222,7 +222,8 @@ def int8_saturates_here() -> bool:
 
 
 def weight_bits(precision: str) -> int | None:
-    """7 for int8 files quantised where :func:`int8_saturates_here`, else 8; None for floats."""
+    """7 for int8 files quantised where :func:`int8_saturates_here` (in a dynamic file, its
+    matrix products' weights; its convolutions keep 8-bit uint8 ones), else 8; None for floats."""
     if not precision.startswith("int8"):
         return None
     return 7 if int8_saturates_here() else 8

@@ -370,8 +370,8 @@ def input_data(
     Integer data is token ids, fed as int64 (what a torch Embedding takes); else float32."""
     if path is not None:
         x = load_array(path, "calibration data")
-        x = x.astype(np.int64) if is_token_ids(x) else x
-        x = checked_batch("calibration", x, dims, x.dtype if is_token_ids(x) else np.float32)
+        dtype = np.int64 if is_token_ids(x) else np.float32
+        x = checked_batch("calibration", x.astype(dtype) if dtype is np.int64 else x, dims, dtype)
         calibration, verify = held_out(x)
         return calibration, verify, f"{len(verify)} held-out samples of {Path(path).name}"
     if "int8" in precisions:
@@ -386,12 +386,9 @@ def input_data(
             "verification has real inputs"
         )
     rng = np.random.default_rng(0)
-    verify = rng.standard_normal((feeds_mod.SYNTHETIC_VERIFY, *dims)).astype(np.float32)
-    return (
-        None,
-        verify,
-        f"{feeds_mod.SYNTHETIC_VERIFY} seeded standard-normal inputs (no data given)",
-    )
+    n = feeds_mod.SYNTHETIC_VERIFY
+    verify = rng.standard_normal((n, *dims)).astype(np.float32)
+    return None, verify, f"{n} seeded standard-normal inputs (no data given)"
 
 
 @SOURCES.register(".safetensors")

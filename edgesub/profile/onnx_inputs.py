@@ -45,9 +45,9 @@ def bind_inputs(
             if isinstance(dim, str):
                 bindings.setdefault(dim, size)
     specs = []
+    several = len(inputs) > 1
     for value in inputs:
         bound = [bindings.get(d) if isinstance(d, str) else d for d in dims[value.name]]
-        several = len(inputs) > 1
         shape = shapes.get(value.name) or check_input_shape(
             value.name, bound, None, path, several=several
         )
