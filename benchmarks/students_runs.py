@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from edgesub.config import DistillConfig, StudentConfig
 from edgesub.data.dataset import UNLABELED
 from edgesub.distill import StudentData, train_student, with_method
 from edgesub.distill.losses import needs
-from edgesub.distill.targets import CachedTargets, SignalMaps
+from edgesub.distill.targets import CachedTargets, OnlineTargets, SignalMaps
 from edgesub.students import deployed_params, width_for_params
 from edgesub.subspace.build import Subspace, fit_subspace
 from edgesub.subspace.head import Standardiser
@@ -67,6 +68,8 @@ class Prepared:
     test: tuple[np.ndarray, np.ndarray]
     options: dict[str, Any]
     regime: str = "full-labels"
+    # the teacher's features of an input batch, for online targets (None: only its cache)
+    teacher_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
     def labels(self) -> int:
@@ -130,12 +133,22 @@ def label_scarce(p: Prepared, labels: int) -> Prepared:
 
 
 def run_one(
-    p: Prepared, method: str, variant: int, lr: float, seed: int, epochs: int, k: int, work: Path
+    p: Prepared,
+    method: str,
+    variant: int,
+    lr: float,
+    seed: int,
+    epochs: int,
+    k: int,
+    work: Path,
+    changes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train one student; its validation and test accuracy and what it cost."""
+    """Train one student; its validation and test accuracy and what it cost. ``changes``
+    overrides the method's distillation settings (the ablation's augment and mix, which run
+    the teacher on each batch: ``p.teacher_fn``)."""
     base = DistillConfig(epochs=epochs, lr=lr, seed=seed, patience=p.task.patience)
     preset = "ce" if method == "ce_direct" else method
-    cfg = with_method(base, preset, **VARIANTS[method][variant])
+    cfg = with_method(base, preset, **{**VARIANTS[method][variant], **(changes or {})})
     student = p.task.student
     if method == "ce_direct":  # no k bottleneck: out = classes, widened to the same size
         target = deployed_params(
@@ -171,7 +184,7 @@ def run_one(
         p.data,
         student,
         cfg,
-        CachedTargets(maps, h, len(h)),
+        _targets(p, cfg, maps, h),
         k=k,
         head=None if subspace is None else subspace.head,
         feature_dim=p.d,
@@ -198,6 +211,8 @@ def run_one(
         "width": student.width,
         "depth": student.depth,
         "losses": dict(cfg.losses),
+        "augment": cfg.augment,
+        "mix": cfg.mix,
         "deployed_params": deployed,
         # the k → d projector of FitNets (dropped) and of SimKD (folded into the head)
         "training_only_params": p.d * k + p.d if cfg.losses.keys() & {"fitnets", "simkd"} else 0,
@@ -216,6 +231,17 @@ def run_one(
         flush=True,
     )
     return record
+
+
+def _targets(
+    p: Prepared, cfg: DistillConfig, maps: SignalMaps, h: np.ndarray
+) -> CachedTargets | OnlineTargets:
+    """The cached teacher features, or the teacher run on each (augmented or mixed) batch."""
+    if not cfg.online_targets:
+        return CachedTargets(maps, h, len(h))
+    if p.teacher_fn is None:
+        raise SystemExit(f"{p.task.name}: augment and mix need the teacher itself, not its cache")
+    return OnlineTargets(maps, p.teacher_fn)
 
 
 def diagnostics(p: Prepared, model: torch.nn.Module, subspace: Subspace | None) -> dict:

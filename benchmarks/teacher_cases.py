@@ -59,6 +59,18 @@ def load_case(name: str, progress: bool, labels: int | None = None) -> Case:
     return CASE_BUILDERS[name](progress)
 
 
+def online_teacher(name: str) -> Callable[[Any], Any] | None:
+    """The teacher's features of an input batch (torch tensors), for the cases whose teacher is
+    kept whole (the wide CNN's run folder); None for the others, which keep only their
+    features' cache."""
+    if name != "cnn_mnist":
+        return None
+    from edgesub.teachers import load_teacher
+
+    cnn_mnist(progress=False)  # trains the teacher once, if its run folder is not there yet
+    return load_teacher(RunDir(CACHE / "cnn_mnist_run")).features
+
+
 def scarce_labels(y: np.ndarray, labels: int) -> np.ndarray:
     """The sorted indices of ``labels`` train rows, stratified by ``y`` (seed LABEL_SEED): the
     labels a label-scarce regime keeps, for its teacher and its students alike."""

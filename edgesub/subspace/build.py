@@ -58,9 +58,8 @@ def build_subspace(
     started = time.perf_counter()
     feats = teacher_features(run, data, progress=progress)
     d = feats["train"].h.shape[1]
-    full_std = Standardiser.fit(np.asarray(feats["train"].h))
-    full = _fit_on(feats, full_std, np.eye(d, dtype=np.float32), data.num_classes)
-    sweep = _sweep(feats, cfg, d, data.num_classes) if cfg.sweep or cfg.auto_k else []
+    full_std, full = full_head(feats, data.num_classes)
+    sweep = sweep_compressions(feats, cfg, d, data.num_classes) if cfg.sweep or cfg.auto_k else []
     choice = choose_k(sweep, cfg.method, full.val_accuracy, cfg.tolerance) if cfg.auto_k else None
     k = choice["k"] if choice else cfg.resolve_k(d)
     subspace = fit_subspace(feats, cfg.method, k, cfg.seed, data.num_classes)
@@ -155,7 +154,15 @@ def _test_accuracy(subspace: Subspace, test: Features) -> float:
     return subspace.head.accuracy(subspace.coordinates(test.h), test.y)
 
 
-def _sweep(
+def full_head(feats: dict[str, Features], num_classes: int) -> tuple[Standardiser, LinearHead]:
+    """The head on every standardised teacher feature: what the compressed heads are measured
+    against (and what ``auto_k`` stays within ``tolerance`` of)."""
+    d = np.asarray(feats["train"].h).shape[1]
+    std = Standardiser.fit(np.asarray(feats["train"].h))
+    return std, _fit_on(feats, std, np.eye(d, dtype=np.float32), num_classes)
+
+
+def sweep_compressions(
     feats: dict[str, Features], cfg: SubspaceConfig, d: int, num_classes: int
 ) -> list[dict[str, Any]]:
     """Compressed-head accuracy (test and validation) per method and compression ratio."""

@@ -3,6 +3,7 @@ quickly trained teacher: the label-scarce regime keeps stratified labels, every 
 DKD, DIST and SimKD included) trains, and the records carry the regime, the label and unlabeled
 counts, the deployed size and each seed's accuracy."""
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,9 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 students = pytest.importorskip("students")
 runs_mod = pytest.importorskip("students_runs")
 report = pytest.importorskip("students_report")
+finished_mod = pytest.importorskip("students_finished")
+widths_mod = pytest.importorskip("students_widths")
+ablation = pytest.importorskip("students_ablation")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,8 @@ def prepared(tmp_path_factory):
     )
     task = runs_mod.Task("digits", "digits", StudentConfig("small_cnn", 8), 2, 1, (3e-3,))
     data = StudentData(digits.train.x, digits.train.y, digits.val.x, digits.val.y, 10)
-    return runs_mod.Prepared(task, case, data, (digits.test.x, digits.test.y), {})
+    test = (digits.test.x, digits.test.y)
+    return runs_mod.Prepared(task, case, data, test, {}, teacher_fn=load_teacher(run).features)
 
 
 def test_label_scarce_keeps_stratified_labels_and_the_rest_as_unlabeled(prepared):
@@ -205,3 +210,104 @@ def test_the_verdict_says_whether_subspace_native_is_within_one_std_of_the_best_
     assert round(a["delta_points"], 2) == -1.1 and a["std_points"] == 0.7
     assert (b["best_baseline"], b["within_one_std"]) == ("logit_kd", True)  # -0.5 vs ± 0.6
     assert not v["within_one_std_everywhere"] and not v["one_point_better_somewhere"]
+
+
+def test_a_mixed_run_learns_from_the_teacher_on_each_blended_batch(prepared, tmp_path):
+    calls = []
+
+    def teacher(x):
+        calls.append(len(x))
+        return prepared.teacher_fn(x)
+
+    p = dataclasses.replace(prepared, teacher_fn=teacher)
+    run = runs_mod.run_one(p, "subspace_native", 0, 3e-3, 0, 1, 4, tmp_path, {"mix": "mixup"})
+    assert (run["mix"], run["augment"]) == ("mixup", "none")
+    assert sum(calls) >= len(p.data.train_y)  # every training row went through the teacher
+    seen = len(calls)
+    cached = runs_mod.run_one(p, "subspace_native", 0, 3e-3, 0, 1, 4, tmp_path)
+    assert cached["mix"] == "none" and len(calls) == seen  # the cache, not the teacher
+    without = dataclasses.replace(prepared, teacher_fn=None)
+    with pytest.raises(SystemExit, match="need the teacher itself"):
+        runs_mod.run_one(without, "subspace_native", 0, 3e-3, 0, 1, 4, tmp_path, {"mix": "cutmix"})
+
+
+@pytest.fixture(scope="module")
+def finished(prepared, tmp_path_factory):
+    """A quick run of subspace-native and CE without the bottleneck, read back as finished."""
+    methods = ("subspace_native", "ce_direct")
+    records, _, _ = students.compare(prepared, True, tmp_path_factory.mktemp("run"), methods)
+    context = runs_mod.teacher_context(prepared)
+    return finished_mod.Finished(prepared, {r["method"]: r for r in records}, context)
+
+
+def test_the_width_sweep_traces_accuracy_against_deployed_size_and_resumes(finished, tmp_path):
+    saved = []
+    methods = ["subspace_native", "ce_direct"]
+    runs = widths_mod.sweep(finished, [4, 8], methods, [], saved.append)
+    assert len(runs) == 2 * 2 * len(students.SEEDS) == len(saved[-1])
+    assert {r["width"] for r in runs} == {4, 8}
+    points = widths_mod.curves(finished, runs)
+    by = {(pt["method"], pt["width"]): pt for pt in points}
+    assert set(by) == {(m, w) for m in ("subspace_native", "ce_direct") for w in (4, 8)}
+    for w in (4, 8):
+        native, direct = by["subspace_native", w], by["ce_direct", w]
+        assert (
+            abs(direct["deployed_params"] - native["deployed_params"])
+            <= 0.1 * native["deployed_params"]
+        )
+    small, own = by["subspace_native", 4], by["subspace_native", 8]
+    assert small["deployed_params"] < own["deployed_params"]
+    assert own["searched_here"] and not small["searched_here"]
+    recorded = finished.records["subspace_native"]["accuracy_mean"]
+    assert (own["recorded_accuracy_mean"], small["recorded_accuracy_mean"]) == (recorded, None)
+    md = widths_mod.markdown(points, "digits")
+    assert "| w4 | w8 |" in md and f"* [run: {recorded:.2f}]" in md
+    png = widths_mod.plot(points, "digits", tmp_path / "w.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert widths_mod.sweep(finished, [4], ["subspace_native"], runs, saved.append) == runs
+
+
+def test_the_ablation_changes_one_thing_at_a_time_and_keeps_changes_on_validation(
+    finished, tmp_path, monkeypatch
+):
+    mixup = ablation.Change("mixup", {"mix": "mixup"})
+    longer = ablation.Change("2x epochs", epochs_scale=2)
+    both = ablation.combined([mixup, ablation.Change("cutmix", {"mix": "cutmix"}), longer])
+    assert (both.distill, both.epochs_scale, both.online) == ({"mix": "mixup"}, 2, True)
+    k = ablation.data_k(finished)
+    assert 1 <= k < finished.prepared.d
+    monkeypatch.setattr(ablation, "CHANGES", (mixup, longer))
+    runs: list = []
+    rows = ablation.ablate(finished, runs, lambda r: None)
+    assert [r["change"] for r in rows[:3]] == ["as benchmarked", "mixup", "2x epochs"]
+    recorded = finished.records["subspace_native"]["accuracy_mean"]
+    assert [r["recorded_accuracy_mean"] for r in rows[:3]] == [recorded, None, None]
+    assert {r["method"] for r in rows[:3]} == {"subspace_native"}
+    assert all(r["epochs"] == 2 for r in runs if r["change"] == "2x epochs")
+    assert all(r["mix"] == "mixup" for r in runs if r["change"] == "mixup")
+    helped = [r for r in rows[1:3] if r["val_accuracy_mean"] > rows[0]["val_accuracy_mean"]]
+    assert len(rows) == (3 if not helped else 5 + (len(helped) > 1))
+    if helped:
+        assert rows[-1]["method"] == rows[-2]["method"] == "ce_direct"
+        assert rows[-2]["change"] == "as benchmarked"
+    md = ablation.markdown(rows)
+    assert "| digits" in md and "+0.00" in md and f"(the finished run: {recorded:.2f})" in md
+    nomix = finished_mod.Finished(
+        dataclasses.replace(finished.prepared, teacher_fn=None), finished.records, finished.context
+    )
+    assert [c.name for c in ablation._runnable(nomix)] == ["2x epochs"]
+
+
+def test_a_follow_up_resumes_from_its_json_and_refuses_what_is_not_a_full_run(tmp_path):
+    results = tmp_path / "students_x.json"
+    follow = finished_mod.FollowUp.beside(results, "widths", widths_mod.__doc__)
+    assert follow.out.name == "students_x_widths.json" and follow.runs == []
+    assert follow.protocol.startswith("each method keeps the configuration")
+    follow.write([{"seed": 0}], points=[])
+    again = finished_mod.FollowUp.beside(results, "widths", widths_mod.__doc__)
+    assert again.runs == [{"seed": 0}] and json.loads(again.out.read_text())["from"] == results.name
+    with pytest.raises(SystemExit, match="no such results file"):
+        finished_mod.read_finished(results)
+    results.write_text(json.dumps({"mode": "quick", "records": []}))
+    with pytest.raises(SystemExit, match="not the results of a full students run"):
+        finished_mod.read_finished(results)
