@@ -19,8 +19,10 @@ network go out together).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import re
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,7 @@ from edgesub.profile.estimate import (
     storage_bytes,
 )
 from edgesub.profile.graph import Graph
+from edgesub.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_CANDIDATES = [
@@ -144,8 +147,10 @@ class Case:
 KINDS = ("conv", "pointwise", "depthwise", "matmul")
 
 
-def cases(rows: list[Row]) -> list[Case]:
-    devices = load_devices()
+def cases(rows: list[Row], devices: Registry[DeviceProfile] | None = None) -> list[Case]:
+    """The rows with their graphs and devices (``devices``: the profiles, default the
+    built-in ones; :func:`at_measured_bandwidth` gives the what-if of measured bandwidth)."""
+    devices = devices or load_devices()
     out = []
     for r in rows:
         graph = graph_for(r.model, r.precision)
@@ -164,6 +169,31 @@ def cases(rows: list[Row]) -> list[Case]:
                 int8=np.array([op.precision == "int8" for op in ops]),
             )
         )
+    return out
+
+
+def measured_share(devices: Registry[DeviceProfile]) -> float:
+    """Median, over the profiles that carry both, of measured one-core copy traffic over
+    theoretical bandwidth: the guess for a device without a measurement."""
+    shares = [
+        d.measured_bandwidth_gbps / d.bandwidth_gbps
+        for d in map(devices.get, devices.names())
+        if d.measured_bandwidth_gbps
+    ]
+    return statistics.median(shares)
+
+
+def at_measured_bandwidth(devices: Registry[DeviceProfile]) -> Registry[DeviceProfile]:
+    """The profiles with the bandwidth the estimator divides by set to the measured one
+    (else the theoretical one times :func:`measured_share`): the what-if of
+    ``benchmarks/estimator_accuracy.py --bandwidth measured``. The shipped estimator keeps the
+    theoretical figure because this what-if predicts held-out rows worse (README)."""
+    share = measured_share(devices)
+    out: Registry[DeviceProfile] = Registry("device")
+    for name in devices.names():
+        d = devices.get(name)
+        rate = d.measured_bandwidth_gbps or d.bandwidth_gbps * share
+        out.add(name, dataclasses.replace(d, bandwidth_gbps=rate))
     return out
 
 

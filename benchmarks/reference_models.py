@@ -36,6 +36,7 @@ from reference_nets import (
     mobilenet_v3_small,
     resnet18,
     resnet50,
+    vgg13,
 )
 
 __all__ = ["REFERENCE_MODELS", "as_int8", "graph_for", "mobilenet_v2", "reference_graph"]
@@ -72,6 +73,7 @@ REFERENCE_MODELS: dict[str, tuple[Callable[[], nn.Module], int]] = {
     # the original ResNet-50 (stride in the first 1×1 of a stage, as Caffe's and ncnn's files)
     "resnet50_v1": (functools.partial(resnet50, False), 224),
     "resnet50_v1.5": (resnet50, 224),
+    "vgg13": (vgg13, 224),
     # He et al. 2016's CIFAR-10 ResNets (6n + 2 layers, 32×32 inputs)
     **{f"cifar_resnet{d}": (functools.partial(cifar_resnet, d), 32) for d in (8, 14, 20, 26)},
 }  # fmt: skip

@@ -85,6 +85,10 @@ class DeviceProfile:
     sustained_clock_ghz: float | None = None  # clock a long run settles at without cooling
     thermal_note: str = ""
     calibration: DeviceCalibration | None = None
+    # DRAM traffic (bytes read + written per second) one core sustains copying a buffer far
+    # larger than the caches, where a published measurement exists (tinymembench's libc
+    # memcpy figure counts bytes copied, so this is twice it); None: not measured.
+    measured_bandwidth_gbps: float | None = None
 
     @property
     def clock_ghz(self) -> float:
@@ -154,6 +158,7 @@ def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
     )
     _check(all(isinstance(r, str) for r in raw["runtimes"]), source, "runtimes", "must be strings")
     gemm, point, thermal = _power_extras(raw, power, clusters, source)
+    measured = _measured_bandwidth(memory, source)
     _check_sources(raw, source)
     calibration = _calibration(raw["calibration"], source) if "calibration" in raw else None
     return DeviceProfile(
@@ -175,7 +180,25 @@ def parse_profile(raw: dict[str, Any], source: str) -> DeviceProfile:
         sustained_clock_ghz=thermal.get("sustained_clock_ghz"),
         thermal_note=str(thermal.get("note", "")),
         calibration=calibration,
+        measured_bandwidth_gbps=measured,
     )
+
+
+def _measured_bandwidth(memory: dict[str, Any], source: str) -> float | None:
+    """The optional ``memory.measured_bandwidth_gbps``: a measured stream cannot beat the bus,
+    so a figure above the theoretical ``bandwidth_gbps`` is a unit or copy-counting mistake."""
+    if "measured_bandwidth_gbps" not in memory:
+        return None
+    _fields(memory, {"measured_bandwidth_gbps": float}, "memory.", source)
+    measured = float(memory["measured_bandwidth_gbps"])
+    _check(
+        measured <= memory["bandwidth_gbps"],
+        source,
+        "memory.measured_bandwidth_gbps",
+        f"is {measured:g} but cannot exceed the theoretical bandwidth_gbps "
+        f"{memory['bandwidth_gbps']:g}",
+    )
+    return measured
 
 
 _REQUIRED_CALIBRATION = {

@@ -219,7 +219,10 @@ def devices_table(profiles: list[Any]) -> Table:
     table = Table(title="Device profiles", box=box.SIMPLE_HEAD)
     table.add_column("Id", no_wrap=True, min_width=max((len(p.id) for p in profiles), default=2))
     table.add_column("CPU", max_width=24)
-    headers = ("Cores", "GHz", "RAM (MB)", "BW (GB/s)", "Idle (W)", "Load (W)", "FMA load (W)")
+    headers = (
+        "Cores", "GHz", "RAM (MB)", "BW (GB/s)", "1-core BW", "Idle (W)", "Load (W)",
+        "FMA load (W)",
+    )  # fmt: skip
     for header in headers:
         table.add_column(header, justify="right", no_wrap=True)
     for p in profiles:
@@ -232,11 +235,13 @@ def devices_table(profiles: list[Any]) -> Table:
             f"{p.clock_ghz:.2f}",
             str(p.ram_mb),
             f"{p.bandwidth_gbps:.1f}",
+            f"{p.measured_bandwidth_gbps:.1f}" if p.measured_bandwidth_gbps else "—",
             f"{p.idle_w:.2f}",
             f"{p.full_load_w:.2f}",
             f"{fma:.2f}" if source == "profile" else f"≈{fma:.2f}",
         )
     table.caption = (
+        "BW: theoretical; 1-core BW: measured copy traffic of one core, where published. "
         "Load: all cores under stress-ng; FMA load: under HPL (≈: borrowed from boards of the "
         "same core class). Watts as each profile's power.measured_at says."
     )

@@ -396,6 +396,21 @@ def resnet18() -> nn.Module:
     return nn.Sequential(*layers, Head(512))
 
 
+def vgg13() -> nn.Module:
+    """VGG-13 (Simonyan & Zisserman 2015, configuration B) as timm builds it: 3×3 convs + ReLU
+    and 2×2 max pools, then the classifier's first two fully connected layers as convolutions
+    (7×7 over the 7×7 map, then 1×1; timm's ConvMlp) and global pooling + the last one."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for width in (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
+        if width == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+            continue
+        layers.append(conv(cin, width, 3))
+        cin = width
+    return nn.Sequential(*layers, conv(512, 4096, 7, pad=0), conv(4096, 4096), Head(4096))
+
+
 def cifar_resnet(depth: int) -> nn.Module:
     """The CIFAR ResNets of He et al. 2016, section 4.2: 6n + 2 layers, 16/32/64 channels on
     32×32 inputs, 10 classes. Shapes change through a strided 1×1 projection (the paper's

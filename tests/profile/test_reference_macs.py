@@ -63,6 +63,9 @@ PUBLISHED = {
     # branch; ResNet-18 is 1.8e9 multiply-adds in He et al. 2016, Table 1.
     "inception_v1": (nets.inception_v1, 224, 1.498e9, "torchvision GoogLeNet weights card"),
     "resnet18": (nets.resnet18, 224, 1.814e9, "torchvision ResNet18 weights card"),
+    # torchvision VGG13_Weights.IMAGENET1K_V1 "_ops": 11.308 GMACs (timm's convolutional
+    # classifier has the same MACs at 224×224)
+    "vgg13": (nets.vgg13, 224, 11.308e9, "torchvision VGG13 weights card"),
 }  # fmt: skip
 DEFAULT = [
     "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
