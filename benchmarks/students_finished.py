@@ -36,8 +36,8 @@ class Finished:
     @property
     def group(self) -> dict[str, Any]:
         """The keys every derived row carries, as the students records do."""
-        c = self.context
-        return {"task": c["task"], "regime": c["regime"], "labels": c["labels"]}
+        p = self.prepared
+        return {"task": p.task.name, "regime": p.regime, "labels": p.labels}
 
 
 def read_finished(path: Path, task: str | None = None) -> list[Finished]:
@@ -53,21 +53,27 @@ def read_finished(path: Path, task: str | None = None) -> list[Finished]:
     for context in results["tasks"]:
         if task and context["task"] != task:
             continue
+        context = {"regime": "full-labels", **context}  # runs before regimes were recorded
         labels = None if context["regime"] == "full-labels" else context["labels"]
         spec = by_name[context["task"]]
         p = prepare(spec, labels)
         p = p if labels is None else label_scarce(p, labels)
         p = dataclasses.replace(p, teacher_fn=online_teacher(spec.case))
-        records = {
-            r["method"]: r
-            for r in results["records"]
-            if (r["task"], r["regime"], r["labels"])
-            == (context["task"], context["regime"], context["labels"])
-        }
+        records = {r["method"]: r for r in results["records"] if _of(r, context)}
         out.append(Finished(p, records, context))
     if not out:
         raise SystemExit(f"{path}: no task {task!r} in it")
     return out
+
+
+def _of(record: dict[str, Any], context: dict[str, Any]) -> bool:
+    """Whether a record is of the task (and label count) ``context`` describes."""
+    if record["task"] != context["task"]:
+        return False
+    regime = record.get("regime", "full-labels")
+    return regime == context["regime"] and (
+        regime == "full-labels" or record["labels"] == context["labels"]
+    )
 
 
 def with_width(p: Prepared, width: int) -> Prepared:

@@ -311,3 +311,15 @@ def test_a_follow_up_resumes_from_its_json_and_refuses_what_is_not_a_full_run(tm
     results.write_text(json.dumps({"mode": "quick", "records": []}))
     with pytest.raises(SystemExit, match="not the results of a full students run"):
         finished_mod.read_finished(results)
+
+
+def test_a_finished_run_from_before_regimes_were_recorded_reads_as_full_labels():
+    """Regression: the full-labels results (students.json) predate the ``regime`` key, and the
+    width sweep failed on it with a KeyError."""
+    context = {"regime": "full-labels", "task": "cnn_mnist"}
+    assert finished_mod._of({"task": "cnn_mnist", "method": "ce"}, context)
+    assert not finished_mod._of({"task": "effnet_mnist"}, context)
+    scarce = {"task": "cnn_mnist", "regime": "label-scarce", "labels": 300}
+    assert finished_mod._of(scarce, scarce)
+    assert not finished_mod._of({**scarce, "labels": 100}, scarce)
+    assert not finished_mod._of(scarce, context)
