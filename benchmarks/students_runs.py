@@ -172,7 +172,7 @@ def run_one(
         if (cfg.head_init == "subspace" or wanted & {"target", "head_logits"})
         else None
     )
-    weight, bias = (torch.from_numpy(np.asarray(a)) for a in p.case.head)
+    weight, bias = (torch.tensor(np.asarray(a)) for a in p.case.head)
     maps = SignalMaps(
         wanted,
         subspace,
